@@ -1,0 +1,90 @@
+"""The exceptions this package raises, one tree rooted in :class:`PromptCanaryError`.
+
+::
+
+    PromptCanaryError
+    ├── InvalidInputError            bad spec, name, ramp, template or request (HTTP 400/422)
+    │   └── TooLargeError            a template or body over the configured limit (HTTP 413)
+    ├── NotFoundError                unknown prompt, version or rollout (HTTP 404)
+    ├── ConflictError                the request cannot apply to the current state (HTTP 409)
+    │   ├── IllegalTransitionError   e.g. promote a rollout that was rolled back
+    │   └── RevisionMismatchError    compare-and-set lost: the routing flag moved meanwhile
+    ├── AuthenticationError          missing or wrong credentials (HTTP 401)
+    ├── TemplateError                rendering failed: a variable is missing
+    └── RegistryUnavailableError     the store or control plane cannot be reached
+
+Third-party exceptions (SQLAlchemy, httpx, pydantic) are mapped at the boundary with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConflictError",
+    "IllegalTransitionError",
+    "InvalidInputError",
+    "NotFoundError",
+    "PromptCanaryError",
+    "RegistryUnavailableError",
+    "RevisionMismatchError",
+    "TemplateError",
+    "TooLargeError",
+]
+
+
+class PromptCanaryError(Exception):
+    """Base class of every error raised by otel-prompt-canary."""
+
+    #: The HTTP status the control plane answers with for this error.
+    http_status: int = 500
+
+
+class InvalidInputError(PromptCanaryError, ValueError):
+    """The input is malformed or breaks a rule; the message says which and where."""
+
+    http_status = 422
+
+
+class TooLargeError(InvalidInputError):
+    """A template or request body is over the configured size limit."""
+
+    http_status = 413
+
+
+class NotFoundError(PromptCanaryError, LookupError):
+    """An unknown prompt, version or rollout."""
+
+    http_status = 404
+
+
+class ConflictError(PromptCanaryError):
+    """The request is well formed but cannot apply to the current state."""
+
+    http_status = 409
+
+
+class IllegalTransitionError(ConflictError):
+    """The rollout state machine does not allow this transition from the current state."""
+
+
+class RevisionMismatchError(ConflictError):
+    """Compare-and-set failed: the routing state's revision is not the one the caller expected."""
+
+
+class AuthenticationError(PromptCanaryError):
+    """Missing or wrong credentials for a write."""
+
+    http_status = 401
+
+
+class TemplateError(PromptCanaryError, KeyError):
+    """A template could not be rendered, typically because a variable is missing."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class RegistryUnavailableError(PromptCanaryError):
+    """The registry store or the control plane cannot be reached."""
+
+    http_status = 503

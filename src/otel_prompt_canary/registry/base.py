@@ -1,0 +1,112 @@
+"""The registry interface: what the CLI, the service and the router need from a registry.
+
+Two implementations exist: :class:`~otel_prompt_canary.registry.sql.SqlRegistry` (SQLite file or
+PostgreSQL, in process) and the HTTP client of the control plane
+(:class:`otel_prompt_canary.client.RemoteRegistry`). Both raise the errors of
+:mod:`otel_prompt_canary.errors`, so callers handle one set of failures whatever the transport.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from pydantic import JsonValue
+
+from otel_prompt_canary.registry.diff import PromptDiff
+from otel_prompt_canary.registry.models import (
+    Action,
+    AuditRecord,
+    PromptSpec,
+    PromptSummary,
+    PromptVersion,
+    PushResult,
+    Rollout,
+    Route,
+)
+
+__all__ = ["DEFAULT_MAX_TEMPLATE_BYTES", "Registry"]
+
+#: Templates larger than this are refused (HTTP 413); configurable per registry.
+DEFAULT_MAX_TEMPLATE_BYTES = 256 * 1024
+
+
+@runtime_checkable
+class Registry(Protocol):
+    """Prompts, versions and the routing flag of each prompt."""
+
+    def push(self, spec: PromptSpec, *, author: str | None = None) -> PushResult:
+        """Store ``spec`` as a new version, or return the existing version with identical content.
+
+        The first version of a prompt becomes its stable version (routing state ``idle``).
+        """
+        ...
+
+    def list_prompts(self) -> list[PromptSummary]:
+        """Every prompt with its newest version number and routing state, by name."""
+        ...
+
+    def list_versions(self, name: str) -> list[PromptVersion]:
+        """Every version of ``name``, oldest first."""
+        ...
+
+    def get_version(self, name: str, version: int | None = None) -> PromptVersion:
+        """One version of ``name``; the newest when ``version`` is None."""
+        ...
+
+    def diff(self, name: str, a: int, b: int) -> PromptDiff:
+        """What changed from version ``a`` to version ``b`` of ``name``."""
+        ...
+
+    def get_route(self, name: str) -> Route:
+        """The routing flag of ``name``."""
+        ...
+
+    def list_routes(self) -> list[Route]:
+        """The routing flags of every prompt, by name."""
+        ...
+
+    def start_rollout(
+        self,
+        name: str,
+        version: int,
+        *,
+        ramp: tuple[float, ...] | None = None,
+        actor: str,
+        reason: str = "",
+        policy: dict[str, JsonValue] | None = None,
+        expected_revision: int | None = None,
+    ) -> Route:
+        """Start canarying ``version`` of ``name`` along ``ramp`` (default 1,5,20,50,100 percent)."""
+        ...
+
+    def transition(
+        self,
+        name: str,
+        action: Action,
+        *,
+        actor: str,
+        reason: str,
+        evidence: JsonValue = None,
+        expected_revision: int | None = None,
+        rollout_id: str | None = None,
+    ) -> Route:
+        """Apply ``action`` (advance, pause, resume, promote, rollback) to the rollout of ``name``.
+
+        With ``expected_revision``, the transition applies only if the routing flag is still at that
+        revision (else :class:`~otel_prompt_canary.errors.RevisionMismatchError`). With ``rollout_id``,
+        only if that rollout is the current one (else
+        :class:`~otel_prompt_canary.errors.ConflictError`).
+        """
+        ...
+
+    def get_rollout(self, name: str, rollout_id: str | None = None) -> Rollout:
+        """The rollout ``rollout_id`` of ``name``, or its current (or last) rollout."""
+        ...
+
+    def history(self, name: str, *, limit: int | None = None) -> list[AuditRecord]:
+        """The audit records of ``name``, oldest first (the newest ``limit`` ones when given)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,198 @@
+"""The registry's SQL schema and its migrations (SQLAlchemy Core; SQLite and PostgreSQL).
+
+The schema is versioned: ``schema_version`` holds one row with the number of the last migration
+applied. Opening a store applies the missing migrations in one transaction each, so a process killed
+mid-upgrade leaves the previous consistent version behind. Versions and audit records are append-only,
+enforced by the database itself (triggers), so that no code path, ours or an operator's, can mutate
+them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+    text,
+)
+
+from otel_prompt_canary.errors import RegistryUnavailableError
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "audit",
+    "metadata",
+    "migrate",
+    "prompts",
+    "rollouts",
+    "routes",
+    "versions",
+]
+
+metadata = MetaData()
+
+# BigInteger autoincrement needs a variant on SQLite, where only INTEGER PRIMARY KEY autoincrements.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+prompts = Table(
+    "prompts",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+versions = Table(
+    "prompt_versions",
+    metadata,
+    Column("name", String(128), ForeignKey("prompts.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(80), nullable=False),
+    Column("body", JSON, nullable=False),  # the PromptVersion as JSON
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("name", "version"),
+    UniqueConstraint("name", "content_hash", name="uq_prompt_versions_content"),
+)
+
+routes = Table(
+    "routes",
+    metadata,
+    Column("prompt", String(128), ForeignKey("prompts.name"), primary_key=True),
+    Column("stable_version", Integer, nullable=False),
+    Column("canary_version", Integer),
+    Column("canary_weight_bp", Integer, nullable=False),
+    Column("rollout_id", String(64)),
+    Column("state", String(16), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("ramp", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("rollout_id", String(64), primary_key=True),
+    Column("prompt", String(128), ForeignKey("prompts.name"), nullable=False),
+    Column("candidate_version", Integer, nullable=False),
+    Column("baseline_version", Integer, nullable=False),
+    Column("ramp", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("started_by", String(256), nullable=False),
+    Column("policy", JSON),
+    ForeignKeyConstraint(
+        ["prompt", "candidate_version"], ["prompt_versions.name", "prompt_versions.version"]
+    ),
+    Index("ix_rollouts_prompt_started", "prompt", "started_at"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("prompt", String(128), ForeignKey("prompts.name"), nullable=False),
+    Column("rollout_id", String(64)),
+    Column("action", String(16), nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("evidence", JSON),
+    Column("from_state", String(16)),
+    Column("to_state", String(16), nullable=False),
+    Column("from_revision", BigInteger),
+    Column("to_revision", BigInteger, nullable=False),
+    Column("stable_version", Integer, nullable=False),
+    Column("canary_version", Integer),
+    Column("canary_weight_bp", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_audit_prompt_id", "prompt", "id"),
+)
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, nullable=False),
+)
+
+_APPEND_ONLY = ("prompt_versions", "audit")
+
+
+def _v1(conn: Connection) -> None:
+    """Tables, plus triggers that make versions and audit records append-only."""
+    metadata.create_all(conn, tables=[prompts, versions, routes, rollouts, audit])
+    if conn.dialect.name == "sqlite":
+        for table in _APPEND_ONLY:
+            for op in ("UPDATE", "DELETE"):
+                conn.execute(
+                    text(
+                        f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                        f"BEGIN SELECT RAISE(ABORT, '{table} rows are immutable'); END"
+                    )
+                )
+    elif conn.dialect.name == "postgresql":
+        conn.execute(
+            text(
+                "CREATE FUNCTION prompt_canary_immutable() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION '% rows are immutable', TG_TABLE_NAME; END $$ LANGUAGE plpgsql"
+            )
+        )
+        for table in _APPEND_ONLY:
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table} "
+                    "FOR EACH ROW EXECUTE FUNCTION prompt_canary_immutable()"
+                )
+            )
+
+
+#: Migration ``i`` (0-based) brings the schema from version ``i`` to ``i + 1``.
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _lock(conn: Connection) -> None:
+    # PostgreSQL: serialise migrations across processes (SQLite's BEGIN IMMEDIATE already does).
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(7226405161)"))
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema behind ``engine`` to :data:`SCHEMA_VERSION`, one transaction per migration."""
+    with engine.begin() as conn:
+        _lock(conn)
+        metadata.create_all(conn, tables=[schema_version])
+        current = conn.execute(select(schema_version.c.version)).scalar()
+        if current is None:
+            conn.execute(schema_version.insert().values(version=0))
+            current = 0
+    if current > SCHEMA_VERSION:
+        raise RegistryUnavailableError(
+            f"the registry schema is at version {current}, newer than this release supports "
+            f"({SCHEMA_VERSION}); upgrade otel-prompt-canary"
+        )
+    for number in range(current, SCHEMA_VERSION):
+        with engine.begin() as conn:
+            _lock(conn)
+            # Another process may have migrated meanwhile: re-read under the lock.
+            if conn.execute(select(schema_version.c.version)).scalar_one() != number:
+                continue
+            MIGRATIONS[number](conn)
+            conn.execute(schema_version.update().values(version=number + 1))

@@ -1,0 +1,568 @@
+"""The SQL registry: an SQLite file (the embedded default) or PostgreSQL, through SQLAlchemy 2.
+
+Every write is one transaction: a push stores the version (and, for a new prompt, its routing flag);
+a transition updates the routing flag with compare-and-set on ``revision``, updates the rollout and
+appends its audit record, or does nothing at all. SQLite runs in WAL mode and takes the write lock at
+``BEGIN`` (``BEGIN IMMEDIATE``), so concurrent writers queue instead of failing on lock upgrades.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import JsonValue
+from sqlalchemy import Connection, Engine, RowMapping, create_engine, event, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from otel_prompt_canary.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RegistryUnavailableError,
+    RevisionMismatchError,
+    TooLargeError,
+)
+from otel_prompt_canary.registry import rollout as machine
+from otel_prompt_canary.registry import schema as t
+from otel_prompt_canary.registry.base import DEFAULT_MAX_TEMPLATE_BYTES
+from otel_prompt_canary.registry.diff import PromptDiff, diff_versions
+from otel_prompt_canary.registry.models import (
+    Action,
+    AuditRecord,
+    PromptSpec,
+    PromptSummary,
+    PromptVersion,
+    PushResult,
+    Rollout,
+    RolloutState,
+    Route,
+    parse_ramp,
+    validate_prompt_name,
+)
+
+__all__ = ["SqlRegistry", "open_store", "store_url"]
+
+log = logging.getLogger(__name__)
+
+# Concurrent pushes of one prompt race for the next version number; the loser retries.
+_PUSH_ATTEMPTS = 8
+
+
+def store_url(target: str | os.PathLike[str]) -> str:
+    """The SQLAlchemy URL for a path, ``sqlite:///...`` or ``postgresql://...`` target."""
+    text = os.fspath(target)
+    if "://" not in text:
+        return "sqlite:///" + str(Path(text).expanduser().resolve())
+    scheme = text.split("://", 1)[0]
+    if scheme in ("postgresql", "postgres"):
+        return "postgresql+psycopg://" + text.split("://", 1)[1]
+    if scheme.startswith(("sqlite", "postgresql+")):
+        return text
+    raise InvalidInputError(
+        f"unsupported registry {text!r}: give a file path, sqlite:///PATH, postgresql://... "
+        "or the http(s):// URL of a control plane"
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes; everything stored is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class SqlRegistry:
+    """A :class:`~otel_prompt_canary.registry.base.Registry` on an SQLite file or PostgreSQL.
+
+    Create it with :func:`open_store`. Safe to share between threads.
+    """
+
+    def __init__(self, engine: Engine, *, max_template_bytes: int = DEFAULT_MAX_TEMPLATE_BYTES) -> None:
+        self._engine = engine
+        self.max_template_bytes = max_template_bytes
+
+    def __repr__(self) -> str:
+        return f"SqlRegistry({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    @property
+    def url(self) -> str:
+        """The store's URL, password hidden."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise RegistryUnavailableError(f"registry store error: {exc.orig or exc}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as conn:
+                yield conn.execution_options(prompt_canary_read_only=True)
+        except OperationalError as exc:
+            raise RegistryUnavailableError(f"registry store error: {exc.orig or exc}") from exc
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._engine.dispose()
+
+    def __enter__(self) -> SqlRegistry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- prompts and versions -----------------------------------------------------------------
+
+    def push(self, spec: PromptSpec, *, author: str | None = None) -> PushResult:
+        """Store ``spec`` as a new version, or return the version with identical content."""
+        size = spec.template_bytes()
+        if size > self.max_template_bytes:
+            raise TooLargeError(
+                f"template of {spec.name!r} is {size} bytes, over the limit of {self.max_template_bytes}"
+            )
+        digest = spec.content_hash()
+        for _ in range(_PUSH_ATTEMPTS):
+            try:
+                with self._tx() as conn:
+                    existing = conn.execute(
+                        select(t.versions.c.body).where(
+                            t.versions.c.name == spec.name, t.versions.c.content_hash == digest
+                        )
+                    ).scalar()
+                    if existing is not None:
+                        return PushResult(version=PromptVersion.model_validate(existing), created=False)
+                    latest = conn.execute(
+                        select(func.max(t.versions.c.version)).where(t.versions.c.name == spec.name)
+                    ).scalar()
+                    now = _now()
+                    version = PromptVersion.from_spec(
+                        spec, version=(latest or 0) + 1, created_at=now, author=author
+                    )
+                    if latest is None:
+                        conn.execute(t.prompts.insert().values(name=spec.name, created_at=now))
+                    conn.execute(
+                        t.versions.insert().values(
+                            name=spec.name,
+                            version=version.version,
+                            content_hash=digest,
+                            body=version.model_dump(mode="json"),
+                            created_at=now,
+                        )
+                    )
+                    if latest is None:
+                        # The first version of a prompt is its stable version.
+                        conn.execute(
+                            t.routes.insert().values(
+                                prompt=spec.name,
+                                stable_version=version.version,
+                                canary_version=None,
+                                canary_weight_bp=0,
+                                rollout_id=None,
+                                state=RolloutState.IDLE.value,
+                                step=0,
+                                revision=1,
+                                ramp=[],
+                                updated_at=now,
+                            )
+                        )
+                    return PushResult(version=version, created=True)
+            except IntegrityError:
+                continue  # lost the race for this version number (or the prompt row): read again
+        raise ConflictError(f"could not store a version of {spec.name!r}: too much concurrent pushing")
+
+    def list_prompts(self) -> list[PromptSummary]:
+        """Every prompt with its newest version number and routing state, by name."""
+        with self._read() as conn:
+            counts = conn.execute(
+                select(t.versions.c.name, func.max(t.versions.c.version), func.count())
+                .group_by(t.versions.c.name)
+                .order_by(t.versions.c.name)
+            ).all()
+            routes = {r.prompt: r for r in self._routes(conn)}
+        return [
+            PromptSummary(name=name, latest_version=latest, versions=n, route=routes[name])
+            for name, latest, n in counts
+        ]
+
+    def list_versions(self, name: str) -> list[PromptVersion]:
+        """Every version of ``name``, oldest first."""
+        validate_prompt_name(name)
+        with self._read() as conn:
+            bodies = conn.execute(
+                select(t.versions.c.body).where(t.versions.c.name == name).order_by(t.versions.c.version)
+            ).scalars()
+            result = [PromptVersion.model_validate(b) for b in bodies]
+        if not result:
+            raise NotFoundError(f"unknown prompt {name!r}")
+        return result
+
+    def get_version(self, name: str, version: int | None = None) -> PromptVersion:
+        """One version of ``name``; the newest when ``version`` is None."""
+        validate_prompt_name(name)
+        with self._read() as conn:
+            return self._version(conn, name, version)
+
+    def _version(self, conn: Connection, name: str, version: int | None) -> PromptVersion:
+        query = select(t.versions.c.body).where(t.versions.c.name == name)
+        if version is None:
+            query = query.order_by(t.versions.c.version.desc()).limit(1)
+        else:
+            query = query.where(t.versions.c.version == version)
+        body = conn.execute(query).scalar()
+        if body is None:
+            if version is None or not self._prompt_exists(conn, name):
+                raise NotFoundError(f"unknown prompt {name!r}")
+            raise NotFoundError(f"prompt {name!r} has no version {version}")
+        return PromptVersion.model_validate(body)
+
+    def _prompt_exists(self, conn: Connection, name: str) -> bool:
+        return conn.execute(select(t.prompts.c.name).where(t.prompts.c.name == name)).first() is not None
+
+    def diff(self, name: str, a: int, b: int) -> PromptDiff:
+        """What changed from version ``a`` to version ``b`` of ``name``."""
+        validate_prompt_name(name)
+        with self._read() as conn:
+            return diff_versions(self._version(conn, name, a), self._version(conn, name, b))
+
+    # -- routing flag -------------------------------------------------------------------------
+
+    @staticmethod
+    def _route(row: RowMapping) -> Route:
+        return Route(
+            prompt=row["prompt"],
+            stable_version=row["stable_version"],
+            canary_version=row["canary_version"],
+            canary_weight_bp=row["canary_weight_bp"],
+            rollout_id=row["rollout_id"],
+            state=RolloutState(row["state"]),
+            step=row["step"],
+            revision=row["revision"],
+            ramp=tuple(row["ramp"] or ()),
+            updated_at=_aware(row["updated_at"]),
+        )
+
+    def _routes(self, conn: Connection, name: str | None = None) -> list[Route]:
+        query = select(t.routes).order_by(t.routes.c.prompt)
+        if name is not None:
+            query = query.where(t.routes.c.prompt == name)
+        return [self._route(row) for row in conn.execute(query).mappings()]
+
+    def _route_of(self, conn: Connection, name: str) -> Route:
+        found = self._routes(conn, name)
+        if not found:
+            raise NotFoundError(f"unknown prompt {name!r}")
+        return found[0]
+
+    def get_route(self, name: str) -> Route:
+        """The routing flag of ``name``."""
+        validate_prompt_name(name)
+        with self._read() as conn:
+            return self._route_of(conn, name)
+
+    def list_routes(self) -> list[Route]:
+        """The routing flags of every prompt, by name."""
+        with self._read() as conn:
+            return self._routes(conn)
+
+    def _write_route(self, conn: Connection, before: Route, after: Route) -> None:
+        """Compare-and-set: update only if the row is still at ``before.revision``."""
+        result = conn.execute(
+            t.routes.update()
+            .where(t.routes.c.prompt == before.prompt, t.routes.c.revision == before.revision)
+            .values(
+                stable_version=after.stable_version,
+                canary_version=after.canary_version,
+                canary_weight_bp=after.canary_weight_bp,
+                rollout_id=after.rollout_id,
+                state=after.state.value,
+                step=after.step,
+                revision=after.revision,
+                ramp=list(after.ramp),
+                updated_at=after.updated_at,
+            )
+        )
+        if result.rowcount != 1:
+            raise _Raced()
+
+    def _audit(
+        self,
+        conn: Connection,
+        before: Route | None,
+        after: Route,
+        action: Action,
+        actor: str,
+        reason: str,
+        evidence: JsonValue,
+    ) -> None:
+        conn.execute(
+            t.audit.insert().values(
+                prompt=after.prompt,
+                rollout_id=after.rollout_id,
+                action=action.value,
+                actor=actor,
+                reason=reason,
+                evidence=evidence,
+                from_state=None if before is None else before.state.value,
+                to_state=after.state.value,
+                from_revision=None if before is None else before.revision,
+                to_revision=after.revision,
+                stable_version=after.stable_version,
+                canary_version=after.canary_version,
+                canary_weight_bp=after.canary_weight_bp,
+                at=after.updated_at,
+            )
+        )
+
+    def _cas(self, attempt: Any) -> Route:
+        """Run ``attempt`` (a transaction) until it does not lose a compare-and-set race."""
+        for _ in range(1000):
+            try:
+                result: Route = attempt()
+                return result
+            except _Raced:
+                continue  # re-read: the transition may now be illegal, which the retry reports
+        raise ConflictError("the routing flag kept changing under this write; try again")
+
+    def start_rollout(
+        self,
+        name: str,
+        version: int,
+        *,
+        ramp: tuple[float, ...] | None = None,
+        actor: str,
+        reason: str = "",
+        policy: dict[str, JsonValue] | None = None,
+        expected_revision: int | None = None,
+    ) -> Route:
+        """Start canarying ``version`` of ``name`` along ``ramp`` (default 1,5,20,50,100 percent)."""
+        validate_prompt_name(name)
+        steps = parse_ramp(ramp)
+        _check_actor(actor)
+
+        def attempt() -> Route:
+            with self._tx() as conn:
+                before = self._route_of(conn, name)
+                _check_expected(before, expected_revision)
+                self._version(conn, name, version)  # NotFoundError for an unknown version
+                rollout_id = uuid.uuid4().hex[:16]
+                after = machine.start(
+                    before, candidate=version, ramp=steps, rollout_id=rollout_id, now=_now()
+                )
+                self._write_route(conn, before, after)
+                conn.execute(
+                    t.rollouts.insert().values(
+                        rollout_id=rollout_id,
+                        prompt=name,
+                        candidate_version=version,
+                        baseline_version=before.stable_version,
+                        ramp=list(steps),
+                        state=after.state.value,
+                        step=after.step,
+                        started_at=after.updated_at,
+                        ended_at=None,
+                        started_by=actor,
+                        policy=policy,
+                    )
+                )
+                self._audit(conn, before, after, Action.START, actor, reason, {"policy": policy})
+                return after
+
+        return self._cas(attempt)
+
+    def transition(
+        self,
+        name: str,
+        action: Action,
+        *,
+        actor: str,
+        reason: str,
+        evidence: JsonValue = None,
+        expected_revision: int | None = None,
+        rollout_id: str | None = None,
+    ) -> Route:
+        """Apply ``action`` to the rollout of ``name`` (see :class:`~.base.Registry`)."""
+        validate_prompt_name(name)
+        action = Action(action)
+        _check_actor(actor)
+        if not reason or not reason.strip():
+            raise InvalidInputError(f"a reason is required to {action} a rollout")
+
+        def attempt() -> Route:
+            with self._tx() as conn:
+                before = self._route_of(conn, name)
+                _check_expected(before, expected_revision)
+                if rollout_id is not None and rollout_id != before.rollout_id:
+                    raise ConflictError(
+                        f"rollout {rollout_id} is not the current rollout of {name!r} "
+                        f"(current: {before.rollout_id or 'none'})"
+                    )
+                after = machine.apply(before, action, now=_now())
+                self._write_route(conn, before, after)
+                finished = after.state in (RolloutState.PROMOTED, RolloutState.ROLLED_BACK)
+                conn.execute(
+                    t.rollouts.update()
+                    .where(t.rollouts.c.rollout_id == before.rollout_id)
+                    .values(
+                        state=after.state.value,
+                        step=after.step,
+                        ended_at=after.updated_at if finished else None,
+                    )
+                )
+                self._audit(conn, before, after, action, actor, reason, evidence)
+                return after
+
+        return self._cas(attempt)
+
+    @staticmethod
+    def _rollout(row: RowMapping) -> Rollout:
+        return Rollout(
+            rollout_id=row["rollout_id"],
+            prompt=row["prompt"],
+            candidate_version=row["candidate_version"],
+            baseline_version=row["baseline_version"],
+            ramp=tuple(row["ramp"]),
+            state=RolloutState(row["state"]),
+            step=row["step"],
+            started_at=_aware(row["started_at"]),
+            ended_at=_aware(row["ended_at"]),
+            started_by=row["started_by"],
+            policy=row["policy"],
+        )
+
+    def get_rollout(self, name: str, rollout_id: str | None = None) -> Rollout:
+        """The rollout ``rollout_id`` of ``name``, or its current (or last) rollout."""
+        validate_prompt_name(name)
+        with self._read() as conn:
+            route = self._route_of(conn, name)
+            wanted = rollout_id or route.rollout_id
+            if wanted is None:
+                raise NotFoundError(f"prompt {name!r} has never had a rollout")
+            row = (
+                conn.execute(
+                    select(t.rollouts).where(t.rollouts.c.rollout_id == wanted, t.rollouts.c.prompt == name)
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFoundError(f"prompt {name!r} has no rollout {wanted!r}")
+        return self._rollout(row)
+
+    def history(self, name: str, *, limit: int | None = None) -> list[AuditRecord]:
+        """The audit records of ``name``, oldest first (the newest ``limit`` ones when given)."""
+        validate_prompt_name(name)
+        with self._read() as conn:
+            self._route_of(conn, name)
+            query = select(t.audit).where(t.audit.c.prompt == name).order_by(t.audit.c.id.desc())
+            if limit is not None:
+                query = query.limit(limit)
+            rows = list(conn.execute(query).mappings())
+        rows.reverse()
+        return [
+            AuditRecord(
+                id=r["id"],
+                prompt=r["prompt"],
+                rollout_id=r["rollout_id"],
+                action=Action(r["action"]),
+                actor=r["actor"],
+                reason=r["reason"],
+                evidence=r["evidence"],
+                from_state=None if r["from_state"] is None else RolloutState(r["from_state"]),
+                to_state=RolloutState(r["to_state"]),
+                from_revision=r["from_revision"],
+                to_revision=r["to_revision"],
+                stable_version=r["stable_version"],
+                canary_version=r["canary_version"],
+                canary_weight_bp=r["canary_weight_bp"],
+                at=_aware(r["at"]),
+            )
+            for r in rows
+        ]
+
+
+class _Raced(Exception):
+    """Internal: a compare-and-set found the row moved; the attempt is retried."""
+
+
+def _check_expected(route: Route, expected_revision: int | None) -> None:
+    if expected_revision is not None and expected_revision != route.revision:
+        raise RevisionMismatchError(
+            f"routing flag of {route.prompt!r} is at revision {route.revision}, "
+            f"not {expected_revision}: it changed meanwhile; read it again"
+        )
+
+
+def _check_actor(actor: str) -> None:
+    if not actor or not actor.strip() or len(actor) > 256:
+        raise InvalidInputError("actor must be a non-empty name of at most 256 characters")
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = make_url(url).database
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see "begin" below).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the write lock up front: no deadlock-prone upgrade from a read lock
+        # mid-transaction. Readers begin deferred, so they never wait for writers (WAL).
+        if conn.get_execution_options().get("prompt_canary_read_only"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def open_store(
+    target: str | os.PathLike[str], *, max_template_bytes: int = DEFAULT_MAX_TEMPLATE_BYTES
+) -> SqlRegistry:
+    """Open (creating or upgrading the schema as needed) the registry at a path or database URL.
+
+    ``target`` is a file path or ``sqlite:///PATH`` (SQLite, the embedded default) or a
+    ``postgresql://user:pass@host/db`` URL (needs the ``postgres`` extra).
+    """
+    url = store_url(target)
+    try:
+        if url.startswith("sqlite"):
+            engine = _sqlite_engine(url)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        t.migrate(engine)
+    except ModuleNotFoundError as exc:
+        raise RegistryUnavailableError(
+            f"cannot open {url.split('://')[0]} registry: {exc}; install otel-prompt-canary[postgres]"
+        ) from exc
+    except SQLAlchemyError as exc:
+        raise RegistryUnavailableError(f"cannot open registry {target!s}: {exc}") from exc
+    return SqlRegistry(engine, max_template_bytes=max_template_bytes)

@@ -20,6 +20,7 @@ from otel_prompt_canary.errors import (
     TemplateError,
     TooLargeError,
 )
+from otel_prompt_canary.routing import PromptRouter, Selection, current_selection
 
 __all__ = [
     "AuthenticationError",
@@ -28,9 +29,12 @@ __all__ = [
     "InvalidInputError",
     "NotFoundError",
     "PromptCanaryError",
+    "PromptRouter",
     "RegistryUnavailableError",
     "RevisionMismatchError",
+    "Selection",
     "TemplateError",
     "TooLargeError",
     "__version__",
+    "current_selection",
 ]

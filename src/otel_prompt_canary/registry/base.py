@@ -8,10 +8,13 @@ PostgreSQL, in process) and the HTTP client of the control plane
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from pydantic import JsonValue
 
+from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.registry.diff import PromptDiff
 from otel_prompt_canary.registry.models import (
     Action,
@@ -24,10 +27,26 @@ from otel_prompt_canary.registry.models import (
     Route,
 )
 
-__all__ = ["DEFAULT_MAX_TEMPLATE_BYTES", "Registry"]
+__all__ = ["DEFAULT_MAX_TEMPLATE_BYTES", "Registry", "store_url"]
 
 #: Templates larger than this are refused (HTTP 413); configurable per registry.
 DEFAULT_MAX_TEMPLATE_BYTES = 256 * 1024
+
+
+def store_url(target: str | os.PathLike[str]) -> str:
+    """The SQLAlchemy URL for a path, ``sqlite:///...`` or ``postgresql://...`` target."""
+    text = os.fspath(target)
+    if "://" not in text:
+        return "sqlite:///" + str(Path(text).expanduser().resolve())
+    scheme = text.split("://", 1)[0]
+    if scheme in ("postgresql", "postgres"):
+        return "postgresql+psycopg://" + text.split("://", 1)[1]
+    if scheme.startswith(("sqlite", "postgresql+")):
+        return text
+    raise InvalidInputError(
+        f"unsupported registry {text!r}: give a file path, sqlite:///PATH, postgresql://... "
+        "or the http(s):// URL of a control plane"
+    )
 
 
 @runtime_checkable

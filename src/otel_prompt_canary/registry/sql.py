@@ -32,7 +32,7 @@ from otel_prompt_canary.errors import (
 )
 from otel_prompt_canary.registry import rollout as machine
 from otel_prompt_canary.registry import schema as t
-from otel_prompt_canary.registry.base import DEFAULT_MAX_TEMPLATE_BYTES
+from otel_prompt_canary.registry.base import DEFAULT_MAX_TEMPLATE_BYTES, store_url
 from otel_prompt_canary.registry.diff import PromptDiff, diff_versions
 from otel_prompt_canary.registry.models import (
     Action,
@@ -54,22 +54,6 @@ log = logging.getLogger(__name__)
 
 # Concurrent pushes of one prompt race for the next version number; the loser retries.
 _PUSH_ATTEMPTS = 8
-
-
-def store_url(target: str | os.PathLike[str]) -> str:
-    """The SQLAlchemy URL for a path, ``sqlite:///...`` or ``postgresql://...`` target."""
-    text = os.fspath(target)
-    if "://" not in text:
-        return "sqlite:///" + str(Path(text).expanduser().resolve())
-    scheme = text.split("://", 1)[0]
-    if scheme in ("postgresql", "postgres"):
-        return "postgresql+psycopg://" + text.split("://", 1)[1]
-    if scheme.startswith(("sqlite", "postgresql+")):
-        return text
-    raise InvalidInputError(
-        f"unsupported registry {text!r}: give a file path, sqlite:///PATH, postgresql://... "
-        "or the http(s):// URL of a control plane"
-    )
 
 
 def _now() -> datetime:

@@ -1,0 +1,79 @@
+"""The control plane's HTTP application: wiring only; the handlers live in the route modules."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from otel_prompt_canary._version import __version__
+from otel_prompt_canary.errors import PromptCanaryError
+from otel_prompt_canary.registry.base import Registry
+from otel_prompt_canary.service import prompts, rollouts, routes
+from otel_prompt_canary.service.deps import RouteWatchDep
+from otel_prompt_canary.service.errors import error_response, install_error_handlers
+from otel_prompt_canary.service.limits import RequestBodyGuard
+from otel_prompt_canary.service.schemas import ErrorResponse
+from otel_prompt_canary.service.settings import ServiceSettings
+from otel_prompt_canary.service.watch import RouteWatch
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """\
+The control plane of otel-prompt-canary: an immutable, versioned prompt registry and the routing
+flag of each prompt (which version is stable, which is in canary, at what weight).
+
+Reads are open. Every write (POST) needs `Authorization: Bearer <token>`. Errors answer
+`{"error": {"type": ..., "message": ...}}`.
+"""
+
+
+def create_app(registry: Registry, settings: ServiceSettings) -> FastAPI:
+    """The ASGI application serving ``registry`` (which the caller keeps and closes)."""
+    watch = RouteWatch(registry.list_routes, poll_seconds=settings.store_poll_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await watch.aclose()
+
+    app = FastAPI(
+        title="otel-prompt-canary control plane",
+        version=__version__,
+        description=_DESCRIPTION,
+        openapi_url="/openapi.json",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.registry = registry
+    app.state.settings = settings
+    app.state.route_watch = watch
+    app.add_middleware(RequestBodyGuard, max_body_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(prompts.router)
+    app.include_router(rollouts.router)
+    app.include_router(routes.router)
+    app.add_api_route(
+        "/healthz",
+        healthz,
+        methods=["GET"],
+        tags=["health"],
+        summary="Health",
+        responses={503: {"model": ErrorResponse, "description": "The store is unreachable"}},
+    )
+    return app
+
+
+async def healthz(watch: RouteWatchDep) -> JSONResponse:
+    """``ok`` when the store answers a read of the routing flags."""
+    try:
+        snap = await watch.snapshot()
+    except PromptCanaryError as exc:
+        return error_response(503, "RegistryUnavailableError", f"the store is unreachable: {exc}")
+    except Exception as exc:  # any store failure means unhealthy, whatever its type
+        return error_response(
+            503, "RegistryUnavailableError", f"the store is unreachable: {type(exc).__name__}"
+        )
+    return JSONResponse({"status": "ok", "version": __version__, "routes": len(snap.routes)})

@@ -1,0 +1,127 @@
+"""Injectable dependencies of the route handlers: the registry, the settings, auth and the actor."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from otel_prompt_canary.errors import AuthenticationError, InvalidInputError
+from otel_prompt_canary.registry.base import Registry
+from otel_prompt_canary.registry.models import validate_prompt_name
+from otel_prompt_canary.service.settings import ServiceSettings
+from otel_prompt_canary.service.watch import RouteWatch
+
+__all__ = [
+    "ActorDep",
+    "AuthorDep",
+    "PromptNameDep",
+    "RegistryDep",
+    "RouteWatchDep",
+    "SettingsDep",
+    "WriterDep",
+    "get_actor",
+    "get_actor_header",
+    "get_registry",
+    "get_route_watch",
+    "get_settings",
+    "require_writer",
+]
+
+ACTOR_HEADER = "X-Prompt-Canary-Actor"
+_ACTOR_PATTERN = re.compile(r"^[\w.@:+/ -]{1,128}$")
+
+# Declared for the OpenAPI document; the header is checked by require_writer for precise messages.
+_bearer = HTTPBearer(auto_error=False, description="The control plane's write token")
+
+
+def get_registry(request: Request) -> Registry:
+    """The registry the application serves."""
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+def get_settings(request: Request) -> ServiceSettings:
+    """The application's settings."""
+    settings: ServiceSettings = request.app.state.settings
+    return settings
+
+
+def get_route_watch(request: Request) -> RouteWatch:
+    """The application's route watcher (ETag and long-poll)."""
+    watch: RouteWatch = request.app.state.route_watch
+    return watch
+
+
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
+RouteWatchDep = Annotated[RouteWatch, Depends(get_route_watch)]
+
+
+def require_writer(
+    request: Request,
+    settings: SettingsDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Refuse a write without the right bearer token (unless the service runs with open writes)."""
+    token = settings.token
+    if token is None:
+        return
+    header = request.headers.get("authorization")
+    if not header:
+        raise AuthenticationError(
+            "missing credentials: writes need the header 'Authorization: Bearer <token>'"
+        )
+    scheme, _, presented = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise AuthenticationError(
+            f"unsupported authorization scheme {scheme!r}: use 'Authorization: Bearer <token>'"
+        )
+    presented = presented.strip()
+    if not presented:
+        raise AuthenticationError("empty bearer token: use 'Authorization: Bearer <token>'")
+    if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+        raise AuthenticationError("invalid bearer token")
+
+
+WriterDep = Annotated[None, Depends(require_writer)]
+
+
+def get_actor_header(
+    actor: Annotated[
+        str | None,
+        Header(
+            alias=ACTOR_HEADER,
+            description="Who asks for the change, for the audit log",
+        ),
+    ] = None,
+) -> str | None:
+    """The validated ``X-Prompt-Canary-Actor`` header, or None when it is absent."""
+    if actor is None:
+        return None
+    actor = actor.strip()
+    if not _ACTOR_PATTERN.fullmatch(actor):
+        raise InvalidInputError(
+            f"invalid {ACTOR_HEADER} header: use 1-128 letters, digits, spaces or . _ @ : + / -"
+        )
+    return actor
+
+
+def get_actor(header: Annotated[str | None, Depends(get_actor_header)]) -> str:
+    """The name recorded as the actor of a transition: the actor header, else ``api``."""
+    return header if header is not None else "api"
+
+
+AuthorDep = Annotated[str | None, Depends(get_actor_header)]
+ActorDep = Annotated[str, Depends(get_actor)]
+
+
+def get_prompt_name(name: Annotated[str, Path(description="The prompt's name")]) -> str:
+    """The ``{name}`` path parameter, validated."""
+    return validate_prompt_name(name)
+
+
+PromptNameDep = Annotated[str, Depends(get_prompt_name)]

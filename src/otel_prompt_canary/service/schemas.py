@@ -1,0 +1,121 @@
+"""Request and response bodies of the control-plane API that are not registry models themselves.
+
+Registry models (:class:`~otel_prompt_canary.registry.models.PromptSpec`, ``PromptVersion``,
+``Route``, ``Rollout``, ``AuditRecord``...) travel as they are; this module adds the envelopes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+from otel_prompt_canary.registry.models import (
+    Action,
+    PromptVersion,
+    Rollout,
+    Route,
+)
+
+__all__ = [
+    "ErrorBody",
+    "ErrorResponse",
+    "PromptDetail",
+    "RolloutStatus",
+    "RoutesDocument",
+    "StartRolloutRequest",
+    "TransitionAction",
+    "TransitionRequest",
+]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StartRolloutRequest(_Request):
+    """Body of ``POST /v1/prompts/{name}/rollouts``."""
+
+    version: int = Field(ge=1, description="The candidate version to canary")
+    ramp: list[float] | str | None = Field(
+        None,
+        description="Percent of traffic at each step, as a list or '1,5,20,50,100' (default 1,5,20,50,100)",
+    )
+    reason: str = Field("", max_length=2000, description="Why, for the audit log")
+    policy: dict[str, JsonValue] | None = Field(
+        None, description="The rollout's policy document, stored as given"
+    )
+    expected_revision: int | None = Field(
+        None, ge=1, description="Apply only if the routing flag is still at this revision"
+    )
+
+
+class TransitionAction(StrEnum):
+    """The actions of ``POST /v1/prompts/{name}/rollout/{action}``."""
+
+    ADVANCE = "advance"
+    PAUSE = "pause"
+    RESUME = "resume"
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+
+    def to_action(self) -> Action:
+        """The registry's action of the same name."""
+        return Action(self.value)
+
+
+class TransitionRequest(_Request):
+    """Body of ``POST /v1/prompts/{name}/rollout/{action}``."""
+
+    reason: str = Field(min_length=1, max_length=2000, description="Why, for the audit log")
+    evidence: JsonValue = Field(None, description="What supports the decision (any JSON)")
+    expected_revision: int | None = Field(
+        None, ge=1, description="Apply only if the routing flag is still at this revision"
+    )
+    rollout_id: str | None = Field(
+        None, min_length=1, description="Apply only if this rollout is the current one"
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("give a reason: it is recorded in the audit log")
+        return value
+
+
+class PromptDetail(BaseModel):
+    """``GET /v1/prompts/{name}``: a prompt, its newest version and its routing flag."""
+
+    name: str
+    latest_version: int
+    versions: int
+    route: Route
+    latest: PromptVersion
+
+
+class RolloutStatus(BaseModel):
+    """``GET /v1/prompts/{name}/rollout``: the routing flag and the current (or last) rollout."""
+
+    route: Route
+    rollout: Rollout | None = Field(description="null when the prompt never had a rollout")
+
+
+class RoutesDocument(BaseModel):
+    """``GET /v1/routes``: every routing flag, and an opaque revision of the whole set (the ETag)."""
+
+    revision: str = Field(description="Opaque; the ETag header is this value in double quotes")
+    routes: list[Route]
+
+
+class ErrorBody(BaseModel):
+    """What went wrong: ``type`` names the error class, ``message`` says what and where."""
+
+    type: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer of the API."""
+
+    error: ErrorBody

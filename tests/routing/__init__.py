@@ -1,0 +1,1 @@
+"""The router suite: cohort assignment, selections, and routes read from a store or over HTTP."""

@@ -1,0 +1,275 @@
+"""Test doubles for the router suite: a scripted registry and a small control plane on loopback.
+
+``ScriptedRegistry`` serves whatever routes a test sets, including states a real registry never
+produces (a stale replica still showing a rolled-back rollout as ramping). ``FakeControlPlane`` speaks
+just the two endpoints routers read (``GET /v1/routes`` with ETag, 304 and ``wait``, and
+``GET /v1/prompts/{name}/versions/{n}``) under uvicorn on 127.0.0.1; tests stop and restart it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route as HttpRoute
+
+from otel_prompt_canary.errors import NotFoundError, RegistryUnavailableError
+from otel_prompt_canary.registry.models import PromptSpec, PromptVersion, RolloutState, Route
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def version(
+    name: str,
+    number: int,
+    template: str | None = None,
+    *,
+    messages: list[dict[str, str]] | None = None,
+    model: str | None = None,
+    config: dict[str, Any] | None = None,
+) -> PromptVersion:
+    """A registry version of ``name`` (a text template naming its version unless given)."""
+    if template is None and messages is None:
+        template = f"{name} v{number}: {{{{ question }}}}"
+    spec = PromptSpec.model_validate(
+        {
+            "name": name,
+            "template": template,
+            "messages": messages,
+            "model": model,
+            "config": config or {},
+        }
+    )
+    return PromptVersion.from_spec(spec, version=number, created_at=NOW)
+
+
+def route(
+    prompt: str,
+    *,
+    stable: int = 1,
+    canary: int | None = None,
+    weight_bp: int = 0,
+    rollout_id: str | None = None,
+    state: RolloutState | str = RolloutState.IDLE,
+    revision: int = 1,
+) -> Route:
+    """A routing flag; any combination, consistent or not."""
+    return Route(
+        prompt=prompt,
+        stable_version=stable,
+        canary_version=canary,
+        canary_weight_bp=weight_bp,
+        rollout_id=rollout_id,
+        state=RolloutState(state),
+        revision=revision,
+        updated_at=NOW,
+    )
+
+
+def ramping(prompt: str, rollout_id: str, weight_bp: int, *, revision: int = 2) -> Route:
+    """``prompt`` canarying version 2 over stable version 1 at ``weight_bp``."""
+    return route(
+        prompt,
+        stable=1,
+        canary=2,
+        weight_bp=weight_bp,
+        rollout_id=rollout_id,
+        state=RolloutState.RAMPING,
+        revision=revision,
+    )
+
+
+def rolled_back(prompt: str, rollout_id: str, *, revision: int = 3) -> Route:
+    """``prompt`` after rolling back ``rollout_id``: everyone on version 1."""
+    return route(prompt, stable=1, rollout_id=rollout_id, state=RolloutState.ROLLED_BACK, revision=revision)
+
+
+def eventually(predicate: Callable[[], bool], timeout: float = 3.0, interval: float = 0.01) -> float:
+    """Wait until ``predicate()`` holds; return the seconds it took (fail after ``timeout``)."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+    return time.monotonic() - start
+
+
+class ScriptedRegistry:
+    """A :class:`~otel_prompt_canary.registry.base.Registry` whose routes a test sets directly.
+
+    Only the reads a router makes are implemented; ``fail`` makes every read raise as if the store
+    were down.
+    """
+
+    def __init__(self, routes: Iterable[Route] = (), versions: Iterable[PromptVersion] = ()):
+        self._lock = threading.Lock()
+        self._routes = {r.prompt: r for r in routes}
+        self._versions = {(v.name, v.version): v for v in versions}
+        self.fail = False
+        #: When set, reading versions fails as if the store went down between two reads.
+        self.fail_versions = False
+        self.closed = False
+        self.reads = 0
+
+    def set_routes(self, *routes: Route) -> None:
+        with self._lock:
+            self._routes.update({r.prompt: r for r in routes})
+
+    def add_versions(self, *versions: PromptVersion) -> None:
+        with self._lock:
+            self._versions.update({(v.name, v.version): v for v in versions})
+
+    def list_routes(self) -> list[Route]:
+        with self._lock:
+            self.reads += 1
+            if self.fail:
+                raise RegistryUnavailableError("store down (scripted)")
+            return [self._routes[name] for name in sorted(self._routes)]
+
+    def get_route(self, name: str) -> Route:
+        with self._lock:
+            return self._routes[name]
+
+    def get_version(self, name: str, version: int | None = None) -> PromptVersion:
+        with self._lock:
+            if self.fail or self.fail_versions:
+                raise RegistryUnavailableError("store down (scripted)")
+            found = self._versions.get((name, version or 0))
+        if found is None:
+            raise NotFoundError(f"no version {name}@{version}")
+        return found
+
+    def close(self) -> None:
+        self.closed = True
+
+    def _unused(self, *args: object, **kwargs: object) -> Any:
+        raise NotImplementedError("not needed by the router")
+
+    push = list_prompts = list_versions = diff = start_rollout = transition = _unused
+    get_rollout = history = _unused
+
+
+class FakeControlPlane:
+    """``GET /v1/routes`` (ETag, If-None-Match, ``wait``) and the version endpoint, on loopback."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._routes: dict[str, Route] = {}
+        self._versions: dict[tuple[str, int], PromptVersion] = {}
+        self._revision = 1
+        #: (path, If-None-Match, wait, Authorization) of every request received.
+        self.requests: list[tuple[str, str | None, str | None, str | None]] = []
+        #: When set, /v1/routes answers with this status.
+        self.fail_status: int | None = None
+        #: When True, /v1/routes ignores If-None-Match and ``wait`` (answers 200 at once).
+        self.ignore_conditional = False
+        #: When set, applied to the JSON body of every 200 answer of /v1/routes.
+        self.rewrite_body: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.app = Starlette(
+            routes=[
+                HttpRoute("/v1/routes", self._list_routes),
+                HttpRoute("/v1/prompts/{name}/versions/{number:int}", self._get_version),
+            ]
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- state, set by tests -------------------------------------------------------------------
+
+    def set_routes(self, *routes: Route) -> None:
+        with self._lock:
+            self._routes.update({r.prompt: r for r in routes})
+            self._revision += 1
+
+    def add_versions(self, *versions: PromptVersion) -> None:
+        with self._lock:
+            self._versions.update({(v.name, v.version): v for v in versions})
+
+    def _etag(self) -> str:
+        return f'"r{self._revision}"'
+
+    def route_requests(self) -> list[tuple[str, str | None, str | None, str | None]]:
+        return [r for r in list(self.requests) if r[0] == "/v1/routes"]
+
+    # -- endpoints -----------------------------------------------------------------------------
+
+    async def _list_routes(self, request: Request) -> Response:
+        inm = request.headers.get("if-none-match")
+        wait = request.query_params.get("wait")
+        self.requests.append(("/v1/routes", inm, wait, request.headers.get("authorization")))
+        if self.fail_status is not None:
+            return JSONResponse({"detail": "scripted failure"}, status_code=self.fail_status)
+        if not self.ignore_conditional:
+            deadline = time.monotonic() + float(wait or 0)
+            while inm == self._etag() and time.monotonic() < deadline and not self._stopping:
+                await asyncio.sleep(0.005)
+            if inm == self._etag():
+                return Response(status_code=304, headers={"ETag": self._etag()})
+        with self._lock:
+            etag = self._etag()
+            body = {
+                "revision": etag.strip('"'),
+                "routes": [r.model_dump(mode="json") for _, r in sorted(self._routes.items())],
+            }
+        if self.rewrite_body is not None:
+            body = self.rewrite_body(body)
+        return JSONResponse(body, headers={"ETag": etag})
+
+    async def _get_version(self, request: Request) -> Response:
+        name, number = request.path_params["name"], request.path_params["number"]
+        self.requests.append((request.url.path, None, None, request.headers.get("authorization")))
+        with self._lock:
+            found = self._versions.get((name, number))
+        if found is None:
+            return JSONResponse({"detail": "not found"}, status_code=404)
+        return JSONResponse(found.model_dump(mode="json"))
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> FakeControlPlane:
+        """Start serving (on the same port as before after a :meth:`stop`)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            timeout_keep_alive=30,
+        )
+        self._stopping = False
+        server = self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="fake-control-plane", daemon=True
+        )
+        self._thread.start()
+        eventually(lambda: server.started, timeout=10)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: connections are closed, the port refuses connections."""
+        if self._server is None or self._thread is None:
+            return
+        self._stopping = True
+        self._server.should_exit = True
+        self._thread.join(10)
+        assert not self._thread.is_alive(), "the fake control plane did not stop"
+        self._server = None
+        self._thread = None

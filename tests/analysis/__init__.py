@@ -1,0 +1,1 @@
+"""Tests of the analysis subpackage: policy, statistics, sequential test, judge, vectors."""

@@ -1,0 +1,93 @@
+// Copyright The otel-prompt-canary Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package promptcanaryprocessor // import "github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor"
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+
+	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/judge"
+	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/metadata"
+)
+
+// NewFactory returns the promptcanary processor factory.
+func NewFactory() processor.Factory {
+	return processor.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		processor.WithTraces(createTraces, metadata.TracesStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	controlPlane := confighttp.NewDefaultClientConfig()
+	controlPlane.Timeout = 5 * time.Second
+
+	retry := configretry.NewDefaultBackOffConfig()
+	retry.InitialInterval = time.Second
+	retry.Multiplier = 2
+	retry.MaxInterval = 30 * time.Second
+	retry.MaxElapsedTime = 10 * time.Minute
+
+	return &Config{
+		ControlPlane: controlPlane,
+		Webhook: WebhookConfig{
+			QueueSize:      1000,
+			RetryOnFailure: retry,
+		},
+		Policy: PolicyConfig{
+			Source:          PolicySourceControlPlane,
+			RefreshInterval: 30 * time.Second,
+		},
+		Limits: LimitsConfig{
+			MaxRollouts:         1000,
+			MaxSignalsPerCohort: 64,
+			MaxPendingWindows:   16,
+			IdleTimeout:         24 * time.Hour,
+		},
+		ReportInterval:     time.Minute,
+		ReportWindow:       time.Minute,
+		EvaluationInterval: 10 * time.Second,
+		Timestamp:          TimestampSpanEnd,
+	}
+}
+
+func createTraces(
+	ctx context.Context,
+	set processor.Settings,
+	cfg component.Config,
+	next consumer.Traces,
+) (processor.Traces, error) {
+	proc, _, err := newTracesProcessor(ctx, set, cfg.(*Config), next, judge.New())
+	return proc, err
+}
+
+// newTracesProcessor wires a canaryProcessor with judge j into the processor helper; it also
+// returns the canaryProcessor, for tests.
+func newTracesProcessor(
+	ctx context.Context,
+	set processor.Settings,
+	cfg *Config,
+	next consumer.Traces,
+	j judge.Judge,
+) (processor.Traces, *canaryProcessor, error) {
+	p, err := newCanaryProcessor(set, cfg, j)
+	if err != nil {
+		return nil, nil, err
+	}
+	proc, err := processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
+		// The processor only reads spans.
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		processorhelper.WithStart(p.start),
+		processorhelper.WithShutdown(p.shutdown),
+	)
+	return proc, p, err
+}

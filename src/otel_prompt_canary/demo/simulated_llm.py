@@ -235,6 +235,9 @@ def start_simulated_llm(
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit this: without it, Nagle's algorithm and delayed ACKs hold a
+        # streamed response's small writes for ~40 ms each on loopback.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((HOST, port))
     except OSError:
         sock.close()

@@ -1,0 +1,171 @@
+"""Per-call cost of the instrumentation on the real OpenAI SDK, against the local simulated LLM.
+
+Three configurations, measured in the same run, in interleaved rounds so that drift hits them alike:
+
+(a) no instrumentation;
+(b) the peer ``opentelemetry-instrumentation-genai-openai`` alone;
+(c) this project's instrumentation alone, with the default checks, under a router Selection.
+
+Both instrumentations get the same SDK tracer provider (batch processor, dropping exporter) and
+meter provider. The simulated LLM runs in its own process so that it does not share the client's GIL.
+Prints the median microseconds per call of each, the added cost over (a), and the ratios
+``c/a`` (target <= 1.10) and ``(c-a)/(b-a)`` (target <= 1.5); with ``--json`` the last line is one
+JSON object with the figures.
+
+    python benchmarks/bench_instrumentation.py --calls 300 --rounds 6 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+# The simulated LLM runs in its own process, so its work is not counted in the client's time.
+SERVER = """
+import sys
+from otel_prompt_canary.demo import Behaviour, Reply, start_simulated_llm
+llm = start_simulated_llm(Behaviour(default=Reply(text="Your parcel ships today. It arrives on Monday.")))
+print(llm.base_url, flush=True)
+sys.stdin.read()
+llm.stop()
+"""
+
+MESSAGES = [
+    {"role": "system", "content": "You answer support questions in two sentences."},
+    {"role": "user", "content": "Where is my parcel?"},
+]
+
+
+class _DropExporter:
+    """A span exporter that accepts and drops everything (the cost of export is not measured)."""
+
+    def export(self, spans: Sequence[Any]) -> Any:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def _measure(call: Callable[[], object], count: int) -> list[float]:
+    samples = []
+    clock = time.perf_counter
+    for _ in range(count):
+        start = clock()
+        call()
+        samples.append(clock() - start)
+    return samples
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300, help="calls per configuration per round")
+    parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds")
+    parser.add_argument("--warmup", type=int, default=100, help="unmeasured calls per configuration first")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    args = parser.parse_args(argv)
+
+    import openai
+    from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from otel_prompt_canary.instrumentation import InstrumentationConfig, PromptCanaryInstrumentor
+    from otel_prompt_canary.routing.selection import Arm, Selection
+
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        base_url = server.stdout.readline().strip()
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(BatchSpanProcessor(_DropExporter()))  # type: ignore[arg-type]
+        meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+        logger_provider = LoggerProvider()
+        client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0)
+        selection = Selection(
+            Arm(prompt_name="support-reply", version=3, cohort="canary", rollout_id="ro_bench", template="t"),
+            "user-1",
+        )
+        peer = OpenAIInstrumentor()
+        ours = PromptCanaryInstrumentor()
+
+        def call() -> object:
+            with selection:
+                return client.chat.completions.create(model="sim-gpt-small", messages=MESSAGES)  # type: ignore[arg-type]
+
+        def setup(name: str) -> None:
+            if name == "peer":
+                peer.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+            elif name == "ours":
+                ours.instrument(
+                    config=InstrumentationConfig(),
+                    tracer_provider=tracer_provider,
+                    meter_provider=meter_provider,
+                    logger_provider=logger_provider,
+                )
+
+        def teardown(name: str) -> None:
+            if name == "peer":
+                peer.uninstrument()
+            elif name == "ours":
+                ours.uninstrument()
+
+        names = ("none", "peer", "ours")
+        samples: dict[str, list[float]] = {name: [] for name in names}
+        for name in names:
+            setup(name)
+            _measure(call, args.warmup)
+            teardown(name)
+        for round_index in range(args.rounds):
+            order = names[round_index % 3 :] + names[: round_index % 3]
+            for name in order:
+                setup(name)
+                samples[name].extend(_measure(call, args.calls))
+                teardown(name)
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+    finally:
+        if server.stdin is not None:
+            server.stdin.close()
+        server.wait(timeout=30)
+
+    median_us = {name: statistics.median(values) * 1e6 for name, values in samples.items()}
+    added_peer = median_us["peer"] - median_us["none"]
+    added_ours = median_us["ours"] - median_us["none"]
+    figures = {
+        "calls_per_configuration": args.calls * args.rounds,
+        "median_us": {k: round(v, 1) for k, v in median_us.items()},
+        "added_us": {"peer": round(added_peer, 1), "ours": round(added_ours, 1)},
+        "ratio_ours_over_none": round(median_us["ours"] / median_us["none"], 4),
+        "ratio_peer_over_none": round(median_us["peer"] / median_us["none"], 4),
+        "ratio_added_ours_over_peer": round(added_ours / added_peer, 3) if added_peer > 0 else None,
+        "targets": {"ratio_ours_over_none": 1.10, "ratio_added_ours_over_peer": 1.5},
+    }
+    print(f"calls per configuration: {figures['calls_per_configuration']}")
+    for name in names:
+        print(f"  {name:5s} median {median_us[name]:9.1f} us/call")
+    print(f"added per call: peer {added_peer:.1f} us, ours {added_ours:.1f} us")
+    print(f"ours / none = {figures['ratio_ours_over_none']} (target <= 1.10)")
+    print(f"ours added / peer added = {figures['ratio_added_ours_over_peer']} (target <= 1.5)")
+    if args.json:
+        print(json.dumps(figures, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

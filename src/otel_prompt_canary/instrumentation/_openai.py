@@ -1,0 +1,456 @@
+"""Pure extraction for the OpenAI APIs: request attributes, response views, stream accumulators.
+
+Everything reads defensively (``getattr`` with defaults, type checks): a field the installed SDK
+version lacks, or a value of an unexpected type, yields nothing rather than an exception. The same
+helpers serve the SDK patches (pydantic objects) and the HTTP path (decoded JSON), since
+:func:`field` reads attributes and mapping keys alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from opentelemetry.util.types import AttributeValue
+
+from otel_prompt_canary.instrumentation import attributes as attr
+from otel_prompt_canary.instrumentation._call import CallState, RequestView
+from otel_prompt_canary.scoring import LLMResponse, ToolCall
+
+__all__ = ["ChatCompletionsApi", "ResponsesApi", "field", "server_attributes"]
+
+_SYSTEM_ROLES: Final = ("system", "developer")
+_JSON_FORMATS: Final = ("json_object", "json_schema")
+
+
+def field(obj: object, name: str) -> Any:
+    """``obj.name`` or ``obj[name]``; None when absent."""
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def server_attributes(instance: object) -> dict[str, AttributeValue]:
+    """``server.address``/``server.port`` of the client behind a resource (``instance._client``)."""
+    client = getattr(instance, "_client", None)
+    url = getattr(client, "base_url", None)
+    host = getattr(url, "host", None)
+    if not isinstance(host, str) or not host:
+        return {}
+    result: dict[str, AttributeValue] = {attr.SERVER_ADDRESS: host}
+    port = getattr(url, "port", None)
+    if isinstance(port, int):
+        result[attr.SERVER_PORT] = port
+    return result
+
+
+def text_of(content: object) -> str | None:
+    """The text of a message content: a string, or the text parts of a list joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence) and not isinstance(content, bytes | bytearray):
+        parts = [_str(field(part, "text")) for part in content]
+        texts = [p for p in parts if p is not None]
+        return "\n".join(texts) if texts else None
+    return None
+
+
+def _request_format(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, type):  # parse(response_format=SomeModel)
+        return "json_schema"
+    return _str(field(value, "type"))
+
+
+def _common_request(kwargs: Mapping[str, Any], instance: object) -> dict[str, AttributeValue]:
+    attributes = server_attributes(instance)
+    model = _str(kwargs.get("model"))
+    if model is not None:
+        attributes[attr.REQUEST_MODEL] = model
+    temperature = _number(kwargs.get("temperature"))
+    if temperature is not None:
+        attributes[attr.REQUEST_TEMPERATURE] = temperature
+    top_p = _number(kwargs.get("top_p"))
+    if top_p is not None:
+        attributes[attr.REQUEST_TOP_P] = top_p
+    if kwargs.get("stream") is True:
+        attributes[attr.REQUEST_STREAM] = True
+    return attributes
+
+
+def _system_texts_of_messages(messages: object) -> tuple[str, ...]:
+    if not isinstance(messages, Sequence) or isinstance(messages, str | bytes):
+        return ()
+    texts: list[str] = []
+    for message in messages:
+        if field(message, "role") in _SYSTEM_ROLES:
+            text = text_of(field(message, "content"))
+            if text:
+                texts.append(text)
+    return tuple(texts)
+
+
+def _rewrite_messages(messages: object, old: str, new: str) -> list[Any] | None:
+    """A copy of ``messages`` with the system/developer text ``old`` replaced by ``new``."""
+    if not isinstance(messages, Sequence) or isinstance(messages, str | bytes):
+        return None
+    for index, message in enumerate(messages):
+        if not isinstance(message, Mapping) or message.get("role") not in _SYSTEM_ROLES:
+            continue
+        content = message.get("content")
+        replaced: object = None
+        if content == old:
+            replaced = new
+        elif isinstance(content, list):
+            for part_index, part in enumerate(content):
+                if isinstance(part, Mapping) and part.get("text") == old:
+                    parts = list(content)
+                    parts[part_index] = {**part, "text": new}
+                    replaced = parts
+                    break
+        if replaced is not None:
+            copy = list(messages)
+            copy[index] = {**message, "content": replaced}
+            return copy
+    return None
+
+
+class ChatCompletionsApi:
+    """``chat.completions.create`` / ``parse`` (and the ``stream`` helper, which calls ``create``)."""
+
+    provider = "openai"
+    operation = "chat"
+
+    def __init__(self, stream_types: tuple[type, ...]) -> None:
+        #: The SDK's stream classes (``openai.Stream``, ``openai.AsyncStream``).
+        self.stream_types = stream_types
+
+    def request(self, kwargs: Mapping[str, Any], instance: object) -> RequestView:
+        attributes = _common_request(kwargs, instance)
+        max_tokens = _int(kwargs.get("max_completion_tokens"))
+        if max_tokens is None:
+            max_tokens = _int(kwargs.get("max_tokens"))
+        if max_tokens is not None:
+            attributes[attr.REQUEST_MAX_TOKENS] = max_tokens
+        for key, name in (
+            ("frequency_penalty", attr.REQUEST_FREQUENCY_PENALTY),
+            ("presence_penalty", attr.REQUEST_PRESENCE_PENALTY),
+        ):
+            value = _number(kwargs.get(key))
+            if value is not None:
+                attributes[name] = value
+        seed = _int(kwargs.get("seed"))
+        if seed is not None:
+            attributes[attr.REQUEST_SEED] = seed
+        n = _int(kwargs.get("n"))
+        if n is not None and n != 1:
+            attributes[attr.REQUEST_CHOICE_COUNT] = n
+        stop = kwargs.get("stop")
+        if isinstance(stop, str):
+            attributes[attr.REQUEST_STOP_SEQUENCES] = [stop]
+        elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+            attributes[attr.REQUEST_STOP_SEQUENCES] = stop
+        response_format = _request_format(kwargs.get("response_format"))
+        if response_format is not None:
+            attributes[attr.OUTPUT_TYPE] = "json" if response_format in _JSON_FORMATS else "text"
+        messages = kwargs.get("messages")
+        return RequestView(
+            model=_str(kwargs.get("model")),
+            attributes=attributes,
+            stream=kwargs.get("stream") is True,
+            request_messages=messages if isinstance(messages, list | tuple) else (),
+            response_format=response_format,
+        )
+
+    def system_texts(self, kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+        return _system_texts_of_messages(kwargs.get("messages"))
+
+    def rewrite(self, kwargs: Mapping[str, Any], old: str, new: str) -> dict[str, Any] | None:
+        messages = _rewrite_messages(kwargs.get("messages"), old, new)
+        return None if messages is None else {**kwargs, "messages": messages}
+
+    def response(self, result: object, call: CallState) -> LLMResponse | None:
+        choices = field(result, "choices")
+        if not isinstance(choices, Sequence) or field(result, "object") not in (None, "chat.completion"):
+            return None
+        text = ""
+        refusal = None
+        tool_calls: tuple[ToolCall, ...] = ()
+        finish: list[str] = []
+        for index, choice in enumerate(choices):
+            reason = _str(field(choice, "finish_reason"))
+            if reason is not None:
+                finish.append(reason)
+            if index == 0:
+                message = field(choice, "message")
+                text = _str(field(message, "content")) or ""
+                refusal = _str(field(message, "refusal"))
+                tool_calls = _tool_calls(field(message, "tool_calls"))
+        usage = field(result, "usage")
+        return call.llm_response(
+            output_text=text,
+            tool_calls=tool_calls,
+            finish_reasons=tuple(finish),
+            input_tokens=_int(field(usage, "prompt_tokens")),
+            output_tokens=_int(field(usage, "completion_tokens")),
+            model=_str(field(result, "model")),
+            response_id=_str(field(result, "id")),
+            refusal=refusal,
+        )
+
+    def is_stream(self, result: object) -> bool:
+        return isinstance(result, self.stream_types)
+
+    def accumulator(self) -> ChatStreamAccumulator:
+        return ChatStreamAccumulator()
+
+
+def _tool_calls(calls: object) -> tuple[ToolCall, ...]:
+    if not isinstance(calls, Sequence):
+        return ()
+    found: list[ToolCall] = []
+    for call in calls:
+        function = field(call, "function")
+        name = _str(field(function, "name"))
+        if name is not None:
+            arguments = field(function, "arguments")
+            found.append(
+                ToolCall(name, arguments if isinstance(arguments, str) else "", _str(field(call, "id")))
+            )
+    return tuple(found)
+
+
+class ChatStreamAccumulator:
+    """Chat completion chunks -> one response (first choice's text and tool calls, every finish)."""
+
+    __slots__ = ("_finish", "_id", "_input", "_model", "_output", "_refusal", "_text", "_tools")
+
+    def __init__(self) -> None:
+        self._id: str | None = None
+        self._model: str | None = None
+        self._text: list[str] = []
+        self._refusal: list[str] = []
+        self._tools: dict[int, list[Any]] = {}
+        self._finish: dict[int, str] = {}
+        self._input: int | None = None
+        self._output: int | None = None
+
+    def add(self, item: object) -> bool:
+        if self._id is None:
+            self._id = _str(field(item, "id"))
+            self._model = _str(field(item, "model"))
+        choices = field(item, "choices")
+        if isinstance(choices, Sequence):
+            for choice in choices:
+                index = _int(field(choice, "index")) or 0
+                reason = _str(field(choice, "finish_reason"))
+                if reason is not None:
+                    self._finish[index] = reason
+                if index != 0:
+                    continue
+                delta = field(choice, "delta")
+                content = _str(field(delta, "content"))
+                if content:
+                    self._text.append(content)
+                refusal = _str(field(delta, "refusal"))
+                if refusal:
+                    self._refusal.append(refusal)
+                calls = field(delta, "tool_calls")
+                if isinstance(calls, Sequence):
+                    for call in calls:
+                        self._tool_delta(call)
+        usage = field(item, "usage")
+        if usage is not None:
+            self._input = _int(field(usage, "prompt_tokens"))
+            self._output = _int(field(usage, "completion_tokens"))
+        return False
+
+    def _tool_delta(self, call: object) -> None:
+        index = _int(field(call, "index")) or 0
+        slot = self._tools.setdefault(index, [None, None, []])
+        call_id = _str(field(call, "id"))
+        if call_id:
+            slot[0] = call_id
+        function = field(call, "function")
+        name = _str(field(function, "name"))
+        if name:
+            slot[1] = name
+        arguments = _str(field(function, "arguments"))
+        if arguments:
+            slot[2].append(arguments)
+
+    def response(self, call: CallState) -> LLMResponse:
+        tools = tuple(
+            ToolCall(slot[1], "".join(slot[2]), slot[0])
+            for _, slot in sorted(self._tools.items())
+            if slot[1] is not None
+        )
+        return call.llm_response(
+            output_text="".join(self._text),
+            tool_calls=tools,
+            finish_reasons=tuple(reason for _, reason in sorted(self._finish.items())),
+            input_tokens=self._input,
+            output_tokens=self._output,
+            model=self._model,
+            response_id=self._id,
+            refusal="".join(self._refusal) or None,
+        )
+
+
+# -- Responses API --------------------------------------------------------------------------------
+
+_END_EVENTS: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+def _responses_format(kwargs: Mapping[str, Any]) -> str | None:
+    if kwargs.get("text_format") is not None and isinstance(kwargs.get("text_format"), type):
+        return "json_schema"
+    text = kwargs.get("text")
+    return _str(field(field(text, "format"), "type")) if text is not None else None
+
+
+class ResponsesApi:
+    """``responses.create`` / ``parse`` (and the ``stream`` helper, which calls ``create``)."""
+
+    provider = "openai"
+    operation = "chat"
+
+    def __init__(self, stream_types: tuple[type, ...]) -> None:
+        #: The SDK's stream classes (``openai.Stream``, ``openai.AsyncStream``).
+        self.stream_types = stream_types
+
+    def request(self, kwargs: Mapping[str, Any], instance: object) -> RequestView:
+        attributes = _common_request(kwargs, instance)
+        max_tokens = _int(kwargs.get("max_output_tokens"))
+        if max_tokens is not None:
+            attributes[attr.REQUEST_MAX_TOKENS] = max_tokens
+        response_format = _responses_format(kwargs)
+        if response_format is not None:
+            attributes[attr.OUTPUT_TYPE] = "json" if response_format in _JSON_FORMATS else "text"
+        items = kwargs.get("input")
+        messages: Sequence[Mapping[str, Any]] = ()
+        if isinstance(items, str):
+            messages = ({"role": "user", "content": items},)
+        elif isinstance(items, list | tuple):
+            messages = items
+        return RequestView(
+            model=_str(kwargs.get("model")),
+            attributes=attributes,
+            stream=kwargs.get("stream") is True,
+            request_messages=messages,
+            instructions=_str(kwargs.get("instructions")),
+            response_format=response_format,
+        )
+
+    def system_texts(self, kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+        instructions = _str(kwargs.get("instructions"))
+        texts = _system_texts_of_messages(kwargs.get("input"))
+        return (instructions, *texts) if instructions else texts
+
+    def rewrite(self, kwargs: Mapping[str, Any], old: str, new: str) -> dict[str, Any] | None:
+        if kwargs.get("instructions") == old:
+            return {**kwargs, "instructions": new}
+        items = _rewrite_messages(kwargs.get("input"), old, new)
+        return None if items is None else {**kwargs, "input": items}
+
+    def response(self, result: object, call: CallState) -> LLMResponse | None:
+        if field(result, "object") != "response":
+            return None
+        return responses_view(result, call)
+
+    def is_stream(self, result: object) -> bool:
+        return isinstance(result, self.stream_types)
+
+    def accumulator(self) -> ResponsesStreamAccumulator:
+        return ResponsesStreamAccumulator()
+
+
+def responses_view(result: object, call: CallState) -> LLMResponse:
+    """The view of a Responses API ``response`` object (SDK model or decoded JSON)."""
+    texts: list[str] = []
+    tools: list[ToolCall] = []
+    refusal = None
+    output = field(result, "output")
+    if isinstance(output, Sequence):
+        for item in output:
+            kind = field(item, "type")
+            if kind == "message":
+                content = field(item, "content")
+                if isinstance(content, Sequence):
+                    for part in content:
+                        part_type = field(part, "type")
+                        if part_type == "output_text":
+                            texts.append(_str(field(part, "text")) or "")
+                        elif part_type == "refusal":
+                            refusal = _str(field(part, "refusal"))
+            elif kind == "function_call":
+                name = _str(field(item, "name"))
+                if name is not None:
+                    arguments = field(item, "arguments")
+                    tools.append(
+                        ToolCall(
+                            name,
+                            arguments if isinstance(arguments, str) else "",
+                            _str(field(item, "call_id")),
+                        )
+                    )
+    status = field(result, "status")
+    if status == "incomplete":
+        reason = _str(field(field(result, "incomplete_details"), "reason")) or "incomplete"
+    elif status == "failed":
+        reason = "error"
+    elif tools:
+        reason = "tool_calls"
+    else:
+        reason = "stop" if status == "completed" else (_str(status) or "")
+    usage = field(result, "usage")
+    return call.llm_response(
+        output_text="".join(texts),
+        tool_calls=tuple(tools),
+        finish_reasons=(reason,) if reason else (),
+        input_tokens=_int(field(usage, "input_tokens")),
+        output_tokens=_int(field(usage, "output_tokens")),
+        model=_str(field(result, "model")),
+        response_id=_str(field(result, "id")),
+        refusal=refusal,
+    )
+
+
+class ResponsesStreamAccumulator:
+    """Responses API events: the final ``response`` object of the end event carries everything."""
+
+    __slots__ = ("_final", "_partial")
+
+    def __init__(self) -> None:
+        self._final: object = None
+        self._partial: object = None
+
+    def add(self, item: object) -> bool:
+        kind = field(item, "type")
+        if kind in _END_EVENTS:
+            self._final = field(item, "response")
+            return True
+        if kind == "response.created":
+            self._partial = field(item, "response")
+        return False
+
+    def response(self, call: CallState) -> LLMResponse:
+        final = self._final if self._final is not None else self._partial
+        if final is None:
+            return call.llm_response()
+        return responses_view(final, call)

@@ -1,0 +1,171 @@
+"""The zero-code path end to end: an app run by ``opentelemetry-instrument``, OTLP/HTTP to a receiver.
+
+The app knows nothing of this project: it calls the OpenAI SDK with a hard-coded system prompt (the
+stable version's text) and puts a unit key in baggage. The registry holds a rollout at 50 %, rewrite
+mode is on: every call must come out tagged with the version and cohort the routing function gives
+its unit, with check attributes and evaluation events on its span, and per-cohort metrics.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+from otel_prompt_canary.demo.behaviour import Behaviour
+from otel_prompt_canary.demo.simulated_llm import SimulatedLLM
+from otel_prompt_canary.registry import PromptSpec, open_store
+from otel_prompt_canary.routing import bucket
+from tests.instrumentation.otlp_receiver import attributes, otlp_receiver
+
+STABLE = "You are the support assistant of {{company}}. Be concise."
+CANARY = "You are the friendly support assistant of {{company}}. Answer in two sentences."
+CALLS = 24
+#: The entry point line the project's packaging declares.
+ENTRY_POINT = "prompt_canary = otel_prompt_canary.instrumentation:PromptCanaryInstrumentor"
+
+APP = textwrap.dedent(
+    """
+    import os
+
+    import openai
+    from opentelemetry import baggage, context
+
+    client = openai.OpenAI(base_url=os.environ["APP_LLM_URL"], api_key="test", max_retries=0)
+    system = "You are the support assistant of ACME. Be concise."
+    for i in range(int(os.environ["APP_CALLS"])):
+        token = context.attach(baggage.set_baggage("prompt_canary.unit", f"user-{i}"))
+        try:
+            client.chat.completions.create(
+                model="sim-gpt-small",
+                messages=[
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": f"Question {i}"},
+                ],
+            )
+        finally:
+            context.detach(token)
+    print("app done")
+    """
+)
+
+
+def _entry_point_path(tmp_path: Path) -> str | None:
+    """A directory declaring the entry point, when the installed package does not declare it yet."""
+    if any(ep.name == "prompt_canary" for ep in entry_points(group="opentelemetry_instrumentor")):
+        return None
+    dist = tmp_path / "entrypoint" / "otel_prompt_canary_entrypoint-0.0.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: otel-prompt-canary-entrypoint\nVersion: 0.0.0\n"
+    )
+    (dist / "entry_points.txt").write_text(f"[opentelemetry_instrumentor]\n{ENTRY_POINT}\n")
+    return str(dist.parent)
+
+
+@pytest.mark.parametrize("peer", [False, True], ids=["alone", "with_peer"])
+def test_opentelemetry_instrument_app(
+    tmp_path: Path, llm: SimulatedLLM, behaviour: Behaviour, peer: bool
+) -> None:
+    registry_path = tmp_path / "registry.db"
+    with open_store(registry_path) as registry:
+        registry.push(PromptSpec(name="support-reply", messages=[{"role": "system", "content": STABLE}]))  # type: ignore[list-item]
+        registry.push(PromptSpec(name="support-reply", messages=[{"role": "system", "content": CANARY}]))  # type: ignore[list-item]
+        route = registry.start_rollout("support-reply", 2, ramp=(50.0, 100.0), actor="test")
+    rollout = route.rollout_id
+    assert rollout is not None
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+    instrument = Path(sys.executable).parent / "opentelemetry-instrument"
+
+    with otlp_receiver() as (endpoint, received):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTHONPATH"))}
+        env |= {
+            "APP_LLM_URL": llm.base_url,
+            "APP_CALLS": str(CALLS),
+            "OTEL_SERVICE_NAME": "zero-code-app",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_METRICS_EXPORTER": "otlp",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_PROMPT_CANARY_REGISTRY": str(registry_path),
+            "OTEL_PROMPT_CANARY_REWRITE": "true",
+            "OTEL_PROMPT_CANARY_REGISTRY_WAIT": "5",
+        }
+        if not peer:
+            env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "openai"
+        extra = _entry_point_path(tmp_path)
+        if extra is not None:
+            env["PYTHONPATH"] = extra
+        done = subprocess.run(
+            [str(instrument), sys.executable, str(app)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-4000:]
+        assert "app done" in done.stdout
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not received.metric_points("prompt_canary.responses"):
+            time.sleep(0.05)
+
+        scoped = [
+            (scope, s)
+            for scope, s in received.scoped_spans()
+            if attributes(s.attributes).get("gen_ai.operation.name") == "chat"
+        ]
+        assert len(scoped) == CALLS, [s.name for s in received.spans()]
+        owner = "opentelemetry.instrumentation.genai.openai" if peer else "otel_prompt_canary.instrumentation"
+        assert {scope for scope, _ in scoped} == {owner}
+        spans = [s for _, s in scoped]
+        sent = behaviour.requests[-CALLS:]
+        expected = {"canary": 0, "stable": 0}
+        for request in sent:
+            unit = "user-" + request.user.split()[-1]
+            canary = bucket(rollout, unit) < 5000
+            expected["canary" if canary else "stable"] += 1
+            wanted = (CANARY if canary else STABLE).replace("{{company}}", "ACME")
+            assert request.system == wanted, unit
+        by_cohort = {"canary": 0, "stable": 0}
+        for span in spans:
+            a = attributes(span.attributes)
+            assert a["gen_ai.prompt.name"] == "support-reply"
+            assert a["prompt_canary.rollout.id"] == rollout
+            assert a["gen_ai.prompt.version"] == ("2" if a["prompt_canary.cohort"] == "canary" else "1")
+            assert a["prompt_canary.check.refusal"] is True
+            names = {
+                attributes(e.attributes)["gen_ai.evaluation.name"]
+                for e in span.events
+                if e.name == "gen_ai.evaluation.result"
+            }
+            assert {"refusal", "truncation", "max_output_tokens"} <= names
+            by_cohort[a["prompt_canary.cohort"]] += 1
+            assert a.get("gen_ai.response.id")
+        assert by_cohort == expected
+        assert expected["canary"] > 0 and expected["stable"] > 0
+
+        responses = received.metric_points("prompt_canary.responses")
+        totals: dict[str, int] = {}
+        for attrs, point in responses:
+            assert attrs["gen_ai.prompt.name"] == "support-reply"
+            totals[attrs["prompt_canary.cohort"]] = (
+                totals.get(attrs["prompt_canary.cohort"], 0) + point.as_int
+            )
+        assert totals == by_cohort
+        checks = received.metric_points("prompt_canary.checks")
+        assert {a["prompt_canary.check"] for a, _ in checks} >= {"refusal", "truncation"}
+        assert {a["prompt_canary.check.outcome"] for a, _ in checks} == {"pass"}
+        durations = received.metric_points("prompt_canary.duration")
+        assert sum(p.count for _, p in durations) == CALLS
+        tokens = received.metric_points("prompt_canary.token.usage")
+        assert {a["gen_ai.token.type"] for a, _ in tokens} == {"input", "output"}

@@ -9,7 +9,9 @@ TOKENS = "prompt_canary.score.output_tokens"
 
 
 def record() -> DemoRecord:
-    rec = DemoRecord(prompt="support-bot", stable_version=1, canary_version=2, rollout_id="r1", scenario="regression")
+    rec = DemoRecord(
+        prompt="support-bot", stable_version=1, canary_version=2, rollout_id="r1", scenario="regression"
+    )
     for i in range(10):
         rec.ticks.append(
             Tick(
@@ -18,7 +20,10 @@ def record() -> DemoRecord:
                 step=0 if i < 5 else 1,
                 canary_percent=5 if i < 5 else 20,
                 stable={JSON: CohortPoint(100 * (i + 1), 0.99), TOKENS: CohortPoint(100 * (i + 1), 40.0)},
-                canary={JSON: CohortPoint(10 * (i + 1), 0.99 - 0.01 * i), TOKENS: CohortPoint(10 * (i + 1), 80.0)},
+                canary={
+                    JSON: CohortPoint(10 * (i + 1), 0.99 - 0.01 * i),
+                    TOKENS: CohortPoint(10 * (i + 1), 80.0),
+                },
             )
         )
     evidence = {"verdict": {"rules": [{"status": "breach", "summary": "json_valid worse than stable"}]}}

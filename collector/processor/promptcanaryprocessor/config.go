@@ -146,6 +146,13 @@ type LimitsConfig struct {
 	// refused. At least 1.
 	MaxPendingWindows int `mapstructure:"max_pending_windows"`
 
+	// MaxStepWindows is how many recent report windows each signal keeps so that the judge can
+	// total the current ramp step: the windows that start at or after the step's start, which
+	// the control plane announces (GET /v1/policies) up to one policy refresh after the step
+	// began. Unless policy.source is "none", MaxStepWindows × report_window must cover
+	// policy.refresh_interval plus one window. At least 1.
+	MaxStepWindows int `mapstructure:"max_step_windows"`
+
 	// IdleTimeout forgets a rollout that received no span for this long, after a last
 	// report; it frees the slot for new rollouts. At least report_interval.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
@@ -258,9 +265,30 @@ func (cfg *Config) validateLimits() []error {
 	if l.MaxPendingWindows < 1 {
 		errs = append(errs, fmt.Errorf("limits.max_pending_windows must be at least 1, got %d", l.MaxPendingWindows))
 	}
+	if l.MaxStepWindows < 1 {
+		errs = append(errs, fmt.Errorf("limits.max_step_windows must be at least 1, got %d", l.MaxStepWindows))
+	} else if err := cfg.validateStepCoverage(); err != nil {
+		errs = append(errs, err)
+	}
 	if l.IdleTimeout < cfg.ReportInterval {
 		errs = append(errs, fmt.Errorf("limits.idle_timeout (%s) must be at least report_interval (%s), so that every rollout is reported before it is forgotten",
 			l.IdleTimeout, cfg.ReportInterval))
 	}
 	return errs
+}
+
+// validateStepCoverage checks that the step history reaches back one policy refresh: a step
+// the control plane announces a refresh after it began is then still totalled from its start.
+func (cfg *Config) validateStepCoverage() error {
+	window, refresh := cfg.ReportWindow, cfg.Policy.RefreshInterval
+	if cfg.Policy.Source == PolicySourceNone || window < time.Second || window%time.Second != 0 || refresh <= 0 {
+		return nil // nothing to cover, or a rule above already refuses the values
+	}
+	if covered := time.Duration(cfg.Limits.MaxStepWindows) * window; covered >= refresh+window {
+		return nil
+	}
+	need := int((refresh+window-1)/window) + 1
+	return fmt.Errorf("limits.max_step_windows (%d) × report_window (%s) must cover policy.refresh_interval (%s) plus one window, "+
+		"so that a ramp step is totalled from its start when the control plane announces it a refresh late; set limits.max_step_windows to at least %d",
+		cfg.Limits.MaxStepWindows, window, refresh, need)
 }

@@ -47,7 +47,7 @@ func TestLoadConfig(t *testing.T) {
 				c.Webhook.RetryOnFailure.Multiplier = 3
 				c.Webhook.RetryOnFailure.RandomizationFactor = 0.1
 				c.Policy = PolicyConfig{Source: PolicySourceFile, File: "testdata/policy.yaml", RefreshInterval: time.Minute}
-				c.Limits = LimitsConfig{MaxRollouts: 200, MaxSignalsPerCohort: 16, MaxPendingWindows: 8, IdleTimeout: 6 * time.Hour}
+				c.Limits = LimitsConfig{MaxRollouts: 200, MaxSignalsPerCohort: 16, MaxPendingWindows: 8, MaxStepWindows: 12, IdleTimeout: 6 * time.Hour}
 				c.ReportInterval = 30 * time.Second
 				c.ReportWindow = 30 * time.Second
 				c.EvaluationInterval = 5 * time.Second
@@ -103,6 +103,9 @@ func TestInvalidConfigs(t *testing.T) {
 		{file: "invalid_max_rollouts.yaml", want: "limits.max_rollouts must be at least 1, got 0"},
 		{file: "invalid_max_signals.yaml", want: "limits.max_signals_per_cohort must be at least 1, got -1"},
 		{file: "invalid_max_pending_windows.yaml", want: "limits.max_pending_windows must be at least 1, got 0"},
+		{file: "invalid_max_step_windows.yaml", want: "limits.max_step_windows must be at least 1, got 0"},
+		{file: "invalid_step_windows_coverage.yaml", want: "limits.max_step_windows (2) × report_window (1m0s) must cover policy.refresh_interval (5m0s) plus one window, " +
+			"so that a ramp step is totalled from its start when the control plane announces it a refresh late; set limits.max_step_windows to at least 6"},
 		{file: "invalid_idle_timeout.yaml", want: "limits.idle_timeout (1m0s) must be at least report_interval (5m0s)"},
 		{file: "invalid_report_interval.yaml", want: "report_interval must be at least 100ms, got 0s"},
 		{file: "invalid_report_window.yaml", want: "report_window must be a whole number of seconds, at least 1s, got 1.5s"},
@@ -141,4 +144,19 @@ func TestDefaultConfigRefusesToRunWithoutEndpointAndSecret(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "control_plane.endpoint must be set")
 	assert.Contains(t, err.Error(), "webhook.secret must be set")
+}
+
+func TestStepCoverageIsCheckedOnlyWhenPoliciesAreLoaded(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.ControlPlane.Endpoint = "http://127.0.0.1:8080"
+	cfg.Webhook.Secret = testSecret
+	cfg.Limits.MaxStepWindows = 1
+	require.ErrorContains(t, cfg.Validate(), "set limits.max_step_windows to at least 2")
+	cfg.Policy.RefreshInterval = 59 * time.Second
+	require.ErrorContains(t, cfg.Validate(), "set limits.max_step_windows to at least 2")
+	cfg.Limits.MaxStepWindows = 2
+	require.NoError(t, cfg.Validate(), "2 windows of 60s cover 59s plus a window")
+	cfg.Limits.MaxStepWindows = 1
+	cfg.Policy.Source = PolicySourceNone
+	require.NoError(t, cfg.Validate(), "without policies there is no step to total")
 }

@@ -51,6 +51,7 @@ func createDefaultConfig() component.Config {
 			MaxRollouts:         1000,
 			MaxSignalsPerCohort: 64,
 			MaxPendingWindows:   16,
+			MaxStepWindows:      16,
 			IdleTimeout:         24 * time.Hour,
 		},
 		ReportInterval:     time.Minute,
@@ -66,18 +67,18 @@ func createTraces(
 	cfg component.Config,
 	next consumer.Traces,
 ) (processor.Traces, error) {
-	proc, _, err := newTracesProcessor(ctx, set, cfg.(*Config), next, judge.New())
+	proc, _, err := newTracesProcessor(ctx, set, cfg.(*Config), next, judge.Sequential{})
 	return proc, err
 }
 
-// newTracesProcessor wires a canaryProcessor with judge j into the processor helper; it also
+// newTracesProcessor wires a canaryProcessor with evaluator j into the processor helper; it also
 // returns the canaryProcessor, for tests.
 func newTracesProcessor(
 	ctx context.Context,
 	set processor.Settings,
 	cfg *Config,
 	next consumer.Traces,
-	j judge.Judge,
+	j judge.Evaluator,
 ) (processor.Traces, *canaryProcessor, error) {
 	p, err := newCanaryProcessor(set, cfg, j)
 	if err != nil {

@@ -5,6 +5,8 @@ package promptcanaryprocessor
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -58,10 +60,10 @@ type harness struct {
 	tel    *componenttest.Telemetry
 }
 
-func newHarness(t *testing.T, cfg *Config, j judge.Judge) *harness {
+func newHarness(t *testing.T, cfg *Config, j judge.Evaluator) *harness {
 	t.Helper()
 	if j == nil {
-		j = judge.None{}
+		j = judge.Sequential{}
 	}
 	h := &harness{sink: new(consumertest.TracesSink), tel: componenttest.NewTelemetry()}
 	proc, canary, err := newTracesProcessor(context.Background(), metadatatest.NewSettings(h.tel), cfg, h.sink, j)
@@ -153,6 +155,11 @@ type controlPlane struct {
 	failAlerts atomic.Int32
 	alertCalls atomic.Int32
 	policies   atomic.Value // string served at /v1/policies
+	// policyGets counts GET /v1/policies, notModified the 304 answers among them.
+	policyGets  atomic.Int32
+	notModified atomic.Int32
+	// policyQuery is the query string of the last GET /v1/policies.
+	policyQuery atomic.Value
 
 	mu  sync.Mutex
 	got []posted
@@ -165,7 +172,19 @@ func newControlPlane(t *testing.T) *controlPlane {
 	require.NoError(t, err)
 	cp.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && r.URL.Path == "/v1/policies" {
-			_, _ = io.WriteString(w, cp.policies.Load().(string))
+			// As the control plane does: an ETag on every answer, 304 when it is current.
+			cp.policyGets.Add(1)
+			cp.policyQuery.Store(r.URL.RawQuery)
+			body := cp.policies.Load().(string)
+			sum := sha256.Sum256([]byte(body))
+			etag := `"p` + hex.EncodeToString(sum[:16]) + `"`
+			w.Header().Set("ETag", etag)
+			if r.Header.Get("If-None-Match") == etag {
+				cp.notModified.Add(1)
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+			_, _ = io.WriteString(w, body)
 			return
 		}
 		body, _ := io.ReadAll(r.Body)

@@ -28,6 +28,9 @@ import (
 	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/tracker"
 )
 
+// policiesPath is where the control plane serves the active rollouts' policies and ramp state.
+const policiesPath = "/v1/policies?include=rollouts"
+
 // dedupCapacityPerRollout sizes the alert de-duplication memory: room for several rules and
 // actions of every rollout the processor may track.
 const dedupCapacityPerRollout = 8
@@ -40,7 +43,7 @@ type canaryProcessor struct {
 	set       processor.Settings
 	logger    *zap.Logger
 	telemetry *metadata.TelemetryBuilder
-	judge     judge.Judge
+	judge     judge.Evaluator
 	tracker   *tracker.Tracker
 	now       func() time.Time
 	overflow  map[tracker.Refusal]metric.AddOption
@@ -55,7 +58,7 @@ type canaryProcessor struct {
 	shutDown bool
 }
 
-func newCanaryProcessor(set processor.Settings, cfg *Config, j judge.Judge) (*canaryProcessor, error) {
+func newCanaryProcessor(set processor.Settings, cfg *Config, j judge.Evaluator) (*canaryProcessor, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, fmt.Errorf("promptcanary telemetry: %w", err)
@@ -78,6 +81,7 @@ func newCanaryProcessor(set processor.Settings, cfg *Config, j judge.Judge) (*ca
 		MaxRollouts:         cfg.Limits.MaxRollouts,
 		MaxSignalsPerCohort: cfg.Limits.MaxSignalsPerCohort,
 		MaxPendingWindows:   cfg.Limits.MaxPendingWindows,
+		StepWindows:         cfg.Limits.MaxStepWindows,
 		Window:              cfg.ReportWindow,
 		IdleTimeout:         cfg.Limits.IdleTimeout,
 	}, func() time.Time { return p.now() })
@@ -152,7 +156,7 @@ func (p *canaryProcessor) start(ctx context.Context, host component.Host) error 
 	onFailure := func() { p.telemetry.ProcessorPromptcanaryPolicyRefreshFailures.Add(context.Background(), 1) }
 	switch p.cfg.Policy.Source {
 	case PolicySourceControlPlane:
-		url := strings.TrimRight(p.cfg.ControlPlane.Endpoint, "/") + "/v1/policies"
+		url := strings.TrimRight(p.cfg.ControlPlane.Endpoint, "/") + policiesPath
 		p.policies = policy.NewStore(policy.HTTPLoader{Client: client, URL: url}, p.cfg.Policy.RefreshInterval, p.logger, onFailure)
 	case PolicySourceFile:
 		p.policies = policy.NewStore(policy.FileLoader{Path: p.cfg.Policy.File}, p.cfg.Policy.RefreshInterval, p.logger, onFailure)
@@ -213,54 +217,61 @@ func (p *canaryProcessor) shutdown(ctx context.Context) error {
 	return err
 }
 
-// evaluate asks the judge about every rollout whose prompt has a policy, and queues one
-// alert per new verdict.
+// evaluate asks the judge about every rollout that a policy judges, and queues one alert per
+// breach: the decided action and the rule that decided it.
 func (p *canaryProcessor) evaluate() {
 	if p.policies == nil || p.policies.Len() == 0 {
 		return
 	}
-	snapshots := p.tracker.Snapshots(func(prompt string) bool {
-		_, ok := p.policies.Get(prompt)
-		return ok
-	})
-	for _, snap := range snapshots {
-		pol, ok := p.policies.Get(snap.Prompt)
+	type rolloutKey struct{ prompt, id string }
+	targets := map[rolloutKey]policy.Target{}
+	snapshots := p.tracker.Snapshots(func(prompt, rolloutID string) (time.Time, bool) {
+		target, ok := p.policies.Lookup(prompt, rolloutID)
 		if !ok {
-			continue
+			return time.Time{}, false
 		}
-		verdicts, err := p.safeEvaluate(pol, snap)
+		targets[rolloutKey{prompt, rolloutID}] = target
+		if target.Ramp == nil {
+			return time.Time{}, true
+		}
+		return target.Ramp.StepStartedAt, true
+	})
+	now := p.now()
+	for _, snap := range snapshots {
+		r := judge.Rollout{Snapshot: snap, Target: targets[rolloutKey{snap.Prompt, snap.RolloutID}], Now: now}
+		verdict, err := p.safeEvaluate(r)
 		if err != nil {
 			p.logger.Warn("The judge could not evaluate a rollout; it is skipped until the next tick",
 				zap.String("prompt", snap.Prompt), zap.String("rollout_id", snap.RolloutID), zap.Error(err))
 			continue
 		}
-		for _, v := range verdicts {
-			p.raise(snap, v)
+		if verdict.Decision == judge.DecisionBreach {
+			p.raise(snap, verdict)
 		}
 	}
 }
 
-func (p *canaryProcessor) safeEvaluate(pol judge.Policy, snap judge.Snapshot) (verdicts []judge.Verdict, err error) {
+func (p *canaryProcessor) safeEvaluate(r judge.Rollout) (verdict judge.Verdict, err error) {
 	defer func() {
-		if r := recover(); r != nil {
-			verdicts, err = nil, fmt.Errorf("judge panicked: %v", r)
+		if rec := recover(); rec != nil {
+			verdict, err = judge.Verdict{}, fmt.Errorf("judge panicked: %v", rec)
 		}
 	}()
-	return p.judge.Evaluate(pol, snap)
+	return p.judge.EvaluateRollout(r)
 }
 
-// raise queues the alert of one verdict, at most once per rollout, rule and action.
+// raise queues the alert of a breach, at most once per rollout, rule and action.
 func (p *canaryProcessor) raise(snap judge.Snapshot, v judge.Verdict) {
-	if !v.Action.Valid() || v.Rule == "" {
+	if !v.Action.Valid() || v.RuleID == "" {
 		p.logger.Warn("Ignoring a verdict without a valid action and rule",
-			zap.String("rollout_id", snap.RolloutID), zap.String("rule", v.Rule), zap.String("action", string(v.Action)))
+			zap.String("rollout_id", snap.RolloutID), zap.String("rule", v.RuleID), zap.String("action", string(v.Action)))
 		return
 	}
 	alert := payload.NewAlert(p.source, snap, v, p.now())
 	body, err := json.Marshal(alert)
 	if err != nil {
-		p.logger.Warn("Cannot encode an alert; its evidence must be JSON-encodable",
-			zap.String("rollout_id", snap.RolloutID), zap.String("rule", v.Rule), zap.Error(err))
+		p.logger.Warn("Cannot encode an alert",
+			zap.String("rollout_id", snap.RolloutID), zap.String("rule", v.RuleID), zap.Error(err))
 		return
 	}
 	outcome := p.sender.Enqueue(delivery.Message{
@@ -275,7 +286,7 @@ func (p *canaryProcessor) raise(snap judge.Snapshot, v judge.Verdict) {
 			attrOption("action", string(v.Action)))
 		p.logger.Info("Prompt canary verdict",
 			zap.String("prompt", snap.Prompt), zap.String("rollout_id", snap.RolloutID),
-			zap.String("rule", v.Rule), zap.String("action", string(v.Action)), zap.String("reason", v.Reason))
+			zap.String("rule", v.RuleID), zap.String("action", string(v.Action)), zap.String("reason", alert.Reason))
 	}
 }
 

@@ -30,19 +30,29 @@ const (
 	tick       = 5 * time.Millisecond
 )
 
-// rollbackJudge reaches one rollback verdict on every rollout with a canary sample.
-func rollbackJudge(calls *atomic.Int32) judge.Judge {
-	return judge.Func(func(_ judge.Policy, s judge.Snapshot) ([]judge.Verdict, error) {
+// rollbackJudge reaches a rollback verdict on every rollout with a canary sample.
+func rollbackJudge(calls *atomic.Int32) judge.Evaluator {
+	return judge.Func(func(r judge.Rollout) (judge.Verdict, error) {
 		calls.Add(1)
-		if len(s.Canary.Signals) == 0 {
-			return nil, nil
+		if len(r.Snapshot.Evidence.Canary) == 0 {
+			return judge.Verdict{Decision: judge.DecisionContinue}, nil
 		}
-		return []judge.Verdict{{
-			Rule:     "format_valid.relative",
+		bound := -0.02
+		return judge.Verdict{
+			Decision: judge.DecisionBreach,
 			Action:   judge.Rollback,
-			Reason:   "canary format validity is proven worse than stable",
-			Evidence: map[string]any{"signal": "prompt_canary.check.format_valid", "bound": -0.02},
-		}}, nil
+			RuleID:   "format_valid.relative",
+			Breached: []string{"format_valid.relative"},
+			Step:     -1,
+			Rules: []judge.RuleVerdict{{
+				RuleID:    "format_valid.relative",
+				Attribute: "prompt_canary.check.format_valid",
+				Action:    judge.Rollback,
+				Status:    judge.StatusBreach,
+				Bound:     &bound,
+				Summary:   "canary format validity is proven worse than stable",
+			}},
+		}, nil
 	})
 }
 
@@ -143,7 +153,10 @@ func TestVerdictsBecomeOneSignedAlertPerRolloutRuleAndAction(t *testing.T) {
 	assert.Equal(t, "rollback", body["action"])
 	assert.Equal(t, "format_valid.relative", body["rule"])
 	assert.Equal(t, "canary format validity is proven worse than stable", body["reason"])
-	assert.Equal(t, map[string]any{"signal": "prompt_canary.check.format_valid", "bound": -0.02}, body["evidence"])
+	evidence := body["evidence"].(map[string]any)
+	assert.Equal(t, "prompt_canary.check.format_valid", evidence["signal"])
+	assert.InDelta(t, -0.02, evidence["bound"], 0)
+	assert.Equal(t, []any{"format_valid.relative"}, evidence["breached"])
 	assert.NotEmpty(t, body["created_at"])
 
 	metadatatest.AssertEqualProcessorPromptcanaryVerdicts(t, h.tel, []metricdata.DataPoint[int64]{
@@ -186,8 +199,11 @@ func TestPoliciesArePolledFromTheControlPlane(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	assert.Zero(t, evaluations.Load(), "no policy yet, no evaluation")
 
-	cp.policies.Store(`{"policies": {"support-reply": {"signals": [], "rules": []}}}`)
+	cp.policies.Store(`{"policies": {"support-reply": ` + formatPolicy + `}}`)
 	require.Eventually(t, func() bool { return len(cp.accepted(alertPath)) == 1 }, waitFor, tick)
+	assert.Equal(t, "include=rollouts", cp.policyQuery.Load(), "the processor asks for the rollouts' ramp state")
+	require.Eventually(t, func() bool { return cp.notModified.Load() >= 2 }, waitFor, tick,
+		"an unchanged document is answered 304 to the ETag the processor sends back")
 }
 
 func TestAJudgeFailureNeverReachesThePipeline(t *testing.T) {
@@ -196,16 +212,19 @@ func TestAJudgeFailureNeverReachesThePipeline(t *testing.T) {
 	cfg.Policy = PolicyConfig{Source: PolicySourceFile, File: "testdata/policy.yaml", RefreshInterval: time.Hour}
 	cfg.EvaluationInterval = 20 * time.Millisecond
 	var calls atomic.Int32
-	failing := judge.Func(func(judge.Policy, judge.Snapshot) ([]judge.Verdict, error) {
+	failing := judge.Func(func(judge.Rollout) (judge.Verdict, error) {
 		if calls.Add(1)%2 == 0 {
-			return nil, errors.New("cannot read the policy")
+			return judge.Verdict{}, errors.New("cannot read the policy")
 		}
 		panic("bug in the judge")
 	})
-	bad := judge.Func(func(judge.Policy, judge.Snapshot) ([]judge.Verdict, error) {
-		return []judge.Verdict{{Rule: "", Action: "explode"}, {Rule: "r", Action: judge.Alert, Evidence: map[string]any{"x": func() {}}}}, nil
+	bad := judge.Func(func(judge.Rollout) (judge.Verdict, error) {
+		if calls.Add(1)%2 == 0 {
+			return judge.Verdict{Decision: judge.DecisionBreach, RuleID: "", Action: "explode"}, nil
+		}
+		return judge.Verdict{Decision: judge.DecisionBreach, RuleID: "r", Action: "explode"}, nil
 	})
-	for name, j := range map[string]judge.Judge{"failing": failing, "invalid verdicts": bad} {
+	for name, j := range map[string]judge.Evaluator{"failing": failing, "invalid verdicts": bad} {
 		t.Run(name, func(t *testing.T) {
 			calls.Store(0)
 			h := newHarness(t, cfg, j)
@@ -243,7 +262,7 @@ func TestAnUnreachableControlPlaneNeverBlocksSpans(t *testing.T) {
 
 func TestShutdownWithoutStartAndTwice(t *testing.T) {
 	proc, _, err := newTracesProcessor(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()),
-		testConfig("http://127.0.0.1:1"), nil, judge.None{})
+		testConfig("http://127.0.0.1:1"), nil, judge.Sequential{})
 	require.NoError(t, err)
 	require.NoError(t, proc.Shutdown(context.Background()))
 	require.NoError(t, proc.Shutdown(context.Background()))

@@ -73,15 +73,15 @@ func TestAccumulatesSignalsPerRolloutAndCohort(t *testing.T) {
 		canaryCall("ro-1", "stable", map[string]any{"prompt_canary.check.format_valid": true, "prompt_canary.score.judge": int64(1)}),
 	))
 
-	snap, ok := h.canary.tracker.Snapshot("support-reply", "ro-1")
+	snap, ok := h.canary.tracker.Snapshot("support-reply", "ro-1", time.Time{})
 	require.True(t, ok)
 	js := func(v any) string { b, err := json.Marshal(v); require.NoError(t, err); return string(b) }
-	assert.JSONEq(t, `{"kind": "proportion", "n": 2, "successes": 1}`, js(snap.Canary.Signals["prompt_canary.check.format_valid"]))
-	assert.JSONEq(t, `{"kind": "mean", "n": 2, "sum": "1500000", "sum_sq": "1130000000000"}`, js(snap.Canary.Signals["prompt_canary.score.judge"]))
-	assert.JSONEq(t, `{"kind": "mean", "n": 1, "sum": "900000000", "sum_sq": "810000000000000000"}`, js(snap.Canary.Signals["gen_ai.usage.input_tokens"]))
-	assert.JSONEq(t, `{"kind": "mean", "n": 1, "sum": "1000000", "sum_sq": "1000000000000"}`, js(snap.Stable.Signals["prompt_canary.score.judge"]))
-	assert.Equal(t, "4", snap.Canary.Version)
-	assert.Equal(t, "3", snap.Stable.Version)
+	assert.JSONEq(t, `{"kind": "proportion", "n": 2, "successes": 1}`, js(snap.Evidence.Canary["prompt_canary.check.format_valid"]))
+	assert.JSONEq(t, `{"kind": "mean", "n": 2, "sum": "1500000", "sum_sq": "1130000000000"}`, js(snap.Evidence.Canary["prompt_canary.score.judge"]))
+	assert.JSONEq(t, `{"kind": "mean", "n": 1, "sum": "900000000", "sum_sq": "810000000000000000"}`, js(snap.Evidence.Canary["gen_ai.usage.input_tokens"]))
+	assert.JSONEq(t, `{"kind": "mean", "n": 1, "sum": "1000000", "sum_sq": "1000000000000"}`, js(snap.Evidence.Stable["prompt_canary.score.judge"]))
+	assert.Equal(t, "4", snap.CanaryVersion)
+	assert.Equal(t, "3", snap.StableVersion)
 	assert.Equal(t, t0, snap.LastSample, "windows follow the span end time by default")
 
 	metadatatest.AssertEqualProcessorPromptcanarySpansInspected(t, h.tel,
@@ -113,10 +113,10 @@ func TestSkipsValuesOfTheWrongType(t *testing.T) {
 		"prompt_canary.check.":             true,   // no name
 		"prompt_canary.check.refusal":      false,
 	})))
-	snap, ok := h.canary.tracker.Snapshot("support-reply", "ro-1")
+	snap, ok := h.canary.tracker.Snapshot("support-reply", "ro-1", time.Time{})
 	require.True(t, ok)
-	assert.Len(t, snap.Canary.Signals, 1)
-	assert.Contains(t, snap.Canary.Signals, "prompt_canary.check.refusal")
+	assert.Len(t, snap.Evidence.Canary, 1)
+	assert.Contains(t, snap.Evidence.Canary, "prompt_canary.check.refusal")
 }
 
 func TestIntegerPromptVersionsAreAccepted(t *testing.T) {
@@ -124,9 +124,9 @@ func TestIntegerPromptVersionsAreAccepted(t *testing.T) {
 	td := traces(canaryCall("ro-1", "canary", nil))
 	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().PutInt(attrPromptVer, 7)
 	h.consume(t, td)
-	snap, ok := h.canary.tracker.Snapshot("support-reply", "ro-1")
+	snap, ok := h.canary.tracker.Snapshot("support-reply", "ro-1", time.Time{})
 	require.True(t, ok)
-	assert.Equal(t, "7", snap.Canary.Version)
+	assert.Equal(t, "7", snap.CanaryVersion)
 }
 
 func TestOverflowIsCountedNotStored(t *testing.T) {
@@ -160,7 +160,7 @@ func TestCardinalityBoundUnderAMillionRolloutIDs(t *testing.T) {
 	tel := componenttest.NewTelemetry()
 	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
 	counter := &countingConsumer{} // a sink would keep every batch
-	proc, canary, err := newTracesProcessor(context.Background(), metadatatest.NewSettings(tel), cfg, counter, judge.None{})
+	proc, canary, err := newTracesProcessor(context.Background(), metadatatest.NewSettings(tel), cfg, counter, judge.Sequential{})
 	require.NoError(t, err)
 	require.NoError(t, proc.Start(context.Background(), componenttest.NewNopHost()))
 	defer func() { require.NoError(t, proc.Shutdown(context.Background())) }()
@@ -198,6 +198,6 @@ func TestReceivedTimestampUsesTheArrivalClock(t *testing.T) {
 	arrival := t0.Add(42 * time.Minute)
 	h.canary.now = func() time.Time { return arrival }
 	h.consume(t, traces(canaryCall("ro-1", "canary", nil)))
-	snap, _ := h.canary.tracker.Snapshot("support-reply", "ro-1")
+	snap, _ := h.canary.tracker.Snapshot("support-reply", "ro-1", time.Time{})
 	assert.Equal(t, arrival, snap.LastSample)
 }

@@ -1,110 +1,138 @@
 // Copyright The otel-prompt-canary Authors
 // SPDX-License-Identifier: Apache-2.0
 
-// Package judge defines what the promptcanary processor hands to a statistical judge and what
-// it expects back. The processor accumulates exact sufficient statistics per rollout, cohort
-// and signal (package stats, identical to the Python engine's); on every evaluation tick it
-// calls Judge.Evaluate with the rollout's cumulative Snapshot and its Policy, and turns each
-// Verdict into one signed alert.
+// Package judge is the promptcanary processor's statistical judge, a port of the Python engine
+// (otel_prompt_canary.analysis: policy, sequential, judge, verdict) that decides exactly as it
+// does: the shared vectors of the repository's tests/vectors pin every decision.
 //
-// The statistics engine itself is not part of this package yet: None reaches no verdict, so
-// the processor only reports aggregates until a judge that implements the project's policy
-// (otel_prompt_canary.analysis: anytime-valid mixture tests, absolute and relative rules) is
-// plugged in through New and checked against the shared vectors of tests/vectors. A full port
-// also needs the rollout's ramp step and the time it started (readiness and non-critical
-// breaches depend on the step's own samples and duration), which spans do not carry: they
-// would come from the control plane's routing state, and the step's samples from windows the
-// tracker would then keep since the step start.
+// A Judge applies one policy. Each rule is an anytime-valid sequential test (sequential.go) on
+// the evidence of the whole rollout, so checking after every tick does not inflate false
+// breaches; the samples of the current ramp step decide readiness and whether a non-critical
+// proven rule acts now (breach) or once the step is mature (held). The overall decision takes
+// the most severe action among the breached rules, ties going to the rule listed first.
+//
+// The processor calls an Evaluator (evaluator.go) on every evaluation tick with each rollout's
+// Snapshot (the tracker's copy of its statistics), its policy and its ramp state.
 package judge // import "github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/judge"
 
 import (
-	"encoding/json"
-	"time"
+	"errors"
+	"fmt"
+	"math"
 
-	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/stats"
+	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/policy"
 )
 
-// Cohort is what one side of a rollout (stable or canary) has accumulated.
-type Cohort struct {
-	// Version is the last gen_ai.prompt.version seen in this cohort ("" if none).
-	Version string
-	// Signals maps a signal attribute (prompt_canary.check.<name>, prompt_canary.score.<name>,
-	// gen_ai.usage.input_tokens, gen_ai.usage.output_tokens) to its exact statistics.
-	Signals map[string]*stats.Stat
+// Judge judges rollouts against one policy. It is stateless between calls and safe to share.
+type Judge struct {
+	policy *policy.Policy
+	alpha  float64
+	rho2   float64
 }
 
-// Snapshot is a copy of one rollout's cumulative statistics since the processor started
-// tracking it. The judge owns it once passed.
-type Snapshot struct {
-	Prompt    string
-	RolloutID string
-	Stable    Cohort
-	Canary    Cohort
-	// FirstSample and LastSample bound the samples' times.
-	FirstSample time.Time
-	LastSample  time.Time
+// New returns the judge of p, a policy validated by policy.ParsePolicy or policy.FromValue.
+func New(p *policy.Policy) (*Judge, error) {
+	if p == nil || len(p.Rules) == 0 {
+		return nil, errors.New("a judge needs a policy with at least one rule")
+	}
+	alpha := p.RuleAlpha()
+	rho2, err := MixtureRho2(alpha, p.Statistics.TargetSamples)
+	if err != nil {
+		return nil, err
+	}
+	return &Judge{policy: p, alpha: alpha, rho2: rho2}, nil
 }
 
-// Policy is one prompt's rollout policy, as served by the control plane or read from a file.
-// The processor only reads Prompt; Document is the whole policy document as JSON, for the
-// judge to interpret (signals, directions of harm, rules and their actions).
-type Policy struct {
-	Prompt   string
-	Document json.RawMessage
+// Policy is the policy this judge applies.
+func (j *Judge) Policy() *policy.Policy { return j.policy }
+
+// RuleAlpha is each rule's share of the policy's alpha.
+func (j *Judge) RuleAlpha() float64 { return j.alpha }
+
+// Rho2 is the mixture parameter of every rule's test.
+func (j *Judge) Rho2() float64 { return j.rho2 }
+
+// Step says where the rollout stands on its ramp.
+type Step struct {
+	// Index is the current step, an index into the policy's ramp.steps.
+	Index int
+	// ElapsedSeconds is how long the current step has run.
+	ElapsedSeconds float64
+	// Evidence holds the statistics since the current step started; nil means the rollout's
+	// whole evidence (a rollout judged step by step).
+	Evidence *Evidence
 }
 
-// Action is what a verdict asks the control plane to do.
-type Action string
+// Evaluate returns the verdict on a rollout. evidence holds the statistics since the rollout
+// started. step is where the rollout stands on its ramp; nil when it is unknown (a policy given
+// without rollout state): then no step is mature, so only critical rules can breach, proven
+// non-critical rules stay held, and the step is never ready.
+func (j *Judge) Evaluate(evidence Evidence, step *Step) (Verdict, error) {
+	p := j.policy
+	steps := p.Ramp.Steps
+	inStep := &evidence
+	v := Verdict{Step: -1, Breached: []string{}, Held: []string{}, WaitingFor: []string{}}
+	last := false
+	var waiting []string
+	if step != nil {
+		if step.Index < 0 || step.Index >= len(steps) {
+			return Verdict{}, fmt.Errorf("step %d is outside the policy's ramp of %d steps (0..%d)", step.Index, len(steps), len(steps)-1)
+		}
+		if math.IsNaN(step.ElapsedSeconds) || math.IsInf(step.ElapsedSeconds, 0) || step.ElapsedSeconds < 0 {
+			return Verdict{}, fmt.Errorf("elapsed_seconds must be finite and >= 0, got %v", step.ElapsedSeconds)
+		}
+		if step.Evidence != nil {
+			inStep = step.Evidence
+		}
+		last = steps[step.Index] == 100
+		v.Step, v.CanaryPercent, v.ElapsedSeconds = step.Index, steps[step.Index], step.ElapsedSeconds
+	}
 
-const (
-	// Rollback asks the control plane to roll the canary back.
-	Rollback Action = "rollback"
-	// Pause asks the control plane to hold the ramp where it is.
-	Pause Action = "pause"
-	// Alert only notifies.
-	Alert Action = "alert"
-)
+	v.StableSamples = j.cohortSamples(inStep, stable)
+	v.CanarySamples = j.cohortSamples(inStep, canary)
+	if step != nil {
+		waiting = j.immaturity(v.StableSamples, v.CanarySamples, step.ElapsedSeconds, last)
+	} else {
+		waiting = []string{"the rollout's ramp step is unknown: the policy came without rollout state"}
+	}
+	mature := len(waiting) == 0
+	waiting = append(waiting, j.missingData(inStep, last)...)
 
-// Valid reports whether a is one of the three actions.
-func (a Action) Valid() bool {
-	return a == Rollback || a == Pause || a == Alert
+	v.Rules = make([]RuleVerdict, 0, len(p.Rules))
+	for i := range p.Rules {
+		rv, err := j.judgeRule(&p.Rules[i], &evidence, mature)
+		if err != nil {
+			return Verdict{}, err
+		}
+		v.Rules = append(v.Rules, rv)
+	}
+	for _, rv := range v.Rules {
+		switch rv.Status {
+		case StatusBreach:
+			v.Breached = append(v.Breached, rv.RuleID)
+		case StatusHeld:
+			v.Held = append(v.Held, rv.RuleID)
+		}
+	}
+	for _, id := range v.Breached {
+		waiting = append(waiting, fmt.Sprintf("rule %s is in breach", pyQuote(id)))
+	}
+	for _, id := range v.Held {
+		waiting = append(waiting, fmt.Sprintf("rule %s is proven and acts once the step reaches its minimums", pyQuote(id)))
+	}
+
+	v.Decision = DecisionContinue
+	if len(v.Breached) > 0 {
+		v.Decision = DecisionBreach
+		// The first of equals wins: policy order.
+		best := -1
+		for _, rv := range v.Rules {
+			if rv.Status == StatusBreach && rv.Action.Severity() > best {
+				best, v.Action, v.RuleID = rv.Action.Severity(), rv.Action, rv.RuleID
+			}
+		}
+	}
+	v.Ready = len(waiting) == 0
+	v.WaitingFor = append(v.WaitingFor, waiting...)
+	return v, nil
 }
-
-// Verdict is one rule of the policy that the evidence says is violated.
-type Verdict struct {
-	// Rule is the name of the policy rule; with the rollout and Action it identifies the
-	// alert, so the same verdict reached again is delivered once.
-	Rule string
-	// Action is the rule's action.
-	Action Action
-	// Reason is one human-readable sentence for the audit log.
-	Reason string
-	// Evidence carries the counts, estimates, statistic and bound behind the verdict. It is
-	// marshalled to JSON as the alert's "evidence" object, so its values must be
-	// JSON-encodable (no NaN or infinities).
-	Evidence map[string]any
-}
-
-// Judge decides which policy rules a rollout violates. Evaluate is called from one background
-// goroutine, never on the span path, with a cumulative snapshot each time: an implementation
-// must be safe under continuous monitoring (checking after every tick must not inflate false
-// verdicts) and should be pure, fast and deterministic. A panic or error is logged and the
-// rollout skipped for that tick; it never reaches the pipeline.
-type Judge interface {
-	Evaluate(policy Policy, snapshot Snapshot) ([]Verdict, error)
-}
-
-// Func adapts a function to Judge.
-type Func func(Policy, Snapshot) ([]Verdict, error)
-
-// Evaluate calls f.
-func (f Func) Evaluate(p Policy, s Snapshot) ([]Verdict, error) { return f(p, s) }
-
-// None is the judge in force until the statistics engine is ported: it reaches no verdict.
-type None struct{}
-
-// Evaluate returns no verdict.
-func (None) Evaluate(Policy, Snapshot) ([]Verdict, error) { return nil, nil }
-
-// New returns the processor's judge.
-func New() Judge { return None{} }

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -68,22 +69,23 @@ func AlertID(rolloutID, rule string, action judge.Action) string {
 	return "pca_" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// NewAlert builds the alert of verdict v on snapshot s.
+// NewAlert builds the alert of verdict v on snapshot s: its action, the rule that decided it,
+// that rule's summary as the reason, and the evidence (see AlertEvidence).
 func NewAlert(source string, s judge.Snapshot, v judge.Verdict, now time.Time) Alert {
-	evidence := v.Evidence
-	if evidence == nil {
-		evidence = map[string]any{}
+	reason := fmt.Sprintf("rule %s is in breach", v.RuleID)
+	if rv := v.Deciding(); rv != nil && rv.Summary != "" {
+		reason = rv.Summary
 	}
 	return Alert{
-		ID:        AlertID(s.RolloutID, v.Rule, v.Action),
+		ID:        AlertID(s.RolloutID, v.RuleID, v.Action),
 		Type:      AlertType,
 		Source:    source,
 		Prompt:    s.Prompt,
 		RolloutID: s.RolloutID,
 		Action:    v.Action,
-		Rule:      v.Rule,
-		Reason:    v.Reason,
-		Evidence:  evidence,
+		Rule:      v.RuleID,
+		Reason:    reason,
+		Evidence:  AlertEvidence(s, v),
 		CreatedAt: Timestamp(now),
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/judge"
+	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/policy"
 	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/stats"
 	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/tracker"
 )
@@ -31,10 +32,34 @@ var schemaDir = filepath.Join("..", "..", "..", "..", "..", "schemas")
 
 var t0 = time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC)
 
-func sampleAlert() Alert {
-	snap := judge.Snapshot{Prompt: "support-reply", RolloutID: "ro-1"}
-	v := judge.Verdict{Rule: "format_valid.relative", Action: judge.Rollback, Reason: "worse", Evidence: map[string]any{"bound": -0.02}}
-	return NewAlert("gateway-0", snap, v, t0)
+// sampleVerdict is the real judge's verdict on a canary whose format validity dropped.
+func sampleVerdict(t *testing.T) (judge.Snapshot, judge.Verdict) {
+	t.Helper()
+	p, err := policy.ParsePolicy([]byte(`
+ramp: {steps: [5, 100], min_duration_seconds: 600, min_samples: 100}
+signals: [{name: format_valid, kind: proportion, harmful: decrease}]
+rules: [{signal: format_valid, type: relative, margin: 0.01, action: rollback, critical: true}]
+`))
+	require.NoError(t, err)
+	j, err := judge.New(p)
+	require.NoError(t, err)
+	snap := judge.Snapshot{
+		Prompt: "support-reply", RolloutID: "ro-1", StableVersion: "3", CanaryVersion: "4",
+		Evidence: judge.Evidence{
+			Stable: map[string]*stats.Stat{"prompt_canary.check.format_valid": {Kind: stats.Proportion, N: 9500, Successes: 9405}},
+			Canary: map[string]*stats.Stat{"prompt_canary.check.format_valid": {Kind: stats.Proportion, N: 500, Successes: 469}},
+		},
+		FirstSample: t0, LastSample: t0.Add(250 * time.Second),
+	}
+	v, err := j.Evaluate(snap.Evidence, &judge.Step{Index: 0, ElapsedSeconds: 250})
+	require.NoError(t, err)
+	require.Equal(t, judge.DecisionBreach, v.Decision)
+	return snap, v
+}
+
+func sampleAlert(t *testing.T) Alert {
+	snap, v := sampleVerdict(t)
+	return NewAlert("gateway-0", snap, v, t0.Add(251*time.Second))
 }
 
 func sampleReport() Report {
@@ -60,8 +85,10 @@ func TestAlertIDIsStableAndDistinguishesRuleAndAction(t *testing.T) {
 	assert.NotEqual(t, AlertID("a\x00b", "c", judge.Alert), AlertID("a", "b\x00c", judge.Alert), "fields are separated")
 }
 
+// TestAlertJSON pins an alert; its numbers and reason are the Python engine's for the same
+// evidence.
 func TestAlertJSON(t *testing.T) {
-	b, err := json.Marshal(sampleAlert())
+	b, err := json.Marshal(sampleAlert(t))
 	require.NoError(t, err)
 	assert.JSONEq(t, `{
 		"id": "`+AlertID("ro-1", "format_valid.relative", judge.Rollback)+`",
@@ -71,13 +98,42 @@ func TestAlertJSON(t *testing.T) {
 		"rollout_id": "ro-1",
 		"action": "rollback",
 		"rule": "format_valid.relative",
-		"reason": "worse",
-		"evidence": {"bound": -0.02},
-		"created_at": "2026-11-27T04:00:00.000Z"
+		"reason": "proven: canary format_valid is below stable by more than 0.01 (difference -0.052, upper bound -0.0153, limit -0.01)",
+		"evidence": {
+			"signal": "prompt_canary.check.format_valid",
+			"kind": "proportion",
+			"rule_type": "relative",
+			"harmful": "decrease",
+			"critical": true,
+			"cohorts": {
+				"canary": {"version": "4", "n": 500, "successes": 469, "estimate": 0.938, "variance": 0.059681592355676945},
+				"stable": {"version": "3", "n": 9500, "successes": 9405, "estimate": 0.99, "variance": 0.010001062821147294}
+			},
+			"estimate": -0.052000000000000046,
+			"limit": -0.01,
+			"margin": 0.01,
+			"variance": 0.00012041592816621151,
+			"radius": 0.036696396878783004,
+			"bound": -0.015303603121217042,
+			"statistic": 4.0754025862510765,
+			"statistic_threshold": 2.995732273553991,
+			"alpha": 0.05,
+			"breached": ["format_valid.relative"],
+			"held": [],
+			"step": 0,
+			"canary_percent": 5,
+			"elapsed_seconds": 250,
+			"stable_samples": 9500,
+			"canary_samples": 500,
+			"window_start": "2026-11-27T04:00:00.000Z",
+			"window_end": "2026-11-27T04:04:10.000Z"
+		},
+		"created_at": "2026-11-27T04:04:11.000Z"
 	}`, string(b))
 
-	empty := NewAlert("g", judge.Snapshot{}, judge.Verdict{Rule: "r", Action: judge.Alert}, t0)
-	assert.NotNil(t, empty.Evidence, "evidence is always an object")
+	bare := NewAlert("g", judge.Snapshot{RolloutID: "r"}, judge.Verdict{Decision: judge.DecisionBreach, RuleID: "x", Action: judge.Alert, Step: -1}, t0)
+	assert.Equal(t, "rule x is in breach", bare.Reason)
+	assert.Equal(t, map[string]any{"breached": []string{}, "held": []string{}, "stable_samples": int64(0), "canary_samples": int64(0)}, bare.Evidence)
 }
 
 func TestReportJSON(t *testing.T) {
@@ -110,7 +166,7 @@ func TestPayloadsFollowTheirSchemas(t *testing.T) {
 		schema  string
 		payload any
 	}{
-		{schema: "collector-alert.schema.json", payload: sampleAlert()},
+		{schema: "collector-alert.schema.json", payload: sampleAlert(t)},
 		{schema: "report.schema.json", payload: sampleReport()},
 	}
 	for _, tt := range tests {
@@ -140,5 +196,60 @@ func TestPayloadsFollowTheirSchemas(t *testing.T) {
 			pattern, _ := schema.Properties["id"]["pattern"].(string)
 			assert.Regexp(t, regexp.MustCompile(pattern), got["id"])
 		})
+	}
+}
+
+// TestAlertEvidenceFollowsTheSchemaConventions checks the conventional evidence properties of
+// collector-alert.schema.json that an alert carries: their JSON types, and the kind's values.
+func TestAlertEvidenceFollowsTheSchemaConventions(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(schemaDir, "collector-alert.schema.json"))
+	require.NoError(t, err)
+	var schema struct {
+		Properties struct {
+			Evidence struct {
+				Properties map[string]map[string]any `json:"properties"`
+			} `json:"evidence"`
+		} `json:"properties"`
+		Defs struct {
+			CohortEvidence struct {
+				Properties map[string]map[string]any `json:"properties"`
+			} `json:"cohortEvidence"`
+		} `json:"$defs"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &schema))
+
+	b, err := json.Marshal(sampleAlert(t))
+	require.NoError(t, err)
+	var got struct {
+		Evidence map[string]any `json:"evidence"`
+	}
+	require.NoError(t, json.Unmarshal(b, &got))
+
+	checkTypes := func(where string, props map[string]map[string]any, values map[string]any) {
+		for name, prop := range props {
+			value, ok := values[name]
+			if !ok {
+				continue
+			}
+			switch prop["type"] {
+			case "number":
+				assert.IsType(t, 0.0, value, "%s.%s", where, name)
+			case "integer":
+				f, isNumber := value.(float64)
+				assert.True(t, isNumber && f == float64(int64(f)), "%s.%s is an integer", where, name)
+			case "string":
+				assert.IsType(t, "", value, "%s.%s", where, name)
+			case "object":
+				assert.IsType(t, map[string]any{}, value, "%s.%s", where, name)
+			}
+			if enum, ok := prop["enum"].([]any); ok {
+				assert.Contains(t, enum, value, "%s.%s", where, name)
+			}
+		}
+	}
+	checkTypes("evidence", schema.Properties.Evidence.Properties, got.Evidence)
+	for _, c := range []string{"canary", "stable"} {
+		cohort := got.Evidence["cohorts"].(map[string]any)[c].(map[string]any)
+		checkTypes("evidence.cohorts."+c, schema.Defs.CohortEvidence.Properties, cohort)
 	}
 }

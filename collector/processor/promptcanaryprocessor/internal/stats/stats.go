@@ -12,6 +12,9 @@
 //
 // JSON forms: {"kind": "proportion", "n": 200, "successes": 197} and
 // {"kind": "mean", "n": 3, "sum": "2350000", "sum_sq": "1852500000000"}.
+//
+// moments.go derives what the sequential test uses of a cohort (its count, estimate and
+// per-sample variance), computed exactly on the integers and rounded once, as in Python.
 package stats // import "github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/stats"
 
 import (
@@ -150,6 +153,9 @@ func (s *Stat) UnmarshalJSON(data []byte) error {
 		if err := json.Unmarshal(data, &p); err != nil {
 			return err
 		}
+		if p.N < 0 || p.Successes < 0 || p.Successes > p.N {
+			return fmt.Errorf("proportion statistics need 0 <= successes <= n, got n %d and successes %d", p.N, p.Successes)
+		}
 		*s = Stat{Kind: Proportion, N: p.N, Successes: p.Successes}
 	case Mean:
 		var m meanJSON
@@ -163,8 +169,25 @@ func (s *Stat) UnmarshalJSON(data []byte) error {
 		if _, ok := s.SumSq.SetString(m.SumSq, 10); !ok {
 			return fmt.Errorf("mean sum_sq %q is not a decimal integer", m.SumSq)
 		}
+		return s.checkMoments()
 	default:
 		return errors.New(`statistics "kind" must be "proportion" or "mean"`)
+	}
+	return nil
+}
+
+// checkMoments refuses mean statistics no set of values can have, as the Python engine does.
+func (s *Stat) checkMoments() error {
+	if s.N < 0 {
+		return fmt.Errorf("mean statistics need n >= 0, got %d", s.N)
+	}
+	if s.N == 0 && (s.Sum.Sign() != 0 || s.SumSq.Sign() != 0) {
+		return errors.New("mean statistics: sum and sum_sq must be 0 when n is 0")
+	}
+	// Cauchy-Schwarz: n * sum(q^2) >= (sum q)^2 holds for every real set of values.
+	lhs := new(big.Int).Mul(big.NewInt(s.N), &s.SumSq)
+	if s.SumSq.Sign() < 0 || lhs.Cmp(new(big.Int).Mul(&s.Sum, &s.Sum)) < 0 {
+		return errors.New("mean statistics: inconsistent moments, n * sum_sq must be at least sum ** 2")
 	}
 	return nil
 }

@@ -105,3 +105,50 @@ func TestProportionJSONAndMerge(t *testing.T) {
 	require.Error(t, json.Unmarshal([]byte(`{"kind": "median"}`), &back))
 	require.Error(t, json.Unmarshal([]byte(`{"kind": "mean", "n": 1, "sum": "x", "sum_sq": "1"}`), &back))
 }
+
+func TestMomentsMatchThePythonEngine(t *testing.T) {
+	// Python: proportion_moments(500, 469)
+	m, ok := (&Stat{Kind: Proportion, N: 500, Successes: 469}).Moments()
+	require.True(t, ok)
+	assert.Equal(t, Moments{N: 500, Estimate: 0.938, Variance: 0.059681592355676945}, m)
+	_, ok = New(Proportion).Moments()
+	assert.False(t, ok, "no sample")
+
+	// Python: MeanStats.of([500, 520, 480, 510]).variance
+	s := New(Mean)
+	var scratch big.Int
+	for _, x := range []float64{500, 520, 480, 510} {
+		q, _ := Quantize(x)
+		s.AddValue(q, &scratch)
+	}
+	m, ok = s.Moments()
+	require.True(t, ok)
+	assert.Equal(t, Moments{N: 4, Estimate: 502.5, Variance: 291.6666666666667}, m)
+
+	one := New(Mean)
+	one.AddValue(1, &scratch)
+	_, ok = one.Moments()
+	assert.False(t, ok, "a mean needs two samples for a variance")
+	_, ok = one.Variance()
+	assert.False(t, ok)
+
+	pooled := Sum(s, one)
+	assert.Equal(t, int64(5), pooled.N)
+	assert.Equal(t, int64(4), s.N, "Sum leaves its arguments unchanged")
+	pooled.Reset()
+	assert.Zero(t, pooled.N)
+	assert.Equal(t, 0, pooled.Sum.Sign())
+}
+
+func TestUnmarshalRefusesImpossibleStatistics(t *testing.T) {
+	var s Stat
+	for _, bad := range []string{
+		`{"kind": "proportion", "n": 2, "successes": 3}`,
+		`{"kind": "proportion", "n": -1, "successes": 0}`,
+		`{"kind": "mean", "n": 0, "sum": "1", "sum_sq": "1"}`,
+		`{"kind": "mean", "n": 2, "sum": "10", "sum_sq": "1"}`,
+		`{"kind": "mean", "n": 2, "sum": "0", "sum_sq": "-1"}`,
+	} {
+		require.Error(t, json.Unmarshal([]byte(bad), &s), bad)
+	}
+}

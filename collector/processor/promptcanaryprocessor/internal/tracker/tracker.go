@@ -3,15 +3,21 @@
 
 // Package tracker keeps per-rollout, per-cohort, per-signal statistics behind explicit bounds:
 // at most MaxRollouts rollouts, MaxSignalsPerCohort signals in each cohort, MaxPendingWindows
-// unreported windows per signal, and no identifier longer than MaxKeyLength bytes. A sample
-// that would exceed a bound is refused (the caller counts it), never stored, so memory follows
-// the configuration and not the traffic. Rollouts that receive no span for the idle timeout
-// are forgotten.
+// unreported windows and StepWindows recent windows per signal, and no identifier longer than
+// MaxKeyLength bytes. A sample that would exceed a bound is refused (the caller counts it),
+// never stored, so memory follows the configuration and not the traffic. Rollouts that receive
+// no span for the idle timeout are forgotten.
 //
-// Each signal keeps two things: its cumulative total, which the judge reads, and the
-// increments not yet reported, split into fixed windows (keyed by their start in Unix
-// seconds), which TakeReports hands over and forgets. Reports are therefore additive: the
-// control plane merges them by adding, exactly as the Python engine's Report.merge does.
+// Each signal (signal.go) keeps three things:
+//
+//   - its cumulative total since the tracker first saw the rollout: the judge's evidence;
+//   - the increments not yet reported, split into fixed windows keyed by their start in Unix
+//     seconds, which TakeReports hands over and forgets (report.go). Reports are additive: the
+//     control plane merges them by adding, exactly as the Python engine's Report.merge does;
+//   - the most recent windows, from which Snapshot totals the current ramp step (snapshot.go):
+//     the windows that start at or after the step's start, as the Python engine's
+//     Report.snapshot(since=step_started_at) does. The control plane announces a new step a
+//     policy refresh after it starts, so these windows must reach back that far.
 package tracker // import "github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/tracker"
 
 import (
@@ -20,7 +26,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/judge"
 	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/stats"
 )
 
@@ -93,6 +98,9 @@ type Limits struct {
 	MaxRollouts         int
 	MaxSignalsPerCohort int
 	MaxPendingWindows   int
+	// StepWindows is how many recent windows each signal keeps to total the current ramp step
+	// (at least one).
+	StepWindows int
 	// Window is the report window size, a whole number of seconds (at least one).
 	Window      time.Duration
 	IdleTimeout time.Duration
@@ -101,11 +109,6 @@ type Limits struct {
 type key struct {
 	prompt  string
 	rollout string
-}
-
-type signal struct {
-	total   *stats.Stat
-	pending map[int64]*stats.Stat
 }
 
 type cohortState struct {
@@ -143,6 +146,9 @@ func New(limits Limits, now func() time.Time) *Tracker {
 	ws := int64(limits.Window / time.Second)
 	if ws < 1 {
 		ws = 1
+	}
+	if limits.StepWindows < 1 {
+		limits.StepWindows = 1
 	}
 	return &Tracker{limits: limits, windowSeconds: ws, now: now, rollouts: make(map[key]*rollout)}
 }
@@ -218,7 +224,7 @@ func (t *Tracker) add(c *cohortState, s *Sample, window int64) Refusal {
 		if len(c.signals) >= t.limits.MaxSignalsPerCohort {
 			return RefusedSignals
 		}
-		sig = &signal{total: stats.New(s.Kind), pending: make(map[int64]*stats.Stat, 1)}
+		sig = newSignal(s.Kind, t.limits.StepWindows)
 		c.signals[strings.Clone(s.Attr)] = sig
 	}
 	if sig.total.Kind != s.Kind {
@@ -226,21 +232,8 @@ func (t *Tracker) add(c *cohortState, s *Sample, window int64) Refusal {
 		// kind, so only malformed data gets here.
 		return Accepted
 	}
-	delta, ok := sig.pending[window]
-	if !ok {
-		if len(sig.pending) >= t.limits.MaxPendingWindows {
-			return RefusedWindows
-		}
-		delta = stats.New(s.Kind)
-		sig.pending[window] = delta
-	}
-	switch s.Kind {
-	case stats.Proportion:
-		sig.total.AddOutcome(s.Pass)
-		delta.AddOutcome(s.Pass)
-	case stats.Mean:
-		sig.total.AddValue(s.Q, &t.scratch)
-		delta.AddValue(s.Q, &t.scratch)
+	if !sig.record(s, window, t.windowSeconds, t.limits.MaxPendingWindows, &t.scratch) {
+		return RefusedWindows
 	}
 	return Accepted
 }
@@ -250,110 +243,4 @@ func (t *Tracker) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.rollouts)
-}
-
-// Snapshots copies the cumulative statistics of the tracked rollouts whose prompt keep
-// accepts (every rollout when keep is nil).
-func (t *Tracker) Snapshots(keep func(prompt string) bool) []judge.Snapshot {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []judge.Snapshot
-	for _, r := range t.rollouts {
-		if keep == nil || keep(r.prompt) {
-			out = append(out, r.snapshot())
-		}
-	}
-	return out
-}
-
-// Snapshot copies one rollout's cumulative statistics.
-func (t *Tracker) Snapshot(prompt, rolloutID string) (judge.Snapshot, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	r, ok := t.rollouts[key{prompt: prompt, rollout: rolloutID}]
-	if !ok {
-		return judge.Snapshot{}, false
-	}
-	return r.snapshot(), true
-}
-
-// Report holds one rollout's increments since its previous report, per cohort, signal
-// attribute and window start (Unix seconds).
-type Report struct {
-	Prompt    string
-	RolloutID string
-	// Versions holds the last version seen in each cohort, indexed by Cohort.
-	Versions [2]string
-	// Windows holds the increments, indexed by Cohort.
-	Windows [2]map[string]map[int64]*stats.Stat
-}
-
-// TakeReports hands over the unreported increments of every rollout that received samples
-// since the last call, and forgets them.
-func (t *Tracker) TakeReports() []Report {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []Report
-	for _, r := range t.rollouts {
-		if r.dirty {
-			out = append(out, r.takeReport())
-		}
-	}
-	return out
-}
-
-// EvictIdle forgets rollouts that received no span for the idle timeout and returns their
-// last unreported increments; a rollout seen again later starts afresh.
-func (t *Tracker) EvictIdle() []Report {
-	cutoff := t.now().Add(-t.limits.IdleTimeout)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []Report
-	for k, r := range t.rollouts {
-		if !r.lastSeen.Before(cutoff) {
-			continue
-		}
-		if r.dirty {
-			out = append(out, r.takeReport())
-		}
-		delete(t.rollouts, k)
-	}
-	return out
-}
-
-func (r *rollout) takeReport() Report {
-	rep := Report{Prompt: r.prompt, RolloutID: r.id}
-	for i := range r.cohorts {
-		c := &r.cohorts[i]
-		rep.Versions[i] = c.version
-		rep.Windows[i] = make(map[string]map[int64]*stats.Stat, len(c.signals))
-		for attr, sig := range c.signals {
-			if len(sig.pending) == 0 {
-				continue
-			}
-			rep.Windows[i][attr] = sig.pending
-			sig.pending = make(map[int64]*stats.Stat, 1)
-		}
-	}
-	r.dirty = false
-	return rep
-}
-
-func (r *rollout) snapshot() judge.Snapshot {
-	return judge.Snapshot{
-		Prompt:      r.prompt,
-		RolloutID:   r.id,
-		Stable:      r.cohorts[Stable].copy(),
-		Canary:      r.cohorts[Canary].copy(),
-		FirstSample: r.firstSample,
-		LastSample:  r.lastSample,
-	}
-}
-
-func (c *cohortState) copy() judge.Cohort {
-	signals := make(map[string]*stats.Stat, len(c.signals))
-	for attr, sig := range c.signals {
-		signals[attr] = sig.total.Clone()
-	}
-	return judge.Cohort{Version: c.version, Signals: signals}
 }

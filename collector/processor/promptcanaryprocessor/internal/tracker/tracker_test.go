@@ -30,7 +30,7 @@ type clock struct{ now time.Time }
 func (c *clock) Now() time.Time { return c.now }
 
 func limits() Limits {
-	return Limits{MaxRollouts: 10, MaxSignalsPerCohort: 4, MaxPendingWindows: 4, Window: time.Minute, IdleTimeout: time.Hour}
+	return Limits{MaxRollouts: 10, MaxSignalsPerCohort: 4, MaxPendingWindows: 4, StepWindows: 4, Window: time.Minute, IdleTimeout: time.Hour}
 }
 
 func obs(rollout string, cohort Cohort, at time.Time, samples ...Sample) *Observation {
@@ -68,13 +68,13 @@ func TestAccumulatesExactStatisticsPerCohort(t *testing.T) {
 	o.Version = "2"
 	tr.Observe(o)
 
-	snap, ok := tr.Snapshot("support-reply", "r1")
+	snap, ok := tr.Snapshot("support-reply", "r1", time.Time{})
 	require.True(t, ok)
-	assert.JSONEq(t, `{"kind": "proportion", "n": 4, "successes": 3}`, asJSON(t, snap.Canary.Signals[formatValid]))
-	assert.JSONEq(t, `{"kind": "mean", "n": 4, "sum": "3350000", "sum_sq": "2852500000000"}`, asJSON(t, snap.Canary.Signals[judgeScore]))
-	assert.JSONEq(t, `{"kind": "proportion", "n": 1, "successes": 1}`, asJSON(t, snap.Stable.Signals[formatValid]))
-	assert.Equal(t, "3", snap.Canary.Version)
-	assert.Equal(t, "2", snap.Stable.Version)
+	assert.JSONEq(t, `{"kind": "proportion", "n": 4, "successes": 3}`, asJSON(t, snap.Evidence.Canary[formatValid]))
+	assert.JSONEq(t, `{"kind": "mean", "n": 4, "sum": "3350000", "sum_sq": "2852500000000"}`, asJSON(t, snap.Evidence.Canary[judgeScore]))
+	assert.JSONEq(t, `{"kind": "proportion", "n": 1, "successes": 1}`, asJSON(t, snap.Evidence.Stable[formatValid]))
+	assert.Equal(t, "3", snap.CanaryVersion)
+	assert.Equal(t, "2", snap.StableVersion)
 	assert.Equal(t, t0.Add(-time.Minute), snap.FirstSample)
 	assert.Equal(t, t0.Add(3*time.Second), snap.LastSample)
 }
@@ -82,11 +82,11 @@ func TestAccumulatesExactStatisticsPerCohort(t *testing.T) {
 func TestSnapshotsAreCopies(t *testing.T) {
 	tr := New(limits(), nil)
 	tr.Observe(obs("r1", Canary, t0, check(formatValid, true)))
-	snap, _ := tr.Snapshot("support-reply", "r1")
+	snap, _ := tr.Snapshot("support-reply", "r1", time.Time{})
 	tr.Observe(obs("r1", Canary, t0, check(formatValid, true)))
-	assert.Equal(t, int64(1), snap.Canary.Signals[formatValid].N)
+	assert.Equal(t, int64(1), snap.Evidence.Canary[formatValid].N)
 	assert.Len(t, tr.Snapshots(nil), 1)
-	assert.Empty(t, tr.Snapshots(func(string) bool { return false }))
+	assert.Empty(t, tr.Snapshots(func(string, string) (time.Time, bool) { return time.Time{}, false }))
 }
 
 func TestRolloutsKeyOnPromptAndRolloutID(t *testing.T) {
@@ -122,8 +122,8 @@ func TestRefusesNewSignalsBeyondTheBoundButKeepsTheOthers(t *testing.T) {
 	rec, ref := tr.Observe(obs("a", Canary, t0, check("prompt_canary.check.1", true), check("prompt_canary.check.2", true), check("prompt_canary.check.3", true)))
 	assert.True(t, rec)
 	assert.Equal(t, RefusedSignals, ref)
-	snap, _ := tr.Snapshot("support-reply", "a")
-	assert.Len(t, snap.Canary.Signals, 2)
+	snap, _ := tr.Snapshot("support-reply", "a", time.Time{})
+	assert.Len(t, snap.Evidence.Canary, 2)
 	_, ref = tr.Observe(obs("a", Stable, t0, check("prompt_canary.check.3", true)))
 	assert.Equal(t, Accepted, ref, "each cohort has its own bound")
 }
@@ -138,8 +138,8 @@ func TestRefusesSamplesInTooManyUnreportedWindows(t *testing.T) {
 	assert.Equal(t, Accepted, ref)
 	_, ref = tr.Observe(obs("a", Canary, t0.Add(-time.Hour), check(formatValid, true)))
 	assert.Equal(t, RefusedWindows, ref)
-	snap, _ := tr.Snapshot("support-reply", "a")
-	assert.Equal(t, int64(2), snap.Canary.Signals[formatValid].N, "a refused sample counts nowhere, so totals equal the reports' sum")
+	snap, _ := tr.Snapshot("support-reply", "a", time.Time{})
+	assert.Equal(t, int64(2), snap.Evidence.Canary[formatValid].N, "a refused sample counts nowhere, so totals equal the reports' sum")
 
 	tr.TakeReports()
 	_, ref = tr.Observe(obs("a", Canary, t0.Add(-time.Hour), check(formatValid, true)))
@@ -156,8 +156,8 @@ func TestRefusesOverlongIdentifiers(t *testing.T) {
 	rec, ref = tr.Observe(obs("a", Canary, t0, check("prompt_canary.check."+long, true), check(formatValid, true)))
 	assert.True(t, rec)
 	assert.Equal(t, RefusedKeyLength, ref)
-	snap, _ := tr.Snapshot("support-reply", "a")
-	assert.Len(t, snap.Canary.Signals, 1)
+	snap, _ := tr.Snapshot("support-reply", "a", time.Time{})
+	assert.Len(t, snap.Evidence.Canary, 1)
 	assert.Equal(t, 1, tr.Len())
 }
 
@@ -190,8 +190,8 @@ func TestTakeReportsHandsOverIncrementsByWindowOnce(t *testing.T) {
 	assert.Len(t, again[0].Windows[Stable], 1)
 	assert.Empty(t, again[0].Windows[Canary], "canary increments were already reported")
 
-	snap, _ := tr.Snapshot("support-reply", "a")
-	assert.Equal(t, int64(2), snap.Canary.Signals[formatValid].N, "totals are kept for the judge")
+	snap, _ := tr.Snapshot("support-reply", "a", time.Time{})
+	assert.Equal(t, int64(2), snap.Evidence.Canary[formatValid].N, "totals are kept for the judge")
 }
 
 func TestWindowStartsAreAlignedToTheWindowSize(t *testing.T) {
@@ -231,7 +231,7 @@ func TestEvictIdleReportsUnsentIncrementsAndFreesTheSlot(t *testing.T) {
 func TestCardinalityStaysBoundedUnderAMillionRollouts(t *testing.T) {
 	const distinct = 1_000_000
 	const bound = 1000
-	tr := New(Limits{MaxRollouts: bound, MaxSignalsPerCohort: 8, MaxPendingWindows: 4, Window: time.Minute, IdleTimeout: time.Hour}, nil)
+	tr := New(Limits{MaxRollouts: bound, MaxSignalsPerCohort: 8, MaxPendingWindows: 4, StepWindows: 16, Window: time.Minute, IdleTimeout: time.Hour}, nil)
 
 	heap := func() uint64 {
 		runtime.GC()

@@ -11,8 +11,10 @@ same :mod:`otel_prompt_canary.errors` class; a service that cannot be reached ra
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -20,6 +22,7 @@ from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 
 from otel_prompt_canary import errors
 from otel_prompt_canary._version import __version__
+from otel_prompt_canary.analysis.stats import Report
 from otel_prompt_canary.errors import (
     AuthenticationError,
     ConflictError,
@@ -29,6 +32,7 @@ from otel_prompt_canary.errors import (
     RegistryUnavailableError,
     TooLargeError,
 )
+from otel_prompt_canary.registry.alerts import AlertRecord
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.diff import PromptDiff
 from otel_prompt_canary.registry.models import (
@@ -42,6 +46,7 @@ from otel_prompt_canary.registry.models import (
     Route,
     validate_prompt_name,
 )
+from otel_prompt_canary.registry.reports import ReportReceipt
 from otel_prompt_canary.registry.sql import open_store
 
 __all__ = ["ACTOR_HEADER", "RemoteRegistry", "RoutesPage", "is_remote", "open_registry"]
@@ -337,6 +342,49 @@ class RemoteRegistry:
         params = {"limit": limit} if limit is not None else None
         path = self._prompt_path(name) + "/rollout/history"
         return self._models(self._request("GET", path, params=params), AuditRecord)
+
+    def list_alerts(
+        self, prompt: str | None = None, *, rollout_id: str | None = None, limit: int | None = None
+    ) -> list[AlertRecord]:
+        """The control plane's alert log, oldest first (the newest ``limit`` records when given)."""
+        params: dict[str, str | int] = {}
+        if prompt is not None:
+            params["prompt"] = validate_prompt_name(prompt)
+        if rollout_id is not None:
+            params["rollout_id"] = rollout_id
+        if limit is not None:
+            params["limit"] = limit
+        return self._models(self._request("GET", "/v1/alerts", params=params or None), AlertRecord)
+
+    def send_report(
+        self, report: Report, *, prompt: str, source: str = "application", report_id: str | None = None
+    ) -> ReportReceipt:
+        """Post ``report`` (statistics of one rollout) to ``/v1/reports`` with the bearer token.
+
+        The report is counted once per ``report_id`` (default: a new random id, so a retry of this
+        call with the same ``report_id`` is safe). ``report.window_seconds`` must be at least 1.
+        """
+        if report.window_seconds < 1:
+            raise InvalidInputError("a report sent to the control plane needs window_seconds >= 1")
+        starts = [start for c in (report.stable, report.canary) for series in c.values() for start in series]
+        now = datetime.now(UTC)
+
+        def stamp(value: datetime) -> str:
+            return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+        first = datetime.fromtimestamp(min(starts), UTC) if starts else now
+        last = datetime.fromtimestamp(max(starts) + report.window_seconds, UTC) if starts else now
+        body = {
+            "id": report_id or "pcr_" + uuid.uuid4().hex,
+            "type": "prompt_canary.report",
+            "source": source,
+            "prompt": validate_prompt_name(prompt),
+            **report.model_dump(mode="json"),
+            "window_start": stamp(first),
+            "window_end": stamp(last),
+            "created_at": stamp(now),
+        }
+        return self._model(self._request("POST", "/v1/reports", json=body), ReportReceipt)
 
     def health(self) -> dict[str, Any]:
         """The service's ``/healthz`` answer (raises when it is unhealthy or unreachable)."""

@@ -148,7 +148,11 @@ def test_json_shapes(any_cli: Cli, specs: tuple[str, str], tmp_path: Path) -> No
     }
     assert diff["blast_radius"] == "system"
 
-    policy = write(tmp_path / "policy.yaml", "signals:\n  - check: format_valid\n")
+    policy = write(
+        tmp_path / "policy.yaml",
+        "signals:\n  - {name: format_valid, kind: proportion, harmful: decrease}\n"
+        "rules:\n  - {signal: format_valid, type: relative, margin: 0.02, action: rollback}\n",
+    )
     route = any_cli.json("rollout", "start", "support-bot", "2", "--policy", policy)
     assert set(route) == ROUTE_FIELDS
     assert route["canary_weight_bp"] == 100

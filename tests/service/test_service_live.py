@@ -182,13 +182,22 @@ def test_remote_registry_implements_the_protocol(remote: RemoteRegistry, registr
     assert remote.get_version("greeter", 1) == registry.get_version("greeter", 1)
     assert remote.diff("greeter", 1, 2) == registry.diff("greeter", 1, 2)
 
-    route = remote.start_rollout(
-        "greeter", 2, ramp=(10.0, 100.0), actor="ana", reason="try", policy={"k": [1]}
-    )
+    policy = {
+        "signals": [{"name": "json_valid", "kind": "proportion", "harmful": "decrease"}],
+        "rules": [{"signal": "json_valid", "type": "relative", "action": "rollback"}],
+    }
+    route = remote.start_rollout("greeter", 2, ramp=(10.0, 100.0), actor="ana", reason="try", policy=policy)
     assert route == registry.get_route("greeter") == remote.get_route("greeter")
     assert remote.list_routes() == registry.list_routes()
     assert remote.get_rollout("greeter") == registry.get_rollout("greeter")
-    assert remote.get_rollout("greeter").policy == {"k": [1]}
+    stored = remote.get_rollout("greeter").policy
+    assert stored is not None
+    # Stored in full: defaults filled in, the ramp's steps written into the policy.
+    assert stored["ramp"] == {"steps": [10.0, 100.0], "min_duration_seconds": 600.0, "min_samples": 100}
+    assert stored["rules"] == [
+        {"id": "json_valid.relative", "signal": "json_valid", "type": "relative", "margin": 0.0}
+        | {"action": "rollback", "critical": False}
+    ]
 
     route = remote.transition(
         "greeter",

@@ -10,6 +10,11 @@ from service_factories import AUTH, error_of, started, two_versions
 
 from otel_prompt_canary.registry import SqlRegistry
 
+POLICY = {
+    "signals": [{"name": "format_valid", "kind": "proportion", "harmful": "decrease"}],
+    "rules": [{"signal": "format_valid", "type": "absolute", "threshold": 0.95, "action": "rollback"}],
+}
+
 
 def test_start_answers_the_route(client: TestClient) -> None:
     two_versions(client, AUTH)
@@ -19,7 +24,7 @@ def test_start_answers_the_route(client: TestClient) -> None:
             "version": 2,
             "ramp": [5, 50, 100],
             "reason": "shorter",
-            "policy": {"signals": [{"check": "format_valid"}]},
+            "policy": POLICY,
         },
         headers=AUTH,
     )
@@ -49,7 +54,12 @@ def test_start_answers_the_route(client: TestClient) -> None:
     assert status["rollout"]["rollout_id"] == route["rollout_id"]
     assert status["rollout"]["candidate_version"] == 2
     assert status["rollout"]["baseline_version"] == 1
-    assert status["rollout"]["policy"] == {"signals": [{"check": "format_valid"}]}
+    stored = status["rollout"]["policy"]
+    assert stored["ramp"]["steps"] == [5.0, 50.0, 100.0]
+    assert stored["signals"] == [
+        {"name": "format_valid", "kind": "proportion", "harmful": "decrease"}
+        | {"critical": False, "must_have_data": False}
+    ]
 
 
 def test_rollout_status_without_any_rollout(client: TestClient) -> None:

@@ -10,7 +10,7 @@ import otel_prompt_canary.service as service
 
 
 def test_service_public_names() -> None:
-    assert sorted(service.__all__) == ["ServiceSettings", "create_app"]
+    assert sorted(service.__all__) == ["RolloutController", "ServiceSettings", "create_app"]
 
 
 def test_client_public_names() -> None:

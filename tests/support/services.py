@@ -83,3 +83,62 @@ def postgres_server() -> Iterator[str]:
     finally:
         subprocess.run([*as_user, pg_ctl, "-D", data, "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _alertmanager_bin() -> str | None:
+    return shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+
+@contextmanager
+def alertmanager_server(config: str) -> Iterator[str]:
+    """A throw-away Prometheus Alertmanager on 127.0.0.1 running ``config`` (YAML); yields its URL.
+
+    Clustering is off (``--cluster.listen-address=``) and its storage is a temporary folder.
+    """
+    import urllib.error
+    import urllib.request
+
+    binary = _alertmanager_bin()
+    if not binary:
+        unavailable("Alertmanager not found (apt-get install prometheus-alertmanager)")
+    assert binary
+    root = tempfile.mkdtemp(prefix="pc-am-")
+    config_file = Path(root, "alertmanager.yml")
+    config_file.write_text(config, encoding="utf-8")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = Path(root, "log")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config_file}",
+                f"--storage.path={Path(root, 'data')}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+                "--log.level=debug",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
+                        if answer.status == 200:
+                            break
+                except (urllib.error.URLError, OSError):
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"could not start Alertmanager: {log_path.read_text(errors='replace')}")
+                time.sleep(0.1)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+            shutil.rmtree(root, ignore_errors=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pydantic import JsonValue
 
@@ -27,7 +27,12 @@ from otel_prompt_canary.registry.models import (
     Route,
 )
 
-__all__ = ["DEFAULT_MAX_TEMPLATE_BYTES", "Registry", "store_url"]
+if TYPE_CHECKING:
+    from otel_prompt_canary.analysis.stats import Report
+    from otel_prompt_canary.registry.alerts import AlertNotice, AlertRecord
+    from otel_prompt_canary.registry.reports import ReportReceipt
+
+__all__ = ["DEFAULT_MAX_TEMPLATE_BYTES", "LoopStore", "Registry", "store_url"]
 
 #: Templates larger than this are refused (HTTP 413); configurable per registry.
 DEFAULT_MAX_TEMPLATE_BYTES = 256 * 1024
@@ -128,4 +133,35 @@ class Registry(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class LoopStore(Protocol):
+    """What closing the loop needs from a store, besides :class:`Registry`: alerts and reports.
+
+    A separate interface, so that existing :class:`Registry` implementations (and the router, which
+    only reads routes) are unaffected. :class:`~otel_prompt_canary.registry.sql.SqlRegistry`
+    implements both; the control plane's alert receivers, report endpoint and rollout controller
+    need both.
+    """
+
+    def receive_alert(self, notice: AlertNotice) -> AlertRecord:
+        """Decide an alert once per key and record the decision (see :mod:`~.registry.alerts`)."""
+        ...
+
+    def list_alerts(
+        self, prompt: str | None = None, *, rollout_id: str | None = None, limit: int | None = None
+    ) -> list[AlertRecord]:
+        """The alert log, oldest first (the newest ``limit`` records when given)."""
+        ...
+
+    def record_report(
+        self, report: Report, *, source: str, prompt: str | None = None, report_id: str | None = None
+    ) -> ReportReceipt:
+        """Add a report into its rollout's statistics, once per ``report_id``."""
+        ...
+
+    def rollout_reports(self, rollout_id: str) -> list[Report]:
+        """Everything reported for a rollout, merged: one report per window size."""
         ...

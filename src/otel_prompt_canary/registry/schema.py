@@ -37,10 +37,14 @@ from otel_prompt_canary.errors import RegistryUnavailableError
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "alert_keys",
+    "alert_log",
     "audit",
     "metadata",
     "migrate",
     "prompts",
+    "report_receipts",
+    "rollout_stats",
     "rollouts",
     "routes",
     "versions",
@@ -126,6 +130,66 @@ audit = Table(
     Index("ix_audit_prompt_id", "prompt", "id"),
 )
 
+# -- version 2: closing the loop (alerts and reports) ----------------------------------------------
+
+# Every alert received and what became of it (applied, duplicate, ignored, recorded). Append-only.
+alert_log = Table(
+    "alert_log",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("alert_key", String(256), nullable=False),
+    Column("prompt", String(128), ForeignKey("prompts.name"), nullable=False),
+    Column("rollout_id", String(256)),
+    Column("action", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("audit_id", BigInteger),
+    Column("alert", JSON),
+    Index("ix_alert_log_prompt_id", "prompt", "id"),
+)
+
+# One row per de-duplication key ever decided: the first decision of an alert wins.
+alert_keys = Table(
+    "alert_keys",
+    metadata,
+    Column("alert_key", String(256), primary_key=True),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("log_id", BigInteger),
+)
+
+# Report ids already counted: a repeated report adds nothing.
+report_receipts = Table(
+    "report_receipts",
+    metadata,
+    Column("report_id", String(64), primary_key=True),
+    Column("rollout_id", String(64), ForeignKey("rollouts.rollout_id"), nullable=False),
+    Column("source", String(256), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+# Merged statistics of each rollout, per window size, cohort, signal attribute and window start.
+# Sums of scores may exceed 64 bits: they are decimal strings, added in Python.
+rollout_stats = Table(
+    "rollout_stats",
+    metadata,
+    Column("rollout_id", String(64), ForeignKey("rollouts.rollout_id"), nullable=False),
+    Column("window_seconds", Integer, nullable=False),
+    Column("cohort", String(8), nullable=False),
+    Column("attribute", String(256), nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("n", BigInteger, nullable=False),
+    Column("successes", BigInteger),
+    Column("sum", Text),
+    Column("sum_sq", Text),
+    PrimaryKeyConstraint("rollout_id", "window_seconds", "cohort", "attribute", "window_start"),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,
@@ -163,8 +227,29 @@ def _v1(conn: Connection) -> None:
             )
 
 
+def _v2(conn: Connection) -> None:
+    """The alert log (append-only), alert de-duplication keys, report receipts and rollout statistics."""
+    metadata.create_all(conn, tables=[alert_log, alert_keys, report_receipts, rollout_stats])
+    if conn.dialect.name == "sqlite":
+        for op in ("UPDATE", "DELETE"):
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER alert_log_no_{op.lower()} BEFORE {op} ON alert_log "
+                    "BEGIN SELECT RAISE(ABORT, 'alert_log rows are immutable'); END"
+                )
+            )
+    elif conn.dialect.name == "postgresql":
+        # prompt_canary_immutable() exists since version 1.
+        conn.execute(
+            text(
+                "CREATE TRIGGER alert_log_immutable BEFORE UPDATE OR DELETE ON alert_log "
+                "FOR EACH ROW EXECUTE FUNCTION prompt_canary_immutable()"
+            )
+        )
+
+
 #: Migration ``i`` (0-based) brings the schema from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1,)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

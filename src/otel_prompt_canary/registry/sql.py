@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import JsonValue
-from sqlalchemy import Connection, Engine, RowMapping, create_engine, event, func, select
+from sqlalchemy import Connection, CursorResult, Engine, RowMapping, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+from otel_prompt_canary.analysis.stats import MeanStats, ProportionStats, Report, merge_stats
 from otel_prompt_canary.errors import (
     ConflictError,
     InvalidInputError,
@@ -32,6 +33,14 @@ from otel_prompt_canary.errors import (
 )
 from otel_prompt_canary.registry import rollout as machine
 from otel_prompt_canary.registry import schema as t
+from otel_prompt_canary.registry.alerts import (
+    AlertAction,
+    AlertNotice,
+    AlertOutcome,
+    AlertRecord,
+    AlertStatus,
+)
+from otel_prompt_canary.registry.alerts import decide as decide_alert
 from otel_prompt_canary.registry.base import DEFAULT_MAX_TEMPLATE_BYTES, store_url
 from otel_prompt_canary.registry.diff import PromptDiff, diff_versions
 from otel_prompt_canary.registry.models import (
@@ -47,6 +56,7 @@ from otel_prompt_canary.registry.models import (
     parse_ramp,
     validate_prompt_name,
 )
+from otel_prompt_canary.registry.reports import MAX_ATTRIBUTE_LENGTH, ReportOutcome, ReportReceipt
 
 __all__ = ["SqlRegistry", "open_store", "store_url"]
 
@@ -295,8 +305,8 @@ class SqlRegistry:
         actor: str,
         reason: str,
         evidence: JsonValue,
-    ) -> None:
-        conn.execute(
+    ) -> int:
+        result = conn.execute(
             t.audit.insert().values(
                 prompt=after.prompt,
                 rollout_id=after.rollout_id,
@@ -314,6 +324,7 @@ class SqlRegistry:
                 at=after.updated_at,
             )
         )
+        return _inserted_id(result)
 
     def _cas(self, attempt: Any) -> Route:
         """Run ``attempt`` (a transaction) until it does not lose a compare-and-set race."""
@@ -480,6 +491,333 @@ class SqlRegistry:
             )
             for r in rows
         ]
+
+    # -- closing the loop: alerts -----------------------------------------------------------
+
+    def receive_alert(self, notice: AlertNotice) -> AlertRecord:
+        """Decide ``notice`` once per key and record the decision, in one transaction.
+
+        The rules are in :mod:`otel_prompt_canary.registry.alerts`. The first alert with a given
+        ``key`` is decided; every later one (a retry, a repeat, a concurrent copy) is recorded as a
+        ``duplicate`` and changes nothing. An applied action is a transition like
+        :meth:`transition`: compare-and-set on the revision, bound to the rollout, with an audit
+        record whose evidence is the alert. Raises :class:`~otel_prompt_canary.errors.NotFoundError`
+        for an unknown prompt, and then records nothing.
+        """
+
+        def attempt() -> AlertRecord:
+            with self._tx() as conn:
+                route = self._route_of(conn, notice.prompt)
+                now = _now()
+                prior = (
+                    conn.execute(select(t.alert_keys).where(t.alert_keys.c.alert_key == notice.key))
+                    .mappings()
+                    .first()
+                )
+                if prior is not None:
+                    first = conn.execute(
+                        select(t.alert_log.c.rollout_id).where(t.alert_log.c.id == prior["log_id"])
+                    ).scalar()
+                    reason = (
+                        f"duplicate of alert #{prior['log_id']}, which was {prior['outcome']}: "
+                        "nothing changes"
+                    )
+                    return self._log_alert(conn, notice, now, first, AlertOutcome.DUPLICATE, reason, None)
+                # Claim the key first: a concurrent copy waits here, then finds it taken.
+                conn.execute(
+                    t.alert_keys.insert().values(
+                        alert_key=notice.key, decided_at=now, outcome="pending", log_id=None
+                    )
+                )
+                bound = notice.rollout_id or route.rollout_id
+                rollout = None if bound is None else self._rollout_of(conn, notice.prompt, bound)
+                outcome, reason, action = decide_alert(notice, route, rollout)
+                audit_id = None
+                if action is not None:
+                    after = machine.apply(route, action, now=now)
+                    self._write_route(conn, route, after)
+                    finished = after.state in (RolloutState.PROMOTED, RolloutState.ROLLED_BACK)
+                    conn.execute(
+                        t.rollouts.update()
+                        .where(t.rollouts.c.rollout_id == route.rollout_id)
+                        .values(
+                            state=after.state.value,
+                            step=after.step,
+                            ended_at=after.updated_at if finished else None,
+                        )
+                    )
+                    evidence: JsonValue = {
+                        "source": notice.source,
+                        "alert_key": notice.key,
+                        "alert": notice.alert,
+                    }
+                    audit_id = self._audit(conn, route, after, action, notice.actor, notice.reason, evidence)
+                record = self._log_alert(conn, notice, now, bound, outcome, reason, audit_id)
+                conn.execute(
+                    t.alert_keys.update()
+                    .where(t.alert_keys.c.alert_key == notice.key)
+                    .values(outcome=outcome.value, log_id=record.id)
+                )
+                return record
+
+        for _ in range(100):
+            try:
+                return attempt()
+            except (_Raced, IntegrityError):
+                continue  # the flag moved, or a concurrent copy claimed the key: decide again
+        raise ConflictError("the routing flag kept changing under this alert; try again")
+
+    def _rollout_of(self, conn: Connection, prompt: str, rollout_id: str) -> Rollout | None:
+        row = (
+            conn.execute(
+                select(t.rollouts).where(t.rollouts.c.rollout_id == rollout_id, t.rollouts.c.prompt == prompt)
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else self._rollout(row)
+
+    def _log_alert(
+        self,
+        conn: Connection,
+        notice: AlertNotice,
+        now: datetime,
+        rollout_id: str | None,
+        outcome: AlertOutcome,
+        reason: str,
+        audit_id: int | None,
+    ) -> AlertRecord:
+        values: dict[str, Any] = {
+            "received_at": now,
+            "source": notice.source,
+            "alert_key": notice.key,
+            "prompt": notice.prompt,
+            "rollout_id": rollout_id,
+            "action": notice.action.value,
+            "status": notice.status.value,
+            "outcome": outcome.value,
+            "summary": notice.reason,
+            "reason": reason,
+            "audit_id": audit_id,
+            "alert": notice.alert,
+        }
+        result = conn.execute(t.alert_log.insert().values(**values))
+        return self._alert_record({**values, "id": _inserted_id(result)})
+
+    @staticmethod
+    def _alert_record(row: RowMapping | dict[str, Any]) -> AlertRecord:
+        return AlertRecord(
+            id=row["id"],
+            received_at=_aware(row["received_at"]),
+            source=row["source"],
+            key=row["alert_key"],
+            prompt=row["prompt"],
+            rollout_id=row["rollout_id"],
+            action=AlertAction(row["action"]),
+            status=AlertStatus(row["status"]),
+            outcome=AlertOutcome(row["outcome"]),
+            summary=row["summary"],
+            reason=row["reason"],
+            audit_id=row["audit_id"],
+            alert=row["alert"],
+        )
+
+    def list_alerts(
+        self, prompt: str | None = None, *, rollout_id: str | None = None, limit: int | None = None
+    ) -> list[AlertRecord]:
+        """The alert log, oldest first (the newest ``limit`` records when given).
+
+        ``prompt`` and ``rollout_id`` narrow it; an unknown ``prompt`` raises
+        :class:`~otel_prompt_canary.errors.NotFoundError`.
+        """
+        query = select(t.alert_log).order_by(t.alert_log.c.id.desc())
+        with self._read() as conn:
+            if prompt is not None:
+                validate_prompt_name(prompt)
+                self._route_of(conn, prompt)
+                query = query.where(t.alert_log.c.prompt == prompt)
+            if rollout_id is not None:
+                query = query.where(t.alert_log.c.rollout_id == rollout_id)
+            if limit is not None:
+                query = query.limit(limit)
+            rows = list(conn.execute(query).mappings())
+        rows.reverse()
+        return [self._alert_record(r) for r in rows]
+
+    # -- closing the loop: reports ----------------------------------------------------------
+
+    def record_report(
+        self,
+        report: Report,
+        *,
+        source: str,
+        prompt: str | None = None,
+        report_id: str | None = None,
+    ) -> ReportReceipt:
+        """Add ``report`` into its rollout's statistics, exactly; once per ``report_id``.
+
+        With ``prompt``, the rollout must be one of that prompt's
+        (:class:`~otel_prompt_canary.errors.InvalidInputError` otherwise; an unknown prompt raises
+        :class:`~otel_prompt_canary.errors.NotFoundError`). A report of an unknown rollout is
+        ``ignored``: nothing is stored. Statistics of one cohort and attribute keep one kind
+        (proportion or mean) across all reports: a report mixing them is refused whole.
+        """
+        if prompt is not None:
+            validate_prompt_name(prompt)
+        if not source or len(source) > 256:
+            raise InvalidInputError("a report's source must be 1-256 characters")
+        entries = [
+            (cohort, attribute, start, stats)
+            for cohort in ("stable", "canary")
+            for attribute, series in getattr(report, cohort).items()
+            for start, stats in series.items()
+        ]
+        for _, attribute, _, _ in entries:
+            if not attribute or len(attribute) > MAX_ATTRIBUTE_LENGTH:
+                raise InvalidInputError(
+                    f"signal attribute {attribute[:40]!r}... is not 1-{MAX_ATTRIBUTE_LENGTH} characters"
+                )
+        samples = sum(stats.n for *_, stats in entries)
+        rollout_id = report.rollout_id
+
+        def attempt() -> ReportReceipt:
+            with self._tx() as conn:
+                if prompt is not None and not self._prompt_exists(conn, prompt):
+                    raise NotFoundError(f"unknown prompt {prompt!r}")
+                # Lock the rollout's row: reports of one rollout are added one at a time, so that
+                # concurrent read-modify-writes of its statistics never lose an increment
+                # (PostgreSQL; SQLite's write lock already serialises them).
+                owner = conn.execute(
+                    select(t.rollouts.c.prompt).where(t.rollouts.c.rollout_id == rollout_id).with_for_update()
+                ).scalar()
+                if owner is None:
+                    return ReportReceipt(
+                        report_id=report_id,
+                        rollout_id=rollout_id,
+                        outcome=ReportOutcome.IGNORED,
+                        reason=f"unknown rollout {rollout_id!r}: the report was not stored",
+                    )
+                if prompt is not None and owner != prompt:
+                    raise InvalidInputError(
+                        f"rollout {rollout_id} is a rollout of {owner!r}, not of {prompt!r}"
+                    )
+                if report_id is not None:
+                    seen = conn.execute(
+                        select(t.report_receipts.c.received_at).where(
+                            t.report_receipts.c.report_id == report_id
+                        )
+                    ).scalar()
+                    if seen is not None:
+                        return ReportReceipt(
+                            report_id=report_id,
+                            rollout_id=rollout_id,
+                            outcome=ReportOutcome.DUPLICATE,
+                            reason=f"report {report_id} was counted at {seen}",
+                        )
+                    conn.execute(
+                        t.report_receipts.insert().values(
+                            report_id=report_id, rollout_id=rollout_id, source=source, received_at=_now()
+                        )
+                    )
+                self._merge_stats(conn, rollout_id, report.window_seconds, entries)
+                return ReportReceipt(
+                    report_id=report_id,
+                    rollout_id=rollout_id,
+                    outcome=ReportOutcome.MERGED,
+                    reason=f"added {samples} samples to rollout {rollout_id}",
+                    samples=samples,
+                )
+
+        for _ in range(100):
+            try:
+                return attempt()
+            except IntegrityError:
+                continue  # a concurrent report created the same row or receipt: add again
+        raise ConflictError(f"could not store a report of rollout {rollout_id}: too many concurrent reports")
+
+    def _merge_stats(
+        self,
+        conn: Connection,
+        rollout_id: str,
+        window_seconds: int,
+        entries: list[tuple[str, str, int, ProportionStats | MeanStats]],
+    ) -> None:
+        s = t.rollout_stats.c
+        kinds = {
+            (cohort, attribute): kind
+            for cohort, attribute, kind in conn.execute(
+                select(s.cohort, s.attribute, s.kind).where(s.rollout_id == rollout_id).distinct()
+            )
+        }
+        for cohort, attribute, start, stats in entries:
+            known = kinds.setdefault((cohort, attribute), stats.kind)
+            if known != stats.kind:
+                raise InvalidInputError(
+                    f"{cohort} signal {attribute!r} of rollout {rollout_id} holds {known} statistics; "
+                    f"cannot add {stats.kind} statistics to it"
+                )
+            key = (
+                (s.rollout_id == rollout_id)
+                & (s.window_seconds == window_seconds)
+                & (s.cohort == cohort)
+                & (s.attribute == attribute)
+                & (s.window_start == start)
+            )
+            row = conn.execute(select(t.rollout_stats).where(key)).mappings().first()
+            if row is not None:
+                stats = merge_stats(_stats_of(row), stats)
+            values = _stats_values(stats)
+            if row is None:
+                conn.execute(
+                    t.rollout_stats.insert().values(
+                        rollout_id=rollout_id,
+                        window_seconds=window_seconds,
+                        cohort=cohort,
+                        attribute=attribute,
+                        window_start=start,
+                        **values,
+                    )
+                )
+            else:
+                conn.execute(t.rollout_stats.update().where(key).values(**values))
+
+    def rollout_reports(self, rollout_id: str) -> list[Report]:
+        """Everything reported for ``rollout_id``, merged: one report per window size, smallest first."""
+        s = t.rollout_stats.c
+        with self._read() as conn:
+            rows = list(conn.execute(select(t.rollout_stats).where(s.rollout_id == rollout_id)).mappings())
+        grouped: dict[int, dict[str, dict[str, dict[int, ProportionStats | MeanStats]]]] = {}
+        for row in rows:
+            cohorts = grouped.setdefault(row["window_seconds"], {"stable": {}, "canary": {}})
+            cohorts[row["cohort"]].setdefault(row["attribute"], {})[row["window_start"]] = _stats_of(row)
+        return [
+            Report(rollout_id=rollout_id, window_seconds=size, stable=c["stable"], canary=c["canary"])
+            for size, c in sorted(grouped.items())
+        ]
+
+
+def _inserted_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None  # an INSERT of one row with an autoincrement key
+    return int(key[0])
+
+
+def _stats_of(row: RowMapping) -> ProportionStats | MeanStats:
+    if row["kind"] == "proportion":
+        return ProportionStats(n=row["n"], successes=row["successes"])
+    return MeanStats(n=row["n"], sum=int(row["sum"]), sum_sq=int(row["sum_sq"]))
+
+
+def _stats_values(stats: ProportionStats | MeanStats) -> dict[str, Any]:
+    if isinstance(stats, ProportionStats):
+        return {"kind": stats.kind, "n": stats.n, "successes": stats.successes, "sum": None, "sum_sq": None}
+    return {
+        "kind": stats.kind,
+        "n": stats.n,
+        "successes": None,
+        "sum": str(stats.sum),
+        "sum_sq": str(stats.sum_sq),
+    }
 
 
 class _Raced(Exception):

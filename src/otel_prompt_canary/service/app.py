@@ -7,11 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from otel_prompt_canary._version import __version__
 from otel_prompt_canary.errors import PromptCanaryError
-from otel_prompt_canary.registry.base import Registry
-from otel_prompt_canary.service import prompts, rollouts, routes
+from otel_prompt_canary.registry.base import LoopStore, Registry
+from otel_prompt_canary.service import alerts, policies, prompts, reports, rollouts, routes
+from otel_prompt_canary.service.controller import RolloutController
 from otel_prompt_canary.service.deps import RouteWatchDep
 from otel_prompt_canary.service.errors import error_response, install_error_handlers
 from otel_prompt_canary.service.limits import RequestBodyGuard
@@ -25,19 +27,39 @@ _DESCRIPTION = """\
 The control plane of otel-prompt-canary: an immutable, versioned prompt registry and the routing
 flag of each prompt (which version is stable, which is in canary, at what weight).
 
-Reads are open. Every write (POST) needs `Authorization: Bearer <token>`. Errors answer
-`{"error": {"type": ..., "message": ...}}`.
+Reads are open. Every write (POST) needs `Authorization: Bearer <token>`; the alert receivers and
+the report endpoint also accept their senders' own credentials and signatures (docs/alerts.md).
+Errors answer `{"error": {"type": ..., "message": ...}}`.
 """
 
 
 def create_app(registry: Registry, settings: ServiceSettings) -> FastAPI:
-    """The ASGI application serving ``registry`` (which the caller keeps and closes)."""
+    """The ASGI application serving ``registry`` (which the caller keeps and closes).
+
+    With ``settings.controller`` (the default) and a registry that stores alerts and reports (an
+    :class:`~otel_prompt_canary.registry.sql.SqlRegistry`), the rollout controller runs while the
+    application does (its lifespan); ``app.state.controller`` holds it (else None).
+    """
     watch = RouteWatch(registry.list_routes, poll_seconds=settings.store_poll_seconds)
+    controller: RolloutController | None = None
+    if settings.controller and isinstance(registry, LoopStore):
+        controller = RolloutController(
+            registry,
+            interval_seconds=settings.controller_interval_seconds,
+            time_scale=settings.time_scale,
+            on_change=lambda _route: watch.notify_threadsafe(),
+        )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await watch.aclose()
+        if controller is not None:
+            controller.start()
+        try:
+            yield
+        finally:
+            if controller is not None:
+                await run_in_threadpool(controller.stop)
+            await watch.aclose()
 
     app = FastAPI(
         title="otel-prompt-canary control plane",
@@ -50,11 +72,15 @@ def create_app(registry: Registry, settings: ServiceSettings) -> FastAPI:
     app.state.registry = registry
     app.state.settings = settings
     app.state.route_watch = watch
+    app.state.controller = controller
     app.add_middleware(RequestBodyGuard, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(prompts.router)
     app.include_router(rollouts.router)
     app.include_router(routes.router)
+    app.include_router(policies.router)
+    app.include_router(alerts.router)
+    app.include_router(reports.router)
     app.add_api_route(
         "/healthz",
         healthz,

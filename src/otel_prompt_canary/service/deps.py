@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import hmac
 import re
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from otel_prompt_canary.errors import AuthenticationError, InvalidInputError
-from otel_prompt_canary.registry.base import Registry
+from otel_prompt_canary.errors import AuthenticationError, InvalidInputError, PromptCanaryError
+from otel_prompt_canary.registry.base import LoopStore, Registry
 from otel_prompt_canary.registry.models import validate_prompt_name
+from otel_prompt_canary.service.credentials import secret_equals
 from otel_prompt_canary.service.settings import ServiceSettings
 from otel_prompt_canary.service.watch import RouteWatch
 
 __all__ = [
     "ActorDep",
     "AuthorDep",
+    "LoopStoreDep",
+    "NotSupportedError",
     "PromptNameDep",
     "RegistryDep",
     "RouteWatchDep",
@@ -25,6 +27,7 @@ __all__ = [
     "WriterDep",
     "get_actor",
     "get_actor_header",
+    "get_loop_store",
     "get_registry",
     "get_route_watch",
     "get_settings",
@@ -56,7 +59,24 @@ def get_route_watch(request: Request) -> RouteWatch:
     return watch
 
 
+class NotSupportedError(PromptCanaryError):
+    """The registry behind this service cannot store alerts or reports."""
+
+    http_status = 501
+
+
+def get_loop_store(request: Request) -> LoopStore:
+    """The registry, as the store of alerts and reports (501 when it is not one)."""
+    registry = request.app.state.registry
+    if not isinstance(registry, LoopStore):
+        raise NotSupportedError(
+            f"this control plane's registry ({type(registry).__name__}) does not store alerts or reports"
+        )
+    return registry
+
+
 RegistryDep = Annotated[Registry, Depends(get_registry)]
+LoopStoreDep = Annotated[LoopStore, Depends(get_loop_store)]
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 RouteWatchDep = Annotated[RouteWatch, Depends(get_route_watch)]
 
@@ -83,7 +103,7 @@ def require_writer(
     presented = presented.strip()
     if not presented:
         raise AuthenticationError("empty bearer token: use 'Authorization: Bearer <token>'")
-    if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+    if not secret_equals(presented, token):
         raise AuthenticationError("invalid bearer token")
 
 

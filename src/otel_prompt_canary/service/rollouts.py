@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from otel_prompt_canary.errors import NotFoundError
-from otel_prompt_canary.registry.models import AuditRecord, Route, parse_ramp
+from otel_prompt_canary.registry.models import AuditRecord, Route
+from otel_prompt_canary.service.controller import ControllerStore, assess
 from otel_prompt_canary.service.deps import (
     ActorDep,
+    LoopStoreDep,
     PromptNameDep,
     RegistryDep,
     RouteWatchDep,
+    SettingsDep,
     WriterDep,
 )
+from otel_prompt_canary.service.rollout_policy import policy_document, start_rollout_with_policy
 from otel_prompt_canary.service.schemas import (
     ErrorResponse,
     RolloutStatus,
+    RolloutVerdict,
     StartRolloutRequest,
     TransitionAction,
     TransitionRequest,
@@ -52,16 +57,21 @@ async def start_rollout(
     _writer: WriterDep,
     actor: ActorDep,
 ) -> Route:
-    """Start canarying ``version`` along the ramp; answers the new routing flag."""
-    ramp = parse_ramp(body.ramp)
+    """Start canarying ``version`` along the ramp; answers the new routing flag.
+
+    The policy is validated first (422 when it cannot be decided); without one the default policy
+    applies. It is stored on the rollout in full. See docs/control-plane.md for how the ramp and
+    the policy's ``ramp.steps`` are reconciled.
+    """
     route = await run_in_threadpool(
-        registry.start_rollout,
+        start_rollout_with_policy,
+        registry,
         name,
         body.version,
-        ramp=ramp,
+        policy=body.policy,
+        ramp=body.ramp,
         actor=actor,
         reason=body.reason,
-        policy=body.policy,
         expected_revision=body.expected_revision,
     )
     await watch.notify()
@@ -85,6 +95,33 @@ def get_rollout(
             raise
         rollout = None
     return RolloutStatus(route=route, rollout=rollout)
+
+
+@router.get("/rollout/verdict", summary="The judge's verdict now", responses=_READ_ERRORS)
+async def rollout_verdict(
+    name: PromptNameDep, registry: RegistryDep, store: LoopStoreDep, settings: SettingsDep
+) -> RolloutVerdict:
+    """What the rollout controller's judge says of the active rollout now, with its evidence.
+
+    404 when the prompt has no active rollout; 422 when its policy cannot be applied.
+    """
+    route = await run_in_threadpool(registry.get_route, name)
+    judged = cast(ControllerStore, store)
+    assessment = await run_in_threadpool(assess, judged, route, time_scale=settings.time_scale)
+    assert route.rollout_id is not None  # assess() refuses a route without an active rollout
+    return RolloutVerdict(
+        prompt=route.prompt,
+        rollout_id=route.rollout_id,
+        state=route.state.value,
+        step=route.step,
+        ramp=route.ramp,
+        step_started_at=assessment.step_started_at,
+        elapsed_seconds=assessment.elapsed_seconds,
+        time_scale=assessment.time_scale,
+        acknowledged_rules=sorted(assessment.acknowledged),
+        policy=policy_document(assessment.policy),
+        verdict=assessment.verdict,
+    )
 
 
 @router.get("/rollout/history", summary="Audit trail", responses=_READ_ERRORS)

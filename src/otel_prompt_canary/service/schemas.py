@@ -6,10 +6,12 @@ Registry models (:class:`~otel_prompt_canary.registry.models.PromptSpec`, ``Prom
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
+from otel_prompt_canary.analysis.verdict import Verdict
 from otel_prompt_canary.registry.models import (
     Action,
     PromptVersion,
@@ -22,6 +24,7 @@ __all__ = [
     "ErrorResponse",
     "PromptDetail",
     "RolloutStatus",
+    "RolloutVerdict",
     "RoutesDocument",
     "StartRolloutRequest",
     "TransitionAction",
@@ -39,11 +42,14 @@ class StartRolloutRequest(_Request):
     version: int = Field(ge=1, description="The candidate version to canary")
     ramp: list[float] | str | None = Field(
         None,
-        description="Percent of traffic at each step, as a list or '1,5,20,50,100' (default 1,5,20,50,100)",
+        description="Percent of traffic at each step, as a list or '1,5,20,50,100' (default: the "
+        "policy's ramp.steps, else 1,5,20,50,100); must agree with the policy's ramp.steps when both "
+        "are given",
     )
     reason: str = Field("", max_length=2000, description="Why, for the audit log")
     policy: dict[str, JsonValue] | None = Field(
-        None, description="The rollout's policy document, stored as given"
+        None,
+        description="The rollout's policy document (validated; stored in full). Default: the default policy",
     )
     expected_revision: int | None = Field(
         None, ge=1, description="Apply only if the routing flag is still at this revision"
@@ -99,6 +105,24 @@ class RolloutStatus(BaseModel):
 
     route: Route
     rollout: Rollout | None = Field(description="null when the prompt never had a rollout")
+
+
+class RolloutVerdict(BaseModel):
+    """``GET /v1/prompts/{name}/rollout/verdict``: the judge's verdict on the active rollout, now."""
+
+    prompt: str
+    rollout_id: str
+    state: str = Field(description="ramping or paused")
+    step: int
+    ramp: tuple[float, ...]
+    step_started_at: datetime
+    elapsed_seconds: float = Field(description="How long the step has run, in policy seconds (scaled)")
+    time_scale: float
+    acknowledged_rules: list[str] = Field(
+        description="Rules whose pause a person acknowledged by resuming: they no longer pause"
+    )
+    policy: dict[str, JsonValue]
+    verdict: Verdict
 
 
 class RoutesDocument(BaseModel):

@@ -2,16 +2,30 @@
 
 The service refuses insecure defaults: without a bearer token for writes it does not start, unless
 ``insecure_dev`` says this is a local development instance (then writes are open to anyone who can
-reach the port).
+reach the port). Secrets of the alert receivers follow the same rule: an empty secret is refused,
+unless ``insecure_dev`` (then it means "not configured"), and a short one is refused always.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+import base64
+import binascii
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from otel_prompt_canary.registry.base import DEFAULT_MAX_TEMPLATE_BYTES
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "MAX_LONG_POLL_SECONDS", "MIN_TOKEN_LENGTH", "ServiceSettings"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_WEBHOOK_TOLERANCE_SECONDS",
+    "GRAFANA_SIGNATURE_HEADER",
+    "GRAFANA_TIMESTAMP_HEADER",
+    "MAX_LONG_POLL_SECONDS",
+    "MIN_TOKEN_LENGTH",
+    "ServiceSettings",
+    "webhook_key",
+]
 
 #: Request bodies larger than this are refused with HTTP 413 before they are parsed.
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -21,6 +35,26 @@ MAX_LONG_POLL_SECONDS = 60.0
 
 #: Shorter tokens are refused: they can be guessed.
 MIN_TOKEN_LENGTH = 16
+
+#: Signed webhooks whose timestamp is further than this from the server's clock are refused.
+DEFAULT_WEBHOOK_TOLERANCE_SECONDS = 300
+
+#: Where Grafana puts its HMAC signature and, when configured, its timestamp.
+GRAFANA_SIGNATURE_HEADER = "X-Grafana-Alerting-Signature"
+GRAFANA_TIMESTAMP_HEADER = "X-Grafana-Alerting-Signature-Timestamp"
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_SECRETS = ("alertmanager_token", "alertmanager_basic_auth", "grafana_secret", "webhook_secret")
+
+
+def webhook_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: ``whsec_<base64>`` decoded, else its UTF-8 bytes."""
+    if secret.startswith("whsec_"):
+        try:
+            return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("the webhook secret 'whsec_...' is not valid base64 after 'whsec_'") from None
+    return secret.encode()
 
 
 class ServiceSettings(BaseModel):
@@ -51,6 +85,95 @@ class ServiceSettings(BaseModel):
         "by other replicas",
     )
 
+    # -- alert receivers and reports (docs/alerts.md) -----------------------------------------
+    alertmanager_token: SecretStr | None = Field(
+        None,
+        description="Bearer token Alertmanager presents (http_config.authorization); the write "
+        "token is accepted too",
+    )
+    alertmanager_basic_auth: SecretStr | None = Field(
+        None, description="'user:password' Alertmanager presents with basic_auth"
+    )
+    grafana_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 secret of Grafana's webhook contact point (hmacConfig.secret)"
+    )
+    grafana_signature_header: str = Field(
+        GRAFANA_SIGNATURE_HEADER, description="The header Grafana signs into (hmacConfig.header)"
+    )
+    grafana_timestamp_header: str = Field(
+        GRAFANA_TIMESTAMP_HEADER,
+        description="The header of Grafana's signed timestamp (hmacConfig.timestampHeader), when set",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Standard Webhooks secret of the Collector processor's alerts and reports "
+        "('whsec_<base64>' or any string)",
+    )
+    webhook_tolerance_seconds: int = Field(
+        DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
+        ge=1,
+        le=24 * 3600,
+        description="Signed timestamps further than this from the server's clock are refused",
+    )
+
+    # -- the rollout controller (docs/control-plane.md) ---------------------------------------
+    controller: bool = Field(True, description="Run the rollout controller inside the service")
+    controller_interval_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often the controller judges every active rollout"
+    )
+    time_scale: float = Field(
+        1.0,
+        gt=0,
+        le=86_400,
+        description="Policy durations run this many times faster (60: a 60 s step takes 1 s); "
+        "for tests and demos",
+    )
+
+    @field_validator("grafana_signature_header", "grafana_timestamp_header")
+    @classmethod
+    def _header_name(cls, value: str) -> str:
+        if not _HEADER_NAME.fullmatch(value):
+            raise ValueError(f"invalid header name {value!r}: use 1-64 letters, digits and '-'")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_secrets(cls, data: object) -> object:
+        # An empty secret is a configuration mistake (an unset variable, say): refused, except in
+        # development where it reads as "not configured".
+        if not isinstance(data, dict):
+            return data
+        cleaned = dict(data)
+        for name in _SECRETS:
+            value = cleaned.get(name)
+            text = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if isinstance(text, str) and not text.strip():
+                if not cleaned.get("insecure_dev"):
+                    flag = "--" + name.replace("_", "-")
+                    raise ValueError(f"refusing an empty {name} ({flag}): give a secret, or leave it unset")
+                cleaned[name] = None
+        return cleaned
+
+    @model_validator(mode="after")
+    def _strong_secrets(self) -> ServiceSettings:
+        for name in ("alertmanager_token", "grafana_secret"):
+            secret: SecretStr | None = getattr(self, name)
+            if secret is not None:
+                _check_strength(name, secret.get_secret_value())
+        if self.alertmanager_basic_auth is not None:
+            user, sep, password = self.alertmanager_basic_auth.get_secret_value().partition(":")
+            if not sep or not user:
+                raise ValueError("alertmanager_basic_auth must be 'user:password'")
+            _check_strength("alertmanager_basic_auth password", password)
+        if self.webhook_secret is not None:
+            key = webhook_key(self.webhook_secret.get_secret_value())
+            if len(key) < MIN_TOKEN_LENGTH:
+                raise ValueError(
+                    f"the webhook secret is too short ({len(key)} bytes of key): use at least "
+                    f"{MIN_TOKEN_LENGTH} (e.g. `openssl rand -hex 32`)"
+                )
+        return self
+
     @model_validator(mode="after")
     def _refuse_insecure(self) -> ServiceSettings:
         if self.max_template_bytes > self.max_body_bytes:
@@ -79,3 +202,13 @@ class ServiceSettings(BaseModel):
     def writes_open(self) -> bool:
         """True when writes need no token (``insecure_dev`` without a token)."""
         return self.token is None
+
+
+def _check_strength(name: str, secret: str) -> None:
+    if secret != secret.strip() or any(c.isspace() for c in secret):
+        raise ValueError(f"the {name} must not contain whitespace")
+    if len(secret) < MIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"the {name} is too short ({len(secret)} characters): use at least {MIN_TOKEN_LENGTH} "
+            "(e.g. `openssl rand -hex 32`)"
+        )

@@ -157,6 +157,13 @@ class RouteWatch:
                 last = snap.revision
                 await self.notify()
 
+    def notify_threadsafe(self) -> None:
+        """:meth:`notify` from any thread (the rollout controller's, say)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+                loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.notify()))
+
     def release(self) -> None:
         """End every long-poll now (they answer 304): the server is shutting down.
 

@@ -1,0 +1,353 @@
+"""Loop benchmark: how fast a proven regression reaches the router, and what the judge costs in samples.
+
+Two parts, each against a baseline measured in the same run:
+
+1. **Time to flip, embedded path.** One process: an SQLite registry file, the rollout controller
+   (:class:`otel_prompt_canary.service.RolloutController`) fed in process with ``observe()``, and a
+   :class:`otel_prompt_canary.PromptRouter` polling the same file. A seeded stream of samples
+   (stable 99% valid JSON, canary 80%) is replayed offline through the judge to find the first
+   sample after which a rule is proven; the run then feeds every sample before it, waits for the
+   controller to judge them (no flip), and times from feeding that first breaching sample to the
+   router reporting the rollback. Median and p95 over repeated runs, for two settings: the
+   controller every 0.05 s with the router polling every 0.05 s, and the defaults (controller every
+   1 s, router every 0.25 s). Target: median under 1 s.
+2. **Statistics.** (a) Samples to detection of the sequential judge (anytime-valid, checked every 10
+   samples) against a fixed-horizon one-sided z-test of the same alpha (0.05) designed for 80%
+   power: stable 99% valid, canary 94%, half the traffic on the canary; the judge's 80th percentile
+   is the sample size at which it has the same power. (b) False rollbacks in A/A rollouts (both
+   cohorts 99% valid, 10,000 samples each, looked at every 10 samples) of the judge and of a naive
+   rule: a fixed one-sided 95% z-bound checked at every look. Both use the analysis package's own
+   functions (``compare_to_stable``, ``mixture_rho2``).
+
+It prints figures and never asserts. ``--json`` prints one JSON object with every figure as the last
+line. Run: ``.venv/bin/python benchmarks/bench_loop.py [--json] [--runs N] [--rollouts N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from otel_prompt_canary import PromptRouter
+from otel_prompt_canary.analysis import (
+    Direction,
+    Judge,
+    ProportionStats,
+    Snapshot,
+    compare_to_stable,
+    confidence_radius,
+    load_policy,
+    mixture_rho2,
+)
+from otel_prompt_canary.registry import PromptSpec, SqlRegistry, open_store
+from otel_prompt_canary.service import RolloutController
+from otel_prompt_canary.service.rollout_policy import start_rollout_with_policy
+
+PROMPT = "support-reply"
+CHECK = "prompt_canary.check.json_valid"
+ALPHA = 0.05
+Z_ALPHA = 1.6448536269514722  # one-sided 95%
+Z_POWER_80 = 0.8416212335729143
+
+# A single critical rule: the whole alpha, and the step timing never matters.
+POLICY: dict[str, Any] = {
+    "alpha": ALPHA,
+    "ramp": {"steps": [50, 100], "min_duration_seconds": 86_400, "min_samples": 1_000_000},
+    "signals": [{"name": "json_valid", "kind": "proportion", "harmful": "decrease"}],
+    "rules": [
+        {"signal": "json_valid", "type": "relative", "margin": 0.0, "action": "rollback", "critical": True}
+    ],
+}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+# -- part 1: time to flip ---------------------------------------------------------------------------
+
+
+def _stream(seed: int, length: int = 4000) -> list[tuple[str, bool]]:
+    rng = random.Random(seed)
+    return [
+        ("stable", rng.random() < 0.99) if i % 2 == 0 else ("canary", rng.random() < 0.80)
+        for i in range(length)
+    ]
+
+
+def _first_breaching(judge: Judge, stream: list[tuple[str, bool]]) -> int:
+    """Index of the sample after which the judge first proves the rule (replayed offline)."""
+    counts = {"stable": [0, 0], "canary": [0, 0]}
+    for index, (cohort, ok) in enumerate(stream):
+        counts[cohort][0] += 1
+        counts[cohort][1] += ok
+        if min(counts["canary"][0], counts["stable"][0]) < 30:
+            continue  # a stable sample can complete a proof too: judge after every sample
+        snapshot = Snapshot(
+            stable={CHECK: ProportionStats(n=counts["stable"][0], successes=counts["stable"][1])},
+            canary={CHECK: ProportionStats(n=counts["canary"][0], successes=counts["canary"][1])},
+        )
+        if judge.evaluate(snapshot, step=0, elapsed_seconds=0).decision == "breach":
+            return index
+    raise RuntimeError("the stream never breaches: make it longer")
+
+
+def _wait(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def bench_flip(db: Path, store: SqlRegistry, runs: int, interval: float, poll: float) -> dict[str, Any]:
+    """Seconds from the first breaching sample to the router seeing the rollback."""
+    judge = Judge(load_policy(POLICY))
+    latencies: list[float] = []
+    early = 0
+    with (
+        RolloutController(store, interval_seconds=interval) as controller,
+        PromptRouter(str(db), poll_interval=poll, initial_timeout=10) as router,
+    ):
+        for run in range(runs):
+            route = start_rollout_with_policy(store, PROMPT, 2, policy=POLICY, actor="bench", reason="bench")
+            rollout_id = route.rollout_id
+            assert rollout_id is not None
+
+            def state() -> tuple[str | None, str | None]:
+                seen = router.route(PROMPT)
+                return (None, None) if seen is None else (seen.rollout_id, seen.state.value)
+
+            ramping, rolled_back = (rollout_id, "ramping"), (rollout_id, "rolled_back")
+            _wait(lambda: state() == ramping, 10)  # noqa: B023  # called before the next iteration
+            stream = _stream(seed=1000 + run)
+            k = _first_breaching(judge, stream)
+            for cohort, ok in stream[:k]:
+                controller.observe(rollout_id, cohort, "json_valid", ok)
+            time.sleep(2 * interval + 0.05)  # judged at least once: no breach yet
+            if state()[1] != "ramping":
+                early += 1
+                continue
+            cohort, ok = stream[k]
+            begin = time.perf_counter()
+            controller.observe(rollout_id, cohort, "json_valid", ok)
+            if _wait(lambda: state() == rolled_back, 30):  # noqa: B023
+                latencies.append(time.perf_counter() - begin)
+    return {
+        "runs": runs,
+        "controller_interval_s": interval,
+        "router_poll_s": poll,
+        "median_s": round(statistics.median(latencies), 4),
+        "p95_s": round(_percentile(latencies, 0.95), 4),
+        "max_s": round(max(latencies), 4),
+        "flipped_early": early,
+        "missed": runs - early - len(latencies),
+    }
+
+
+# -- part 2: statistics ------------------------------------------------------------------------------
+
+
+def _failures(rng: random.Random, p_fail: float, n: int) -> list[int]:
+    """Sorted positions (1-based) of the failures among ``n`` Bernoulli trials (geometric gaps)."""
+    positions: list[int] = []
+    log_keep = math.log1p(-p_fail)
+    position = 0
+    while True:
+        position += int(math.log(1.0 - rng.random()) / log_keep) + 1
+        if position > n:
+            return positions
+        positions.append(position)
+
+
+def _first_detection(
+    rng: random.Random, *, p_stable: float, p_canary: float, per_arm: int, every: int, naive: bool
+) -> int | None:
+    """Canary samples at the first proven regression (half the traffic on the canary), or None."""
+    rho2 = mixture_rho2(ALPHA, 500)
+    floor = math.sqrt(2.0 * -math.log(ALPHA))  # the radius is always wider than floor * sd
+    canary = _failures(rng, 1 - p_canary, per_arm)
+    stable = _failures(rng, 1 - p_stable, per_arm)
+    fc = fs = 0
+    for n in range(every, per_arm + 1, every):
+        while fc < len(canary) and canary[fc] <= n:
+            fc += 1
+        while fs < len(stable) and stable[fs] <= n:
+            fs += 1
+        if n < 30:
+            continue
+        qc, qs = (n - fc + 1) / (n + 2), (n - fs + 1) / (n + 2)
+        difference = (fs - fc) / n
+        sd = math.sqrt(qc * (1 - qc) / n + qs * (1 - qs) / n)
+        if naive:
+            if difference + Z_ALPHA * sd < 0:
+                return n
+            continue
+        if difference + floor * sd >= 0:
+            continue  # necessary condition fails: cannot be a breach
+        qp = (2 * n - fc - fs + 1) / (2 * n + 2)
+        if difference + confidence_radius(sd * sd, rho2 * qp * (1 - qp), ALPHA) >= 0:
+            continue
+        test = compare_to_stable(
+            ProportionStats.model_construct(n=n, successes=n - fc),
+            ProportionStats.model_construct(n=n, successes=n - fs),
+            harmful=Direction.DECREASE,
+            margin=0.0,
+            alpha=ALPHA,
+            rho2=rho2,
+        )
+        if test is not None and test.breach:
+            return n
+    return None
+
+
+def _fixed_horizon_n(p_stable: float, p_canary: float) -> int:
+    """Samples per arm for a one-sided two-proportion z-test at alpha 0.05 and 80% power."""
+    variance = p_stable * (1 - p_stable) + p_canary * (1 - p_canary)
+    return math.ceil((Z_ALPHA + Z_POWER_80) ** 2 * variance / (p_stable - p_canary) ** 2)
+
+
+def _fixed_horizon_power(
+    rng: random.Random, n: int, p_stable: float, p_canary: float, rollouts: int
+) -> float:
+    detected = 0
+    for _ in range(rollouts):
+        sc = sum(rng.random() < p_canary for _ in range(n))
+        ss = sum(rng.random() < p_stable for _ in range(n))
+        pooled = (sc + ss) / (2 * n)
+        se = math.sqrt(max(pooled * (1 - pooled), 1e-12) * 2 / n)
+        detected += (sc - ss) / n / se < -Z_ALPHA
+    return detected / rollouts
+
+
+def bench_statistics(rollouts: int) -> dict[str, Any]:
+    rng = random.Random(20260601)
+    p_stable, p_canary = 0.99, 0.94
+    n_fixed = _fixed_horizon_n(p_stable, p_canary)
+    fixed_power = _fixed_horizon_power(random.Random(7), n_fixed, p_stable, p_canary, rollouts)
+    cap = 20 * n_fixed
+    detections = [
+        _first_detection(
+            random.Random(rng.getrandbits(64)),
+            p_stable=p_stable,
+            p_canary=p_canary,
+            per_arm=cap,
+            every=10,
+            naive=False,
+        )
+        for _ in range(rollouts)
+    ]
+    found = [float(d) for d in detections if d is not None]
+    aa_rollouts = 2 * rollouts
+    ours = naive = 0
+    for _ in range(aa_rollouts):
+        seed = rng.getrandbits(64)
+        kwargs: dict[str, Any] = {"p_stable": 0.99, "p_canary": 0.99, "per_arm": 10_000, "every": 10}
+        ours += _first_detection(random.Random(seed), naive=False, **kwargs) is not None
+        naive += _first_detection(random.Random(seed), naive=True, **kwargs) is not None
+    return {
+        "ab": {
+            "p_stable": p_stable,
+            "p_canary": p_canary,
+            "alpha": ALPHA,
+            "rollouts": rollouts,
+            "fixed_horizon_n": n_fixed,
+            "fixed_horizon_power": round(fixed_power, 3),
+            "sequential_detected": round(len(found) / rollouts, 4),
+            "sequential_median_n": statistics.median(found),
+            "sequential_p80_n": _percentile(found, 0.80),
+            "sequential_p95_n": _percentile(found, 0.95),
+            "sequential_power_at_fixed_n": round(sum(d <= n_fixed for d in found) / rollouts, 3),
+            "p80_over_fixed": round(_percentile(found, 0.80) / n_fixed, 2),
+        },
+        "aa": {
+            "rollouts": aa_rollouts,
+            "samples_per_cohort": 10_000,
+            "look_every": 10,
+            "sequential_false_rollbacks": round(ours / aa_rollouts, 4),
+            "naive_false_rollbacks": round(naive / aa_rollouts, 4),
+        },
+    }
+
+
+def _setup(db: Path) -> SqlRegistry:
+    store = open_store(db)
+    store.push(PromptSpec(name=PROMPT, template="Answer in JSON: {{ question }}"))
+    store.push(PromptSpec(name=PROMPT, template="Answer warmly, in JSON: {{ question }}"))
+    return store
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--json", action="store_true", help="print one JSON object as last line")
+    parser.add_argument("--runs", type=int, default=20, help="flips timed per setting")
+    parser.add_argument(
+        "--rollouts", type=int, default=2000, help="simulated A/B rollouts (A/A: twice as many)"
+    )
+    args = parser.parse_args(argv)
+
+    figures: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine()}
+    with tempfile.TemporaryDirectory(prefix="bench-loop-") as tmp:
+        db = Path(tmp) / "registry.db"
+        store = _setup(db)
+        try:
+            figures["flip_fast"] = bench_flip(db, store, args.runs, interval=0.05, poll=0.05)
+            figures["flip_default"] = bench_flip(db, store, max(5, args.runs // 2), interval=1.0, poll=0.25)
+        finally:
+            store.close()
+    begin = time.perf_counter()
+    figures |= bench_statistics(args.rollouts)
+    figures["statistics_seconds"] = round(time.perf_counter() - begin, 1)
+
+    f = figures
+    print("time from the first breaching sample to the router seeing the rollback (embedded, SQLite)")
+    for name, label in (
+        ("flip_fast", "controller 0.05 s, router 0.05 s"),
+        ("flip_default", "defaults: 1 s, 0.25 s"),
+    ):
+        r = f[name]
+        print(
+            f"  {label:<34}: median {r['median_s'] * 1000:7.1f} ms, p95 {r['p95_s'] * 1000:7.1f} ms, "
+            f"max {r['max_s'] * 1000:7.1f} ms over {r['runs']} runs (target: median < 1 s)"
+        )
+    ab, aa = f["ab"], f["aa"]
+    print(
+        f"samples to detection, JSON validity {ab['p_stable']:.0%} -> {ab['p_canary']:.0%}, half the traffic "
+        f"on the canary, alpha {ab['alpha']}, {ab['rollouts']} rollouts (canary samples)"
+    )
+    print(
+        f"  fixed-horizon z-test (80% power)  : {ab['fixed_horizon_n']} per arm, always "
+        f"(simulated power {ab['fixed_horizon_power']:.1%}); no look before, no valid look after"
+    )
+    print(
+        f"  sequential judge, every 10 samples: median {ab['sequential_median_n']:.0f}, "
+        f"80th percentile {ab['sequential_p80_n']:.0f} "
+        f"(= {ab['p80_over_fixed']}x the fixed n at the same power), "
+        f"95th {ab['sequential_p95_n']:.0f}; detected {ab['sequential_detected']:.1%}"
+    )
+    print(
+        f"false rollbacks in {aa['rollouts']} A/A rollouts ({aa['samples_per_cohort']:,} samples per cohort, "
+        f"a look every {aa['look_every']})"
+    )
+    print(f"  naive one-sided 95% z-bound at every look : {aa['naive_false_rollbacks']:.1%}")
+    print(f"  sequential judge (alpha 0.05)             : {aa['sequential_false_rollbacks']:.2%}")
+    if args.json:
+        import json
+
+        print(json.dumps(figures, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

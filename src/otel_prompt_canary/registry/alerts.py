@@ -1,0 +1,154 @@
+"""Alerts that ask to stop a rollout, and the decision recorded for each: a pure function and its data.
+
+Whatever sends it (Alertmanager, Grafana, the Collector processor, the rollout controller), an alert
+reaches the store as an :class:`AlertNotice`: which prompt, which action (``rollback``, ``pause`` or
+``alert``), firing or resolved, optionally which rollout, and a de-duplication ``key``. The store
+decides it in one transaction and records an :class:`AlertRecord` in the alert log, whatever the
+outcome:
+
+- ``applied``: the action was carried out on the rollout (the audit log has the transition, with
+  the alert as evidence, and ``audit_id`` points to it);
+- ``duplicate``: an alert with the same key was decided before; nothing changes;
+- ``ignored``: the alert names a finished or unknown rollout, a rollout that started after the
+  alert fired, or asks for what is already so (``pause`` on a paused rollout);
+- ``recorded``: a resolved alert, or an ``alert`` action: recorded, never a transition.
+
+An alert can only stop a rollout (roll it back or pause it): it never starts, resumes, advances or
+promotes one, and a resolved alert never re-enables a rolled-back canary.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+from otel_prompt_canary.registry.models import Action, Rollout, RolloutState, Route, validate_prompt_name
+
+__all__ = ["AlertAction", "AlertNotice", "AlertOutcome", "AlertRecord", "AlertStatus", "decide"]
+
+
+class AlertAction(StrEnum):
+    """What an alert asks for: roll the rollout back, pause it, or only record the alert."""
+
+    ROLLBACK = "rollback"
+    PAUSE = "pause"
+    ALERT = "alert"
+
+    @property
+    def transition(self) -> Action | None:
+        """The rollout transition this action asks for (None for ``alert``)."""
+        return {"rollback": Action.ROLLBACK, "pause": Action.PAUSE}.get(self.value)
+
+
+class AlertStatus(StrEnum):
+    """``firing``: the condition holds; ``resolved``: it no longer does."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class AlertOutcome(StrEnum):
+    """What became of one alert (see the module docstring)."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    RECORDED = "recorded"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AlertNotice(_Frozen):
+    """One alert, as the store decides it."""
+
+    source: str = Field(
+        min_length=1, max_length=32, description="alertmanager, grafana, collector or controller"
+    )
+    key: str = Field(
+        min_length=1, max_length=256, description="De-duplication key: one decision per key, ever"
+    )
+    prompt: str
+    action: AlertAction
+    status: AlertStatus = AlertStatus.FIRING
+    rollout_id: str | None = Field(
+        None, min_length=1, max_length=256, description="The rollout the alert is about; else the current"
+    )
+    fired_at: datetime | None = Field(
+        None, description="When the alert started firing; older than the rollout means not about it"
+    )
+    actor: str = Field(min_length=1, max_length=256, description="Recorded as the transition's actor")
+    reason: str = Field(min_length=1, max_length=2000, description="Recorded as the transition's reason")
+    alert: JsonValue = Field(None, description="The alert as received: the evidence of the decision")
+
+    @field_validator("prompt")
+    @classmethod
+    def _valid_prompt(cls, value: str) -> str:
+        try:
+            return validate_prompt_name(value)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class AlertRecord(_Frozen):
+    """One line of the alert log: an alert and what became of it."""
+
+    id: int
+    received_at: datetime
+    source: str
+    key: str
+    prompt: str
+    rollout_id: str | None = Field(description="The rollout the alert was bound to, if any")
+    action: AlertAction
+    status: AlertStatus
+    outcome: AlertOutcome
+    summary: str = Field(description="What the alert says, for people")
+    reason: str = Field(description="Why this outcome, for people")
+    audit_id: int | None = Field(description="The audit record of the applied transition")
+    alert: JsonValue = Field(description="The alert as received")
+
+
+def decide(
+    notice: AlertNotice, route: Route, rollout: Rollout | None
+) -> tuple[AlertOutcome, str, Action | None]:
+    """The outcome of ``notice`` on the prompt's ``route``, and the transition to apply if any.
+
+    ``rollout`` is the rollout the notice is bound to: the one it names, else the route's current
+    one; None when that rollout does not exist (for this prompt).
+    """
+    if notice.status is AlertStatus.RESOLVED:
+        return AlertOutcome.RECORDED, "resolved: recorded; a resolved alert never changes routing", None
+    action = notice.action.transition
+    if action is None:
+        return AlertOutcome.RECORDED, "action 'alert': recorded; it changes no routing", None
+    bound = notice.rollout_id or route.rollout_id
+    if bound is None:
+        return AlertOutcome.IGNORED, f"prompt {route.prompt!r} has no rollout to {notice.action}", None
+    if rollout is None:
+        return AlertOutcome.IGNORED, f"unknown rollout {bound!r} of prompt {route.prompt!r}", None
+    if bound != route.rollout_id:
+        return (
+            AlertOutcome.IGNORED,
+            f"rollout {bound} has finished ({rollout.state}); the current rollout of "
+            f"{route.prompt!r} is {route.rollout_id} ({route.state})",
+            None,
+        )
+    if not route.state.active:
+        return (
+            AlertOutcome.IGNORED,
+            f"rollout {bound} has finished ({route.state}): nothing to {action}",
+            None,
+        )
+    if notice.rollout_id is None and notice.fired_at is not None and notice.fired_at < rollout.started_at:
+        return (
+            AlertOutcome.IGNORED,
+            f"the alert fired at {notice.fired_at.isoformat()}, before rollout {bound} started at "
+            f"{rollout.started_at.isoformat()}: it is about an earlier rollout",
+            None,
+        )
+    if action is Action.PAUSE and route.state is RolloutState.PAUSED:
+        return AlertOutcome.IGNORED, f"rollout {bound} is already paused", None
+    return AlertOutcome.APPLIED, notice.reason, action

@@ -1,0 +1,52 @@
+"""Credentials shared by the API, the alert receivers and the report endpoint.
+
+Every receiver accepts the service's write token (``Authorization: Bearer <token>``): whoever holds
+it may roll back through the API anyway. Each format adds its own credentials (Alertmanager's bearer
+token or basic auth, Grafana's HMAC signature, the Collector's Standard Webhooks signature); see
+docs/alerts.md. With ``--insecure-dev`` and no token, a receiver without credentials of its own is
+open, like every write.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+
+from pydantic import SecretStr
+
+from otel_prompt_canary.errors import AuthenticationError
+from otel_prompt_canary.service.settings import ServiceSettings
+
+__all__ = ["authorization", "bearer_is_service_token", "secret_equals"]
+
+
+def secret_equals(presented: str | bytes, secret: SecretStr | None) -> bool:
+    """Whether ``presented`` is ``secret``, compared in constant time (False without a secret)."""
+    if secret is None:
+        return False
+    given = presented.encode() if isinstance(presented, str) else presented
+    return hmac.compare_digest(given, secret.get_secret_value().encode())
+
+
+def authorization(headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """The ``Authorization`` header as (lower-case scheme, credentials), or None when absent."""
+    header = headers.get("authorization")
+    if header is None or not header.strip():
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    return scheme.lower(), value.strip()
+
+
+def bearer_is_service_token(headers: Mapping[str, str], settings: ServiceSettings) -> bool:
+    """True when the request presents the write token; raises when it presents a wrong bearer.
+
+    False when it presents no ``Authorization`` header, or another scheme.
+    """
+    found = authorization(headers)
+    if found is None or found[0] != "bearer":
+        return False
+    if not found[1]:
+        raise AuthenticationError("empty bearer token: use 'Authorization: Bearer <token>'")
+    if secret_equals(found[1], settings.token):
+        return True
+    raise AuthenticationError("invalid bearer token")

@@ -1,0 +1,290 @@
+"""``POST /v1/reports``: signed or token-authenticated reports, merged exactly, once per id, durably."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from loop_factories import (
+    SCHEMAS,
+    alertmanager_payload,
+    collector_alert,
+    loop_settings,
+    post_collector,
+    prometheus_alert,
+    proportion,
+    report_envelope,
+    rollout,
+    signed,
+)
+from service_factories import AUTH, error_of
+
+from otel_prompt_canary.analysis import MeanStats, ProportionStats, Report
+from otel_prompt_canary.registry import SqlRegistry, open_store
+from otel_prompt_canary.service import ServiceSettings, create_app
+from otel_prompt_canary.service.collector import ReportEnvelope
+
+SCHEMA = json.loads((SCHEMAS / "report.schema.json").read_text())
+CHECK = "prompt_canary.check.json_valid"
+SCORE = "prompt_canary.score.judge"
+
+
+@pytest.fixture
+def settings() -> ServiceSettings:
+    return loop_settings()
+
+
+def post_report(client: TestClient, envelope: dict[str, Any], **kwargs: Any) -> Any:
+    body, headers = signed(envelope, **kwargs)
+    return client.post("/v1/reports", content=body, headers=headers)
+
+
+def totals(store: SqlRegistry, rollout_id: str) -> dict[str, Any]:
+    snapshot = [r.snapshot() for r in store.rollout_reports(rollout_id)]
+    assert len(snapshot) <= 1
+    return snapshot[0].model_dump(mode="json") if snapshot else {}
+
+
+def test_a_signed_report_is_merged_once(client: TestClient, registry: SqlRegistry) -> None:
+    rid = rollout(client)["rollout_id"]
+    envelope = report_envelope(
+        rid,
+        window_seconds=60,
+        stable={CHECK: {"1795752000": proportion(412, 409), "1795752060": proportion(37, 37)}},
+        canary={
+            CHECK: {"1795752000": proportion(21, 18)},
+            SCORE: {"1795752000": {"kind": "mean", "n": 3, "sum": "2350000", "sum_sq": "1852500000000"}},
+        },
+    )
+    jsonschema.validate(envelope, SCHEMA)
+    response = post_report(client, envelope)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "report_id": envelope["id"],
+        "rollout_id": rid,
+        "outcome": "merged",
+        "reason": f"added 473 samples to rollout {rid}",
+        "samples": 473,
+    }
+    assert totals(registry, rid) == {
+        "stable": {CHECK: {"kind": "proportion", "n": 449, "successes": 446}},
+        "canary": {
+            CHECK: {"kind": "proportion", "n": 21, "successes": 18},
+            SCORE: {"kind": "mean", "n": 3, "sum": "2350000", "sum_sq": "1852500000000"},
+        },
+    }
+    again = post_report(client, envelope)
+    assert again.json()["outcome"] == "duplicate"
+    assert totals(registry, rid)["stable"][CHECK]["n"] == 449
+
+
+def test_apps_send_reports_with_the_write_token(client: TestClient, registry: SqlRegistry) -> None:
+    rid = rollout(client)["rollout_id"]
+    envelope = report_envelope(rid, stable={CHECK: {"10": proportion(5, 5)}})
+    response = client.post("/v1/reports", json=envelope, headers=AUTH)
+    assert response.json()["outcome"] == "merged"
+    assert client.post("/v1/reports", json=envelope).status_code == 401
+
+
+def test_unknown_rollouts_prompts_and_mismatches(client: TestClient, registry: SqlRegistry) -> None:
+    rid = rollout(client)["rollout_id"]
+    rollout(client, "other")
+    ignored = post_report(client, report_envelope("ro-unknown", stable={CHECK: {"10": proportion(5, 5)}}))
+    assert ignored.status_code == 200
+    assert ignored.json()["outcome"] == "ignored"
+    unknown = post_report(client, report_envelope(rid, prompt="nope"))
+    assert unknown.status_code == 404
+    wrong = post_report(client, report_envelope(rid, prompt="other"))
+    assert wrong.status_code == 422
+    assert f"rollout {rid} is a rollout of 'greeter', not of 'other'" in error_of(wrong)[1]
+    assert registry.rollout_reports(rid) == []
+
+
+@pytest.mark.parametrize(
+    ("stable", "message"),
+    [
+        ({CHECK: {"10": {"kind": "mean", "n": 1, "sum": "1", "sum_sq": "1"}}}, "holds mean statistics"),
+        ({SCORE: {"10": proportion(3, 1)}}, "holds proportion statistics"),
+        ({CHECK: {"10": proportion(3, 4)}}, "successes (4) cannot exceed n (3)"),
+        ({CHECK: {"7": proportion(3, 1)}}, "is not a multiple of window_seconds 5"),
+        ({SCORE: {"10": {"kind": "mean", "n": 2, "sum": "10", "sum_sq": "1"}}}, "inconsistent moments"),
+        ({CHECK: {"10": {"kind": "proportion", "n": 1}}}, "successes: Field required"),
+        ({CHECK: {"1e3": proportion(1, 1)}}, "String should match pattern"),
+        (
+            {CHECK: {"10": {"kind": "mean", "n": 1, "sum": 1, "sum_sq": "1"}}},
+            "sum: Input should be a valid string",
+        ),
+    ],
+)
+def test_inconsistent_reports_are_refused_whole(
+    client: TestClient, registry: SqlRegistry, stable: dict[str, Any], message: str
+) -> None:
+    rid = rollout(client)["rollout_id"]
+    envelope = report_envelope(rid, window_seconds=5, stable=stable, canary={CHECK: {"10": proportion(2, 2)}})
+    response = post_report(client, envelope)
+    assert response.status_code == 422, response.text
+    assert message in error_of(response)[1]
+    assert registry.rollout_reports(rid) == []
+
+
+def test_a_kind_conflict_with_earlier_reports_is_refused(client: TestClient, registry: SqlRegistry) -> None:
+    rid = rollout(client)["rollout_id"]
+    attribute = "gen_ai.custom.metric"
+    assert (
+        post_report(client, report_envelope(rid, stable={attribute: {"10": proportion(2, 1)}})).status_code
+        == 200
+    )
+    before = totals(registry, rid)
+    clash = report_envelope(
+        rid,
+        stable={
+            attribute: {"11": {"kind": "mean", "n": 1, "sum": "5", "sum_sq": "25"}},
+            CHECK: {"11": proportion(1, 1)},
+        },
+    )
+    response = post_report(client, clash)
+    assert response.status_code == 422
+    assert "holds proportion statistics; cannot add mean statistics" in error_of(response)[1]
+    assert totals(registry, rid) == before
+    # The refused report's id was not consumed: a corrected report with the same id is counted.
+    clash["stable"].pop(attribute)
+    assert post_report(client, clash).json()["outcome"] == "merged"
+
+
+def test_the_schema_example_is_understood() -> None:
+    for example in SCHEMA["examples"]:
+        report = ReportEnvelope.model_validate(example).report()
+        assert report.rollout_id == example["rollout_id"]
+        assert report.stable["prompt_canary.check.format_valid"][1795752000] == ProportionStats(
+            n=412, successes=409
+        )
+
+
+@given(st.data())
+@hsettings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+def test_merging_is_exact_whatever_the_split_and_order(data: st.DataObject) -> None:
+    # Samples split into reports at random and added in random order give exactly the totals of
+    # one report of everything (integer sums, associative).
+    samples = data.draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["stable", "canary"]),
+                st.sampled_from([0, 60, 120]),
+                st.one_of(st.booleans(), st.floats(-1e6, 1e6, allow_nan=False)),
+            ),
+            max_size=60,
+        )
+    )
+    whole = Report(rollout_id="r", window_seconds=60)
+    parts: list[Report] = []
+    for cohort, start, value in samples:
+        attribute = CHECK if isinstance(value, bool) else SCORE
+        stats = ProportionStats.of([value]) if isinstance(value, bool) else MeanStats.of([value])
+        whole = whole.record(cohort, attribute, stats, at=start)  # type: ignore[arg-type]
+        parts.append(Report(rollout_id="r", window_seconds=60).record(cohort, attribute, stats, at=start))  # type: ignore[arg-type]
+    random.Random(data.draw(st.integers(0, 1000))).shuffle(parts)
+    with open_store("sqlite://") as store:
+        _two(store)
+        store.start_rollout("p", 2, actor="t")
+        rid = store.get_route("p").rollout_id
+        assert rid is not None
+        for part in parts:
+            store.record_report(part.model_copy(update={"rollout_id": rid}), source="t")
+        merged = store.rollout_reports(rid)
+        expected = whole.model_copy(update={"rollout_id": rid})
+        if not samples:
+            assert merged == []
+        else:
+            assert merged == [expected]
+
+
+def _two(store: SqlRegistry) -> None:
+    from otel_prompt_canary.registry import PromptSpec
+
+    store.push(PromptSpec(name="p", template="one"))
+    store.push(PromptSpec(name="p", template="two"))
+
+
+def test_restart_keeps_aggregates_and_dedup_ids(tmp_path: Path) -> None:
+    path = tmp_path / "registry.db"
+    settings = loop_settings()
+    with open_store(path) as store, TestClient(create_app(store, settings)) as c:
+        rid = rollout(c)["rollout_id"]
+        report = report_envelope(rid, stable={CHECK: {"10": proportion(100, 99)}})
+        assert post_report(c, report).json()["outcome"] == "merged"
+        alert = collector_alert(rollout_id=rid, action="pause")
+        assert post_collector(c, alert).json()["decisions"][0]["outcome"] == "applied"
+        am = prometheus_alert(action="alert")
+        assert (
+            c.post("/v1/alerts/alertmanager", json=alertmanager_payload(am), headers=AUTH).status_code == 200
+        )
+        before = store.rollout_reports(rid)
+    with open_store(path) as store, TestClient(create_app(store, settings)) as c:
+        assert store.rollout_reports(rid) == before
+        assert post_report(c, report).json()["outcome"] == "duplicate"
+        assert post_collector(c, alert).json()["decisions"][0]["outcome"] == "duplicate"
+        again = c.post("/v1/alerts/alertmanager", json=alertmanager_payload(am), headers=AUTH)
+        assert again.json()["decisions"][0]["outcome"] == "duplicate"
+        assert store.rollout_reports(rid) == before
+        assert store.get_route("greeter").state == "paused"
+
+
+# -- fuzzing ----------------------------------------------------------------------------------------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 300) | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@pytest.fixture
+def fuzz_client(tmp_path: Path) -> Iterator[tuple[TestClient, SqlRegistry, str]]:
+    with open_store(tmp_path / "fuzz.db") as store, TestClient(create_app(store, loop_settings())) as c:
+        yield c, store, rollout(c)["rollout_id"]
+
+
+def test_fuzzed_reports(fuzz_client: tuple[TestClient, SqlRegistry, str]) -> None:
+    client, store, rid = fuzz_client
+    base = report_envelope(
+        rid, stable={CHECK: {"10": proportion(5, 4)}}, canary={CHECK: {"10": proportion(5, 5)}}
+    )
+
+    @given(st.data())
+    @hsettings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(data: st.DataObject) -> None:
+        payload = copy.deepcopy(base)
+        for _ in range(data.draw(st.integers(1, 3))):
+            where = data.draw(st.sampled_from(["top", "stats", "window", "drop"]))
+            if where == "top":
+                payload[data.draw(st.sampled_from([*sorted(SCHEMA["properties"]), "extra"]))] = data.draw(
+                    _JSON
+                )
+            elif where == "stats" and isinstance(payload.get("stable"), dict):
+                payload["stable"][CHECK] = {"10": data.draw(_JSON)}
+            elif where == "window" and isinstance(payload.get("canary"), dict):
+                payload["canary"][CHECK] = {data.draw(st.text(max_size=5)): proportion(1, 1)}
+            elif payload:
+                payload.pop(data.draw(st.sampled_from(sorted(payload))))
+        payload["id"] = base["id"] if data.draw(st.booleans()) else payload.get("id")
+        before = store.rollout_reports(rid)
+        valid = jsonschema.Draft202012Validator(SCHEMA).is_valid(payload)
+        message_id = payload["id"] if isinstance(payload.get("id"), str) else "msg_1"
+        response = post_report(client, payload, message_id=message_id)
+        assert response.status_code in (200, 404, 422), response.text
+        if not valid:
+            assert response.status_code == 422, (payload, response.text)
+        if response.status_code != 200 or response.json()["outcome"] != "merged":
+            assert store.rollout_reports(rid) == before
+
+    check()

@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from otel_prompt_canary._version import __version__
+from otel_prompt_canary.analysis.policy import DEFAULT_POLICY_YAML, policy_json_schema
 from otel_prompt_canary.client import is_remote, open_registry
 from otel_prompt_canary.errors import (
     AuthenticationError,
@@ -41,10 +42,10 @@ from otel_prompt_canary.registry.models import (
     Rollout,
     RolloutState,
     Route,
-    parse_ramp,
     validate_prompt_name,
 )
 from otel_prompt_canary.registry.sql import open_store
+from otel_prompt_canary.service.rollout_policy import resolve_rollout_policy
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "cli", "load_spec", "main"]
 
@@ -212,6 +213,10 @@ def _time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") + ("Z" if value.utcoffset() is not None else "")
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _percent(bp: int) -> str:
     return f"{bp / 100:g}%"
 
@@ -272,13 +277,20 @@ def load_spec(path: str) -> PromptSpec:
 
 
 def _load_json_object(path: str, what: str) -> dict[str, Any]:
+    shown = "<stdin>" if path == "-" else path
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
         data = yaml.safe_load(text)  # YAML is a superset of JSON
     except OSError as exc:
-        _fail_input(f"cannot read {what} {path}: {exc.strerror or exc}")
+        _fail_input(f"cannot read {what} {shown}: {exc.strerror or exc}")
+    except UnicodeDecodeError:
+        _fail_input(f"cannot read {what} {shown}: it is not UTF-8 text")
     except yaml.YAMLError as exc:
-        _fail_input(f"{path}: malformed {what}: {exc}")
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        _fail_input(f"{shown}: malformed {what}{where}: {problem}")
+    path = shown
     if not isinstance(data, dict):
         _fail_input(f"{path}: the {what} must be a mapping (a JSON object)")
     try:
@@ -471,16 +483,18 @@ def _route_line(route: Route) -> str:
 @click.argument("version", type=click.IntRange(min=1))
 @click.option(
     "--ramp",
-    default="1,5,20,50,100",
-    show_default=True,
-    help="Canary percentages, strictly increasing, ending at 100.",
+    default=None,
+    show_default="the policy's ramp.steps, else 1,5,20,50,100",
+    help="Canary percentages, strictly increasing, ending at 100; must agree with the policy's "
+    "ramp.steps when the policy gives them.",
 )
 @click.option("--reason", default="", help="Why, for the audit log.")
 @click.option(
     "--policy",
     "policy_file",
-    type=click.Path(dir_okay=False),
-    help="A policy document (YAML or JSON) stored with the rollout.",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="The rollout's policy (YAML or JSON; - for stdin), validated and stored with the rollout. "
+    "Default: the default policy.",
 )
 @_ACTOR_OPTION
 @_REVISION_OPTION
@@ -490,23 +504,31 @@ def rollout_start(
     state: _State,
     name: str,
     version: int,
-    ramp: str,
+    ramp: str | None,
     reason: str,
     policy_file: str | None,
     actor: str,
     expected_revision: int | None,
 ) -> None:
-    """Start canarying VERSION of NAME along the ramp."""
+    """Start canarying VERSION of NAME along the ramp, judged by a policy.
+
+    The policy is validated before anything is written; without --policy the default policy
+    applies. Either way the policy is stored with the rollout.
+    """
     validate_prompt_name(name)
-    steps = parse_ramp(ramp)
     policy = _load_json_object(policy_file, "policy") if policy_file else None
+    try:
+        resolved = resolve_rollout_policy(policy, ramp)
+    except InvalidInputError as exc:
+        where = f"{'<stdin>' if policy_file == '-' else policy_file}: " if policy_file else ""
+        _fail_input(f"{where}{exc}")
     route = state.registry().start_rollout(
         name,
         version,
-        ramp=steps,
+        ramp=resolved.ramp,
         actor=actor,
         reason=reason,
-        policy=policy,
+        policy=resolved.document,
         expected_revision=expected_revision,
     )
     if state.as_json:
@@ -668,6 +690,71 @@ def _history_row(r: AuditRecord) -> tuple[object, ...]:
     )
 
 
+# -- policies -------------------------------------------------------------------------------------
+
+
+@cli.group(cls=_Group)
+def policy() -> None:
+    """Validate canary policies and print their JSON Schema."""
+
+
+def _json_option(command: _F) -> _F:
+    option = click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        callback=_set_json,
+        expose_value=False,
+        help="Print JSON instead of text.",
+    )
+    return option(command)
+
+
+@policy.command("validate")
+@click.argument("file", metavar="FILE")
+@click.option(
+    "--ramp",
+    default=None,
+    help="Also check this ramp against the policy's ramp.steps, as `rollout start --ramp` would.",
+)
+@_json_option
+@click.pass_obj
+def policy_validate(state: _State, file: str, ramp: str | None) -> None:
+    """Check the policy in FILE (YAML or JSON; - for stdin); exit 2 naming every problem.
+
+    With --json, prints the policy as a rollout would store it (every field explicit).
+    """
+    shown = "<stdin>" if file == "-" else file
+    document = _load_json_object(file, "policy")
+    try:
+        resolved = resolve_rollout_policy(document, ramp)
+    except InvalidInputError as exc:
+        _fail_input(f"{shown}: {exc}")
+    if state.as_json:
+        _print_json(resolved.document)
+        return
+    p = resolved.policy
+    rules = ", ".join(f"{r.id} -> {r.action}" for r in p.rules)
+    click.echo(
+        f"{shown}: valid policy: {_count(len(p.signals), 'signal')}, {_count(len(p.rules), 'rule')} "
+        f"({rules}); "
+        f"ramp {_ramp_text(p.ramp.steps, None)}, each step at least "
+        f"{p.ramp.min_duration_seconds:g} s and {p.ramp.min_samples} samples per cohort; alpha {p.alpha:g}"
+    )
+
+
+@policy.command("schema")
+def policy_schema() -> None:
+    """Print the JSON Schema of a policy document (draft 2020-12)."""
+    click.echo(json.dumps(policy_json_schema(), indent=2, sort_keys=True))
+
+
+@policy.command("default")
+def policy_default() -> None:
+    """Print the default policy, the one a rollout without --policy gets (YAML, to copy and edit)."""
+    click.echo(DEFAULT_POLICY_YAML, nl=False)
+
+
 # -- serve ----------------------------------------------------------------------------------------
 
 
@@ -687,6 +774,71 @@ def _history_row(r: AuditRecord) -> tuple[object, ...]:
     default="info",
     show_default=True,
 )
+@click.option(
+    "--alertmanager-token",
+    envvar="OTEL_PROMPT_CANARY_ALERTMANAGER_TOKEN",
+    show_envvar=True,
+    help="Bearer token Alertmanager presents on /v1/alerts/alertmanager (the write token works too).",
+)
+@click.option(
+    "--alertmanager-basic-auth",
+    metavar="USER:PASSWORD",
+    envvar="OTEL_PROMPT_CANARY_ALERTMANAGER_BASIC_AUTH",
+    show_envvar=True,
+    help="Basic auth Alertmanager presents on /v1/alerts/alertmanager.",
+)
+@click.option(
+    "--grafana-secret",
+    envvar="OTEL_PROMPT_CANARY_GRAFANA_SECRET",
+    show_envvar=True,
+    help="HMAC secret of Grafana's webhook contact point (/v1/alerts/grafana).",
+)
+@click.option(
+    "--grafana-signature-header",
+    default="X-Grafana-Alerting-Signature",
+    show_default=True,
+    help="The header Grafana puts its signature in.",
+)
+@click.option(
+    "--grafana-timestamp-header",
+    default="X-Grafana-Alerting-Signature-Timestamp",
+    show_default=True,
+    help="The header of Grafana's signed timestamp, when the contact point sends one.",
+)
+@click.option(
+    "--webhook-secret",
+    envvar="OTEL_PROMPT_CANARY_WEBHOOK_SECRET",
+    show_envvar=True,
+    help="Standard Webhooks secret of the Collector processor's alerts and reports "
+    "('whsec_<base64>' or any string).",
+)
+@click.option(
+    "--webhook-tolerance",
+    type=click.IntRange(1, 86_400),
+    default=300,
+    show_default=True,
+    help="Seconds a signed timestamp may differ from this server's clock.",
+)
+@click.option(
+    "--controller/--no-controller",
+    default=True,
+    show_default=True,
+    help="Run the rollout controller (judges rollouts on reports, advances, pauses, rolls back).",
+)
+@click.option(
+    "--controller-interval",
+    type=click.FloatRange(min=0.01, max=60),
+    default=1.0,
+    show_default=True,
+    help="Seconds between two judgements of every active rollout.",
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0, min_open=True, max=86_400),
+    default=1.0,
+    show_default=True,
+    help="Run policy durations this many times faster (60: a 60 s step takes 1 s). Tests and demos only.",
+)
 @_common_options
 @click.pass_obj
 def serve(
@@ -697,12 +849,23 @@ def serve(
     max_body_bytes: int | None,
     max_template_bytes: int | None,
     log_level: str,
+    alertmanager_token: str | None,
+    alertmanager_basic_auth: str | None,
+    grafana_secret: str | None,
+    grafana_signature_header: str,
+    grafana_timestamp_header: str,
+    webhook_secret: str | None,
+    webhook_tolerance: int,
+    controller: bool,
+    controller_interval: float,
+    time_scale: float,
 ) -> None:
     """Run the control plane (the HTTP API) on a local store.
 
     The registry is a path or a database URL.
 
-    Writes need `Authorization: Bearer TOKEN` (--token or OTEL_PROMPT_CANARY_TOKEN).
+    Writes need `Authorization: Bearer TOKEN` (--token or OTEL_PROMPT_CANARY_TOKEN). The alert
+    receivers and /v1/reports also accept their senders' credentials: see docs/alerts.md.
     """
     if is_remote(state.registry_target):
         _fail_input("serve needs a store (a path or a database URL), not the URL of a control plane")
@@ -715,7 +878,20 @@ def serve(
             "pip install 'otel-prompt-canary[server]'"
         ) from exc
 
-    options: dict[str, Any] = {"token": state.token, "insecure_dev": insecure_dev}
+    options: dict[str, Any] = {
+        "token": state.token,
+        "insecure_dev": insecure_dev,
+        "alertmanager_token": alertmanager_token,
+        "alertmanager_basic_auth": alertmanager_basic_auth,
+        "grafana_secret": grafana_secret,
+        "grafana_signature_header": grafana_signature_header,
+        "grafana_timestamp_header": grafana_timestamp_header,
+        "webhook_secret": webhook_secret,
+        "webhook_tolerance_seconds": webhook_tolerance,
+        "controller": controller,
+        "controller_interval_seconds": controller_interval,
+        "time_scale": time_scale,
+    }
     if max_body_bytes is not None:
         options["max_body_bytes"] = max_body_bytes
     if max_template_bytes is not None:
@@ -733,9 +909,63 @@ def serve(
                 f"{host}:{port} can push prompts and flip rollouts",
                 err=True,
             )
+        if settings.time_scale != 1:
+            click.echo(
+                f"warning: --time-scale {settings.time_scale:g}: policy durations run "
+                f"{settings.time_scale:g} times faster (tests and demos only)",
+                err=True,
+            )
         run_server(registry, settings, host=host, port=port, log_level=log_level)
     finally:
         registry.close()
+
+
+@cli.command()
+@click.option(
+    "--healthy", is_flag=True, help="A candidate as good as stable: watch it walk the ramp to 100%."
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, writable=True),
+    default=".prompt-canary/demo-report.html",
+    show_default=True,
+    help="Where to write the HTML report.",
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=1, max=600),
+    default=6.0,
+    show_default=True,
+    help="Policy durations run this many times faster (the demo policy's steps last 60 s).",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=5, max=1000),
+    default=80.0,
+    show_default=True,
+    help="LLM calls per second the demo application makes.",
+)
+def demo(healthy: bool, report_path: str, time_scale: float, rate: float) -> None:
+    """Watch the whole loop in about a minute, on loopback and a temporary registry.
+
+    A candidate prompt that silently breaks JSON for billing and refund questions is canaried on
+    live (simulated) traffic; the controller's sequential judge rolls it back. With --healthy, the
+    candidate is as good as stable and is promoted. Exits 1 if the rollout ends otherwise.
+    """
+    try:
+        from otel_prompt_canary.demo.run import run_demo
+    except ModuleNotFoundError as exc:
+        raise CommandFailed(
+            f"the demo needs the demo extra ({exc.name} is missing): pip install 'otel-prompt-canary[demo]'",
+            1,
+        ) from exc
+    expected = "promoted" if healthy else "rolled_back"
+    result = run_demo(
+        healthy=healthy, report_path=Path(report_path), time_scale=time_scale, calls_per_second=rate
+    )
+    if result.outcome != expected:
+        raise CommandFailed(f"the demo ended {result.outcome}, not {expected}", 1)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -285,6 +285,17 @@ def test_start_validates_before_writing(registry: SqlRegistry) -> None:
     assert registry.history("support") == []
 
 
+def test_a_policy_that_cannot_be_decided_is_refused_at_start(registry: SqlRegistry) -> None:
+    two_versions(registry)
+    undecidable = {"signals": [{"name": "json_valid", "kind": "proportion", "harmful": "decrease"}]}
+    with pytest.raises(InvalidInputError, match="invalid policy"):
+        registry.start_rollout("support", 2, actor="t", policy=undecidable)
+    with pytest.raises(InvalidInputError, match="invalid policy"):
+        registry.start_rollout("support", 2, actor="t", policy={"rules": [{"signal": "nope"}]})
+    assert registry.get_route("support").state == "idle"
+    assert registry.history("support") == []
+
+
 def test_compare_and_set_on_revision(registry: SqlRegistry) -> None:
     two_versions(registry)
     route = registry.start_rollout("support", 2, actor="t", expected_revision=1)
@@ -311,7 +322,11 @@ def test_reason_is_required(registry: SqlRegistry) -> None:
 
 def test_audit_records_carry_actor_reason_and_evidence(registry: SqlRegistry) -> None:
     two_versions(registry)
-    registry.start_rollout("support", 2, actor="ana", reason="try v2", policy={"alpha": 0.05})
+    policy = {
+        "signals": [{"name": "json_valid", "kind": "proportion", "harmful": "decrease"}],
+        "rules": [{"signal": "json_valid", "type": "relative", "margin": 0.01, "action": "rollback"}],
+    }
+    registry.start_rollout("support", 2, actor="ana", reason="try v2", policy=policy)
     evidence = {"rule": "json_valid", "canary": {"n": 400, "rate": 0.93}, "bound": 0.951}
     registry.transition("support", Action.ROLLBACK, actor="judge", reason="format breach", evidence=evidence)
     start, rollback = registry.history("support")
@@ -322,7 +337,7 @@ def test_audit_records_carry_actor_reason_and_evidence(registry: SqlRegistry) ->
         "idle",
         "ramping",
     )
-    assert start.evidence == {"policy": {"alpha": 0.05}}
+    assert start.evidence == {"policy": policy}
     assert (rollback.action, rollback.actor, rollback.evidence) == ("rollback", "judge", evidence)
     assert (rollback.from_revision, rollback.to_revision) == (2, 3)
     assert registry.history("support", limit=1) == [rollback]

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, CursorResult, Engine, RowMapping, create_engi
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+from otel_prompt_canary.analysis.policy import load_policy
 from otel_prompt_canary.analysis.stats import MeanStats, ProportionStats, Report, merge_stats
 from otel_prompt_canary.errors import (
     ConflictError,
@@ -347,10 +348,17 @@ class SqlRegistry:
         policy: dict[str, JsonValue] | None = None,
         expected_revision: int | None = None,
     ) -> Route:
-        """Start canarying ``version`` of ``name`` along ``ramp`` (default 1,5,20,50,100 percent)."""
+        """Start canarying ``version`` of ``name`` along ``ramp`` (default 1,5,20,50,100 percent).
+
+        A ``policy`` must be one the judge can decide (:func:`otel_prompt_canary.analysis.load_policy`):
+        anything else is refused here, never discovered by the controller at runtime. To derive the
+        ramp from the policy, use :func:`otel_prompt_canary.service.rollout_policy.start_rollout_with_policy`.
+        """
         validate_prompt_name(name)
         steps = parse_ramp(ramp)
         _check_actor(actor)
+        if policy is not None:
+            load_policy(policy)  # InvalidInputError naming every problem
 
         def attempt() -> Route:
             with self._tx() as conn:

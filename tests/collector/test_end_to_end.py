@@ -1,0 +1,365 @@
+"""The whole loop with the built Collector: app -> OTLP -> otelcol-promptcanary -> control plane -> app.
+
+Every part is real and on loopback: the simulated LLM speaks the OpenAI API; the application (its
+own process, run by ``opentelemetry-instrument``) routes each request with a ``PromptRouter``
+long-polling the control plane and calls the real ``openai`` SDK under the ``Selection``; its
+spans go over OTLP/HTTP to the built ``otelcol-promptcanary``, whose ``promptcanary`` processor
+reads the policies from ``/v1/policies``, judges, and posts signed alerts and reports; the control
+plane (``prompt-canary serve`` on SQLite) moves the routing flag, and the routers see it.
+
+- A canary prompt that breaks JSON for refund and billing questions is rolled back by the
+  Collector's own judge: the control plane's controller is off, so the Collector's signed alert is
+  the only thing that can roll it back.
+- A healthy canary walks the whole ramp to promotion: the controller judges the statistics the
+  Collector reports (``/v1/reports``), with ``time_scale`` shortening each step to a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from otel_prompt_canary import PromptRouter
+from otel_prompt_canary.demo import demo_behaviour
+from otel_prompt_canary.demo.simulated_llm import running_simulated_llm
+from otel_prompt_canary.registry import SqlRegistry, open_store
+from otel_prompt_canary.service import ServiceSettings
+from otel_prompt_canary.service.testing import running_server
+from tests.collector.support import Collector, running_collector
+from tests.instrumentation.otlp_receiver import Received, attributes, otlp_receiver
+
+# The first test of a session may build the distribution (about 3.5 minutes on 2 cores).
+pytestmark = pytest.mark.timeout(1200)
+
+PROMPT = "support-reply"
+STABLE_SYSTEM = "You are the support assistant of ACME. Reply with one JSON object: topic, answer, escalate."
+CANARY_SYSTEM = (
+    "You are the warm and thorough support assistant of ACME. Explain every step. "
+    "Reply with one JSON object: topic, answer, escalate."
+)
+TOKEN = "e2e-write-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+WEBHOOK_SECRET = "e2e-collector-webhook-secret-0123456789"
+SOURCE = "e2e-gateway"
+APP = Path(__file__).with_name("canary_app.py")
+
+#: A fast ramp: three steps, each 60 s of policy time (3 s at time scale 20) and 20 samples per cohort.
+TIME_SCALE = 20.0
+POLICY: dict[str, Any] = {
+    "alpha": 0.05,
+    "ramp": {"steps": [25, 50, 100], "min_duration_seconds": 60, "min_samples": 20},
+    "signals": [{"name": "json_valid", "kind": "proportion", "harmful": "decrease"}],
+    "rules": [
+        {"signal": "json_valid", "type": "relative", "margin": 0.05, "action": "rollback", "critical": True}
+    ],
+    "statistics": {"target_samples": 100, "warmup_samples": 20},
+}
+
+
+@dataclass
+class Loop:
+    """The running parts of one end-to-end test."""
+
+    store: SqlRegistry
+    service: str
+    http: httpx.Client
+    rollout_id: str
+    collector: Collector
+    backend: Received
+    router: PromptRouter
+    app: subprocess.Popen[bytes]
+    app_stdout: Path
+    app_stderr: Path
+    stop_file: Path
+
+    def state(self) -> str | None:
+        route = self.router.route(PROMPT)
+        return None if route is None else route.state.value
+
+    def diagnostics(self) -> str:
+        """What to look at when the loop did not close in time."""
+        return "\n".join(
+            [
+                f"route: {self.http.get(f'/v1/routes/{PROMPT}').text}",
+                f"alerts: {self.http.get('/v1/alerts').text[-2000:]}",
+                f"verdict: {self.http.get(f'/v1/prompts/{PROMPT}/rollout/verdict').text[-2000:]}",
+                f"app stderr: {self.app_stderr.read_text(errors='replace')[-3000:]}",
+                f"collector log: {self.collector.log_tail(4000)}",
+            ]
+        )
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> float:
+        """Seconds until ``condition`` held; fails with the diagnostics after ``timeout``."""
+        begin = time.monotonic()
+        while not condition():
+            if self.app.poll() is not None:
+                pytest.fail(f"the application exited early while waiting for {what}\n{self.diagnostics()}")
+            if time.monotonic() - begin > timeout:
+                pytest.fail(f"{what} did not happen within {timeout:.0f} s\n{self.diagnostics()}")
+            time.sleep(0.05)
+        return time.monotonic() - begin
+
+    def stop_app(self) -> dict[str, Any]:
+        """Stop the application and return its summary (calls by state/cohort/version)."""
+        self.stop_file.touch()
+        try:
+            self.app.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.app.kill()
+            pytest.fail(f"the application did not stop\n{self.diagnostics()}")
+        assert self.app.returncode == 0, self.app_stderr.read_text(errors="replace")[-4000:]
+        summary: dict[str, Any] = json.loads(self.app_stdout.read_text().strip().splitlines()[-1])
+        return summary
+
+
+def _app_environment(llm_url: str, service: str, collector: Collector, stop_file: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTHONPATH"))}
+    return env | {
+        "APP_LLM_URL": llm_url,
+        "APP_CONTROL_PLANE": service,
+        "APP_PROMPT": PROMPT,
+        "APP_STOP_FILE": str(stop_file),
+        "APP_RATE": "100",
+        "APP_MAX_SECONDS": "240",
+        "OTEL_SERVICE_NAME": "e2e-support-bot",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.http_endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "OTEL_METRIC_EXPORT_INTERVAL": "5000",
+    }
+
+
+@contextmanager
+def canary_loop(tmp_path: Path, binary: Path, *, healthy: bool, controller: bool) -> Iterator[Loop]:
+    """Start every part, with a rollout of the canary prompt under :data:`POLICY`."""
+    behaviour, _ = demo_behaviour(stable_prompt=STABLE_SYSTEM, canary_prompt=CANARY_SYSTEM, healthy=healthy)
+    settings = ServiceSettings(
+        token=TOKEN,
+        webhook_secret=WEBHOOK_SECRET,
+        controller=controller,
+        controller_interval_seconds=0.5,
+        time_scale=TIME_SCALE,
+    )
+    with ExitStack() as stack:
+        store = stack.enter_context(open_store(tmp_path / "registry.db"))
+        llm = stack.enter_context(running_simulated_llm(behaviour))
+        service = stack.enter_context(running_server(store, settings))
+        http = stack.enter_context(httpx.Client(base_url=service, timeout=10))
+        for system in (STABLE_SYSTEM, CANARY_SYSTEM):
+            spec = {
+                "name": PROMPT,
+                "messages": [
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": "{{ question }}"},
+                ],
+            }
+            pushed = http.post("/v1/prompts", json=spec, headers=AUTH)
+            assert pushed.status_code == 201, pushed.text
+        started = http.post(
+            f"/v1/prompts/{PROMPT}/rollouts",
+            json={"version": 2, "policy": POLICY, "reason": "warmer answers"},
+            headers=AUTH,
+        )
+        assert started.status_code == 201, started.text
+        rollout_id = started.json()["rollout_id"]
+
+        backend_url, backend = stack.enter_context(otlp_receiver())
+        collector = stack.enter_context(
+            running_collector(
+                binary,
+                tmp_path / "collector",
+                control_plane_url=service,
+                secret=WEBHOOK_SECRET,
+                forward_to=backend_url,
+            )
+        )
+        router = stack.enter_context(PromptRouter(service, initial_timeout=10, long_poll_wait=20))
+        assert router.route(PROMPT) is not None
+
+        stop_file = tmp_path / "stop-app"
+        app_stdout, app_stderr = tmp_path / "app.out", tmp_path / "app.err"
+        instrument = Path(sys.executable).parent / "opentelemetry-instrument"
+        with open(app_stdout, "wb") as out, open(app_stderr, "wb") as err:
+            app = subprocess.Popen(
+                [str(instrument), sys.executable, str(APP)],
+                env=_app_environment(llm.base_url, service, collector, stop_file),
+                stdout=out,
+                stderr=err,
+            )
+        try:
+            yield Loop(
+                store=store,
+                service=service,
+                http=http,
+                rollout_id=rollout_id,
+                collector=collector,
+                backend=backend,
+                router=router,
+                app=app,
+                app_stdout=app_stdout,
+                app_stderr=app_stderr,
+                stop_file=stop_file,
+            )
+        finally:
+            if app.poll() is None:
+                stop_file.touch()
+                try:
+                    app.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    app.kill()
+                    app.wait(timeout=10)
+
+
+def _forwarded_llm_spans(backend: Received) -> list[dict[str, Any]]:
+    """Attributes of the LLM call spans the Collector forwarded to the backend."""
+    return [
+        a
+        for a in (attributes(span.attributes) for span in backend.spans())
+        if a.get("gen_ai.prompt.name") == PROMPT
+    ]
+
+
+def _check_forwarded(loop: Loop, summary: dict[str, Any], *, stable_after: str) -> None:
+    """Fail open: every LLM call span reached the backend, with its attributes unchanged.
+
+    ``stable_after`` is the stable version once the rollout has ended (rolled back or promoted).
+    """
+    calls = sum(summary["calls"].values())
+    deadline = time.monotonic() + 15
+    while len(_forwarded_llm_spans(loop.backend)) < calls and time.monotonic() < deadline:
+        time.sleep(0.1)
+    forwarded = _forwarded_llm_spans(loop.backend)
+    assert len(forwarded) == calls, (len(forwarded), summary)
+    for span in forwarded:
+        assert isinstance(span["prompt_canary.check.json_valid"], bool)
+        if "prompt_canary.rollout.id" not in span:  # routed after the rollout ended
+            assert (span["prompt_canary.cohort"], span["gen_ai.prompt.version"]) == ("stable", stable_after)
+            continue
+        assert span["prompt_canary.rollout.id"] == loop.rollout_id
+        assert span["gen_ai.prompt.version"] == {"stable": "1", "canary": "2"}[span["prompt_canary.cohort"]]
+    tagged = sum(1 for span in forwarded if "prompt_canary.rollout.id" in span)
+    assert tagged >= sum(
+        n for key, n in summary["calls"].items() if not key.startswith(("rolled_back/", "promoted/"))
+    )
+
+
+def test_the_collector_rolls_back_a_regression_and_the_router_sees_it(
+    tmp_path: Path, collector_binary: Path
+) -> None:
+    with canary_loop(tmp_path, collector_binary, healthy=False, controller=False) as loop:
+        seconds = loop.wait_for(lambda: loop.state() == "rolled_back", 90, "the rollback")
+        # The router the test holds long-polls the control plane: every unit is back on stable.
+        assert {loop.router.select(PROMPT, f"user-{i}").version for i in range(500)} == {1}
+        time.sleep(1.5)  # the application keeps serving, on the stable version only
+        summary = loop.stop_app()
+        verdicts = loop.collector.metric("otelcol_processor_promptcanary_verdicts", action="rollback")
+        delivered = loop.collector.metric("otelcol_processor_promptcanary_deliveries", kind="alert")
+        recorded = loop.collector.metric("otelcol_processor_promptcanary_spans_recorded")
+        assert loop.collector.stop() == 0, loop.collector.log_tail()
+        _check_forwarded(loop, summary, stable_after="1")
+
+        route = loop.store.get_route(PROMPT)
+        history = loop.store.history(PROMPT)
+        alerts = loop.store.list_alerts(PROMPT)
+
+    print(f"rolled back {seconds:.1f} s after the application started; calls: {summary['calls']}")
+    assert summary["errors"] == 0, summary
+    calls: dict[str, int] = summary["calls"]
+    assert calls.get("ramping/canary/2", 0) >= POLICY["statistics"]["warmup_samples"], calls
+    # Once the application's router saw the rollback, no call went to the canary version.
+    assert calls.get("rolled_back/stable/1", 0) > 0, calls
+    assert not [k for k in calls if k.startswith("rolled_back/") and not k.endswith("/1")], calls
+
+    assert (route.state.value, route.canary_weight_bp) == ("rolled_back", 0)
+    assert [r.action.value for r in history] == ["start", "rollback"]
+    rollback = history[-1]
+    assert rollback.actor == f"collector {SOURCE}"
+    assert "json_valid.relative" in rollback.reason
+    evidence: Any = rollback.evidence
+    assert evidence["source"] == "collector"
+    alert = evidence["alert"]
+    assert (alert["type"], alert["source"], alert["action"]) == ("prompt_canary.alert", SOURCE, "rollback")
+    assert (alert["prompt"], alert["rollout_id"], alert["rule"]) == (
+        PROMPT,
+        loop.rollout_id,
+        "json_valid.relative",
+    )
+    proof = alert["evidence"]
+    assert proof["signal"] == "prompt_canary.check.json_valid"
+    assert proof["critical"] is True
+    canary, stable = proof["cohorts"]["canary"], proof["cohorts"]["stable"]
+    assert (canary["version"], stable["version"]) == ("2", "1")
+    assert stable["successes"] == stable["n"] >= 20
+    assert canary["successes"] < canary["n"]
+    assert proof["bound"] < -POLICY["rules"][0]["margin"]
+    assert proof["statistic"] > proof["statistic_threshold"]
+
+    (decision,) = alerts
+    assert (decision.source, decision.outcome.value, decision.action.value) == (
+        "collector",
+        "applied",
+        "rollback",
+    )
+    assert decision.audit_id == rollback.id
+
+    assert verdicts == 1
+    assert delivered >= 1
+    assert recorded >= calls.get("ramping/canary/2", 0)
+
+
+def test_a_healthy_canary_is_promoted_on_the_collectors_reports(
+    tmp_path: Path, collector_binary: Path
+) -> None:
+    with canary_loop(tmp_path, collector_binary, healthy=True, controller=True) as loop:
+        seconds = loop.wait_for(lambda: loop.state() == "promoted", 120, "the promotion")
+        assert {loop.router.select(PROMPT, f"user-{i}").version for i in range(500)} == {2}
+        summary = loop.stop_app()
+        verdicts = loop.collector.metric("otelcol_processor_promptcanary_verdicts")
+        reports = loop.collector.metric("otelcol_processor_promptcanary_deliveries", kind="report")
+        assert loop.collector.stop() == 0, loop.collector.log_tail()
+        _check_forwarded(loop, summary, stable_after="2")
+
+        history = loop.store.history(PROMPT)
+        alerts = loop.store.list_alerts(PROMPT)
+        (totals,) = loop.store.rollout_reports(loop.rollout_id)
+
+    print(f"promoted {seconds:.1f} s after the application started; calls: {summary['calls']}")
+    assert summary["errors"] == 0, summary
+    assert [r.action.value for r in history] == ["start", "advance", "advance", "promote"]
+    min_samples = POLICY["ramp"]["min_samples"]
+    for record, percent in zip(history[1:], (25, 50, 100), strict=True):
+        assert record.actor == "controller"
+        evidence: Any = record.evidence
+        verdict = evidence["verdict"]
+        assert verdict["canary_percent"] == percent
+        assert verdict["breached"] == [] and verdict["ready"] is True
+        assert verdict["canary_samples"] >= min_samples
+        if percent < 100:
+            assert verdict["stable_samples"] >= min_samples
+        assert evidence["elapsed_seconds"] >= POLICY["ramp"]["min_duration_seconds"]
+    assert alerts == []
+    assert verdicts == 0
+    # The controller judged what the Collector reported: the rollout's totals are those reports.
+    assert reports >= 3
+    assert totals.window_seconds == 1
+    json_valid = "prompt_canary.check.json_valid"
+    canary_n = sum(s.n for s in totals.canary[json_valid].values())
+    stable_n = sum(s.n for s in totals.stable[json_valid].values())
+    assert canary_n >= 3 * min_samples and stable_n >= 2 * min_samples
+    # A healthy canary: every answer was valid JSON, as in the stable cohort.
+    canary_valid = sum(getattr(s, "successes", 0) for s in totals.canary[json_valid].values())
+    assert canary_valid == canary_n

@@ -8,11 +8,20 @@ Three configurations, measured in the same run, in interleaved rounds so that dr
 
 Both instrumentations get the same SDK tracer provider (batch processor, dropping exporter) and
 meter provider. The simulated LLM runs in its own process so that it does not share the client's GIL.
-Prints the median microseconds per call of each, the added cost over (a), and the ratios
-``c/a`` (target <= 1.10) and ``(c-a)/(b-a)`` (target <= 1.5); with ``--json`` the last line is one
-JSON object with the figures.
 
-    python benchmarks/bench_instrumentation.py --calls 300 --rounds 6 --json
+Each round measures the three configurations one after the other (the order rotates), ``--calls``
+calls each, and keeps each configuration's median call time. The figures are medians over rounds:
+``median_us`` the median of the per-round medians, ``added_us`` the median of the per-round paired
+differences to (a), the ratios ``c/a`` (target <= 1.10) the median of the per-round ratios, and
+``(c-a)/(b-a)`` (target <= 1.5) the ratio of the two added costs. Pairing within a round cancels the
+drift of a shared machine between rounds; ``spread_added_us`` gives the interquartile range of the
+per-round added costs. ``pooled_median_us`` is the median of all calls of a configuration together.
+``cpu_added_us`` is the same paired median of this thread's CPU time per call: it leaves out the
+server and the machine's scheduling, so it moves less from run to run on a busy machine (a
+diagnostic; the targets apply to the wall-clock figures). With ``--json`` the last line is one JSON
+object with the figures.
+
+    python benchmarks/bench_instrumentation.py --calls 100 --rounds 30 --json
 """
 
 from __future__ import annotations
@@ -57,20 +66,34 @@ class _DropExporter:
         return True
 
 
-def _measure(call: Callable[[], object], count: int) -> list[float]:
+def _measure(call: Callable[[], object], count: int) -> tuple[list[float], list[float]]:
+    """Wall-clock seconds of each call, and this thread's CPU seconds of each (read outside the
+    wall-clock window, so that reading them costs the wall-clock figures nothing)."""
     samples = []
+    cpu_samples = []
     clock = time.perf_counter
+    cpu = time.thread_time
     for _ in range(count):
+        cpu_start = cpu()
         start = clock()
         call()
         samples.append(clock() - start)
-    return samples
+        cpu_samples.append(cpu() - cpu_start)
+    return samples, cpu_samples
+
+
+def _quartiles(values: Sequence[float]) -> tuple[float, float]:
+    """The first and third quartiles (both the value itself for a single round)."""
+    if len(values) < 2:
+        return (values[0], values[0]) if values else (0.0, 0.0)
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return q1, q3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=300, help="calls per configuration per round")
-    parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds")
+    parser.add_argument("--calls", type=int, default=100, help="calls per configuration per round")
+    parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds")
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured calls per configuration first")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
@@ -127,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         names = ("none", "peer", "ours")
         samples: dict[str, list[float]] = {name: [] for name in names}
+        round_medians: dict[str, list[float]] = {name: [] for name in names}
+        round_cpu: dict[str, list[float]] = {name: [] for name in names}
         for name in names:
             setup(name)
             _measure(call, args.warmup)
@@ -135,8 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             order = names[round_index % 3 :] + names[: round_index % 3]
             for name in order:
                 setup(name)
-                samples[name].extend(_measure(call, args.calls))
+                measured, cpu_measured = _measure(call, args.calls)
                 teardown(name)
+                samples[name].extend(measured)
+                round_medians[name].append(statistics.median(measured) * 1e6)
+                round_cpu[name].append(statistics.median(cpu_measured) * 1e6)
         tracer_provider.shutdown()
         meter_provider.shutdown()
     finally:
@@ -144,22 +172,47 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.stdin.close()
         server.wait(timeout=30)
 
-    median_us = {name: statistics.median(values) * 1e6 for name, values in samples.items()}
-    added_peer = median_us["peer"] - median_us["none"]
-    added_ours = median_us["ours"] - median_us["none"]
+    median_us = {name: statistics.median(values) for name, values in round_medians.items()}
+    pooled_us = {name: statistics.median(values) * 1e6 for name, values in samples.items()}
+    base = round_medians["none"]
+    added = {
+        name: [m - b for m, b in zip(round_medians[name], base, strict=True)] for name in ("peer", "ours")
+    }
+    ratios = {
+        name: [m / b for m, b in zip(round_medians[name], base, strict=True)] for name in ("peer", "ours")
+    }
+    added_peer = statistics.median(added["peer"])
+    added_ours = statistics.median(added["ours"])
+    cpu_added = {
+        name: statistics.median(m - b for m, b in zip(round_cpu[name], round_cpu["none"], strict=True))
+        for name in ("peer", "ours")
+    }
     figures = {
         "calls_per_configuration": args.calls * args.rounds,
+        "rounds": args.rounds,
         "median_us": {k: round(v, 1) for k, v in median_us.items()},
         "added_us": {"peer": round(added_peer, 1), "ours": round(added_ours, 1)},
-        "ratio_ours_over_none": round(median_us["ours"] / median_us["none"], 4),
-        "ratio_peer_over_none": round(median_us["peer"] / median_us["none"], 4),
+        "spread_added_us": {
+            name: [round(q, 1) for q in _quartiles(values)] for name, values in added.items()
+        },
+        "ratio_ours_over_none": round(statistics.median(ratios["ours"]), 4),
+        "ratio_peer_over_none": round(statistics.median(ratios["peer"]), 4),
         "ratio_added_ours_over_peer": round(added_ours / added_peer, 3) if added_peer > 0 else None,
+        "pooled_median_us": {k: round(v, 1) for k, v in pooled_us.items()},
+        "cpu_median_us": {k: round(statistics.median(v), 1) for k, v in round_cpu.items()},
+        "cpu_added_us": {k: round(v, 1) for k, v in cpu_added.items()},
         "targets": {"ratio_ours_over_none": 1.10, "ratio_added_ours_over_peer": 1.5},
     }
-    print(f"calls per configuration: {figures['calls_per_configuration']}")
+    print(f"calls per configuration: {figures['calls_per_configuration']} in {args.rounds} rounds")
     for name in names:
-        print(f"  {name:5s} median {median_us[name]:9.1f} us/call")
-    print(f"added per call: peer {added_peer:.1f} us, ours {added_ours:.1f} us")
+        print(f"  {name:5s} median {median_us[name]:9.1f} us/call (pooled {pooled_us[name]:9.1f})")
+    print(
+        f"added per call: peer {added_peer:.1f} us (IQR {figures['spread_added_us']['peer']}), "
+        f"ours {added_ours:.1f} us (IQR {figures['spread_added_us']['ours']})"
+    )
+    print(
+        f"client thread CPU added per call: peer {cpu_added['peer']:.1f} us, ours {cpu_added['ours']:.1f} us"
+    )
     print(f"ours / none = {figures['ratio_ours_over_none']} (target <= 1.10)")
     print(f"ours added / peer added = {figures['ratio_added_ours_over_peer']} (target <= 1.5)")
     if args.json:

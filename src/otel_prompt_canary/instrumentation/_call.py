@@ -9,7 +9,7 @@ processor finds the prompt of a span that another instrumentation starts.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from opentelemetry import context as otel_context
@@ -17,7 +17,7 @@ from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
 from otel_prompt_canary.instrumentation._tags import Tags
-from otel_prompt_canary.scoring import LLMResponse
+from otel_prompt_canary.scoring import LLMResponse, ToolCall
 
 __all__ = ["CALL_KEY", "Accumulator", "Api", "CallState", "RequestView", "active_call"]
 
@@ -96,21 +96,42 @@ class CallState:
     done: bool = False
     #: True once the response was handed to a stream proxy.
     streaming: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
-    def llm_response(self, **fields: Any) -> LLMResponse:
+    def llm_response(
+        self,
+        *,
+        output_text: str = "",
+        tool_calls: tuple[ToolCall, ...] = (),
+        finish_reasons: tuple[str, ...] = (),
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        model: str | None = None,
+        response_id: str | None = None,
+        refusal: str | None = None,
+    ) -> LLMResponse:
         """The library-neutral response, with this call's request fields and prompt identity."""
         request = self.request
         tags = self.tags
+        if tags is None:
+            name = version = cohort = None
+        else:
+            name, version, cohort = tags.name, tags.version, tags.cohort
         return LLMResponse(
+            output_text=output_text,
+            tool_calls=tool_calls,
+            finish_reasons=finish_reasons,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            model=model,
+            response_id=response_id,
+            refusal=refusal,
             request_messages=request.request_messages,
             instructions=request.instructions,
             response_format=request.response_format,
-            prompt_name=None if tags is None else tags.name,
-            prompt_version=None if tags is None else tags.version,
-            cohort=None if tags is None else tags.cohort,
+            prompt_name=name,
+            prompt_version=version,
+            cohort=cohort,
             provider=self.api.provider,
-            **fields,
         )
 
     def target_span(self) -> Span | None:

@@ -15,6 +15,7 @@ from opentelemetry.util.types import AttributeValue
 
 from otel_prompt_canary.instrumentation import attributes as attr
 from otel_prompt_canary.instrumentation._call import CallState, RequestView
+from otel_prompt_canary.instrumentation._tags import remember
 from otel_prompt_canary.scoring import LLMResponse, ToolCall
 
 __all__ = ["ChatCompletionsApi", "ResponsesApi", "field", "server_attributes"]
@@ -22,11 +23,21 @@ __all__ = ["ChatCompletionsApi", "ResponsesApi", "field", "server_attributes"]
 _SYSTEM_ROLES: Final = ("system", "developer")
 _JSON_FORMATS: Final = ("json_object", "json_schema")
 
+# Whether a type is a Mapping, per type: ``isinstance(obj, Mapping)`` walks the ABC machinery, and
+# a response is read a dozen fields at a time. Bounded like every cache of this package.
+_IS_MAPPING: Final[dict[type, bool]] = {dict: True}
+# The server attributes of a client's base URL, per URL object (kept, so that its id stays unique).
+_SERVERS: Final[dict[int, tuple[object, dict[str, AttributeValue]]]] = {}
+
 
 def field(obj: object, name: str) -> Any:
     """``obj.name`` or ``obj[name]``; None when absent."""
-    if isinstance(obj, Mapping):
-        return obj.get(name)
+    kind = type(obj)
+    mapping = _IS_MAPPING.get(kind)
+    if mapping is None:
+        mapping = remember(_IS_MAPPING, kind, isinstance(obj, Mapping))
+    if mapping:
+        return obj.get(name)  # type: ignore[attr-defined]
     return getattr(obj, name, None)
 
 
@@ -45,9 +56,21 @@ def _number(value: object) -> float | None:
 
 
 def server_attributes(instance: object) -> dict[str, AttributeValue]:
-    """``server.address``/``server.port`` of the client behind a resource (``instance._client``)."""
-    client = getattr(instance, "_client", None)
-    url = getattr(client, "base_url", None)
+    """``server.address``/``server.port`` of the client behind a resource (``instance._client``).
+
+    Read once per base URL object (a client's URL is replaced, not changed, when it is set); the
+    result is a fresh dict the caller may extend.
+    """
+    url = getattr(getattr(instance, "_client", None), "base_url", None)
+    if url is None:
+        return {}
+    cached = _SERVERS.get(id(url))
+    if cached is not None and cached[0] is url:
+        return dict(cached[1])
+    return dict(remember(_SERVERS, id(url), (url, _server_of(url)))[1])
+
+
+def _server_of(url: object) -> dict[str, AttributeValue]:
     host = getattr(url, "host", None)
     if not isinstance(host, str) or not host:
         return {}
@@ -77,11 +100,17 @@ def _request_format(value: object) -> str | None:
     return _str(field(value, "type"))
 
 
+#: Request parameters read by :func:`_common_request` beyond the model (the usual call has none).
+_COMMON_PARAMETERS: Final = frozenset({"temperature", "top_p", "stream"})
+
+
 def _common_request(kwargs: Mapping[str, Any], instance: object) -> dict[str, AttributeValue]:
     attributes = server_attributes(instance)
     model = _str(kwargs.get("model"))
     if model is not None:
         attributes[attr.REQUEST_MODEL] = model
+    if _COMMON_PARAMETERS.isdisjoint(kwargs):  # the usual call: no sampling parameter at all
+        return attributes
     temperature = _number(kwargs.get("temperature"))
     if temperature is not None:
         attributes[attr.REQUEST_TEMPERATURE] = temperature
@@ -130,6 +159,52 @@ def _rewrite_messages(messages: object, old: str, new: str) -> list[Any] | None:
     return None
 
 
+#: Chat Completions parameters read by :func:`_chat_parameters`.
+_CHAT_PARAMETERS: Final = frozenset(
+    {
+        "max_completion_tokens",
+        "max_tokens",
+        "frequency_penalty",
+        "presence_penalty",
+        "seed",
+        "n",
+        "stop",
+        "response_format",
+    }
+)
+
+
+def _chat_parameters(kwargs: Mapping[str, Any], attributes: dict[str, AttributeValue]) -> str | None:
+    """Add the Chat Completions parameters' attributes; returns the requested response format."""
+    max_tokens = _int(kwargs.get("max_completion_tokens"))
+    if max_tokens is None:
+        max_tokens = _int(kwargs.get("max_tokens"))
+    if max_tokens is not None:
+        attributes[attr.REQUEST_MAX_TOKENS] = max_tokens
+    for key, name in (
+        ("frequency_penalty", attr.REQUEST_FREQUENCY_PENALTY),
+        ("presence_penalty", attr.REQUEST_PRESENCE_PENALTY),
+    ):
+        value = _number(kwargs.get(key))
+        if value is not None:
+            attributes[name] = value
+    seed = _int(kwargs.get("seed"))
+    if seed is not None:
+        attributes[attr.REQUEST_SEED] = seed
+    n = _int(kwargs.get("n"))
+    if n is not None and n != 1:
+        attributes[attr.REQUEST_CHOICE_COUNT] = n
+    stop = kwargs.get("stop")
+    if isinstance(stop, str):
+        attributes[attr.REQUEST_STOP_SEQUENCES] = [stop]
+    elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        attributes[attr.REQUEST_STOP_SEQUENCES] = stop
+    response_format = _request_format(kwargs.get("response_format"))
+    if response_format is not None:
+        attributes[attr.OUTPUT_TYPE] = "json" if response_format in _JSON_FORMATS else "text"
+    return response_format
+
+
 class ChatCompletionsApi:
     """``chat.completions.create`` / ``parse`` (and the ``stream`` helper, which calls ``create``)."""
 
@@ -142,32 +217,9 @@ class ChatCompletionsApi:
 
     def request(self, kwargs: Mapping[str, Any], instance: object) -> RequestView:
         attributes = _common_request(kwargs, instance)
-        max_tokens = _int(kwargs.get("max_completion_tokens"))
-        if max_tokens is None:
-            max_tokens = _int(kwargs.get("max_tokens"))
-        if max_tokens is not None:
-            attributes[attr.REQUEST_MAX_TOKENS] = max_tokens
-        for key, name in (
-            ("frequency_penalty", attr.REQUEST_FREQUENCY_PENALTY),
-            ("presence_penalty", attr.REQUEST_PRESENCE_PENALTY),
-        ):
-            value = _number(kwargs.get(key))
-            if value is not None:
-                attributes[name] = value
-        seed = _int(kwargs.get("seed"))
-        if seed is not None:
-            attributes[attr.REQUEST_SEED] = seed
-        n = _int(kwargs.get("n"))
-        if n is not None and n != 1:
-            attributes[attr.REQUEST_CHOICE_COUNT] = n
-        stop = kwargs.get("stop")
-        if isinstance(stop, str):
-            attributes[attr.REQUEST_STOP_SEQUENCES] = [stop]
-        elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-            attributes[attr.REQUEST_STOP_SEQUENCES] = stop
-        response_format = _request_format(kwargs.get("response_format"))
-        if response_format is not None:
-            attributes[attr.OUTPUT_TYPE] = "json" if response_format in _JSON_FORMATS else "text"
+        response_format = None
+        if not _CHAT_PARAMETERS.isdisjoint(kwargs):
+            response_format = _chat_parameters(kwargs, attributes)
         messages = kwargs.get("messages")
         return RequestView(
             model=_str(kwargs.get("model")),

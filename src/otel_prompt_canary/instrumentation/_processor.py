@@ -37,6 +37,16 @@ class PromptSpanProcessor(SpanProcessor):
         self._scope = runtime.scope
         self.enabled = True
 
+    def rebind(self, runtime: Runtime) -> None:
+        """Serve ``runtime`` from now on (a new ``instrument()`` on the same provider) and enable.
+
+        A tracer provider cannot remove a span processor, so each provider keeps one of these for
+        good; re-instrumenting reuses it rather than adding one more to every span's path.
+        """
+        self._runtime = runtime
+        self._scope = runtime.scope
+        self.enabled = True
+
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         if not self.enabled:
             return

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Callable, Mapping
+from time import perf_counter
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
@@ -30,8 +30,9 @@ from opentelemetry.util.types import AttributeValue
 
 from otel_prompt_canary.instrumentation import attributes as attr
 from otel_prompt_canary.instrumentation._call import CALL_KEY, Api, CallState, RequestView
+from otel_prompt_canary.instrumentation._evaluations import evaluation_events, record_evaluations
 from otel_prompt_canary.instrumentation._streams import CLOSED_EARLY, proxy_stream
-from otel_prompt_canary.instrumentation._tags import SELECTION, Tags, TagsCache, extend
+from otel_prompt_canary.instrumentation._tags import SELECTION, UNTAGGED, MetricAttributes, Tags, TagsCache
 from otel_prompt_canary.instrumentation.config import InstrumentationConfig
 from otel_prompt_canary.instrumentation.instruments import Instruments
 from otel_prompt_canary.instrumentation.observers import Listeners, Observation
@@ -48,23 +49,10 @@ __all__ = ["CLOSED_EARLY", "Identifier", "Identity", "Runtime", "is_foreign_gena
 
 logger = logging.getLogger("otel_prompt_canary.instrumentation")
 
-_EMPTY: Final[Mapping[str, AttributeValue]] = {}
-_NO_EXEMPLAR: Final = Context()
-_UNTAGGED: dict[tuple[str, ...], Mapping[str, AttributeValue]] = {}
-
-
-def _untagged(*pairs: str) -> Mapping[str, AttributeValue]:
-    found = _UNTAGGED.get(pairs)
-    if found is None:
-        if len(_UNTAGGED) >= 4096:
-            _UNTAGGED.clear()
-        found = _UNTAGGED[pairs] = extend(_EMPTY, pairs)
-    return found
-
-
-def _attribute_sets(tags: Tags | None) -> Callable[..., Mapping[str, AttributeValue]]:
-    return _untagged if tags is None else tags.extended
-
+# The context of the data points recorded without an exemplar: one that holds no span. It must not
+# be empty, since the SDK takes an empty (falsy) context for none given and reads the current one.
+_NO_EXEMPLAR: Final = Context({otel_context.create_key("prompt_canary.no_exemplar"): True})
+_NO_IDENTITY: Final = (None, None, None, None)
 
 _NO_RESULTS: Final = ScoringResults()
 # Keys of the metadata a response carries to the scoring worker, for its late outcomes.
@@ -165,13 +153,13 @@ class Runtime:
                     if replacement is not None:
                         call_kwargs = replacement
                         rewritten = True
-            call = CallState(api, request, tags, time.perf_counter(), rewritten=rewritten)
+            call = CallState(api, request, tags, perf_counter(), rewritten=rewritten)
             ctx = otel_context.get_current()
             current = get_current_span(ctx)
             peer_outside = is_foreign_genai_span(current, self.scope)
             if self._owns(peer_outside, peer_check, instance):
-                call.span = self._start_span(api, request, tags, rewritten, ctx)
-                ctx = set_span_in_context(call.span, ctx)
+                span = call.span = self._start_span(api, request, tags, rewritten, ctx)
+                ctx = set_span_in_context(span, ctx)
             elif peer_outside:
                 call.peer_span = current
                 if tags is not None:
@@ -205,17 +193,18 @@ class Runtime:
     def _start_span(
         self, api: Api, request: RequestView, tags: Tags | None, rewritten: bool, ctx: Context
     ) -> Span:
+        operation = api.operation
         attributes: dict[str, AttributeValue] = {
-            attr.OPERATION_NAME: api.operation,
+            attr.OPERATION_NAME: operation,
             attr.PROVIDER_NAME: api.provider,
+            **request.attributes,
         }
-        attributes.update(request.attributes)
         if tags is not None:
             attributes.update(tags.span_attributes)
         if rewritten:
             attributes[attr.REWRITTEN] = True
         model = request.model
-        name = f"{api.operation} {model}" if model else api.operation
+        name = f"{operation} {model}" if model else operation
         return self.tracer.start_span(name, context=ctx, kind=SpanKind.CLIENT, attributes=attributes)
 
     def adopt_current_span(self, call: CallState) -> None:
@@ -272,11 +261,12 @@ class Runtime:
         if call.done:
             return
         call.done = True
-        elapsed = time.perf_counter() - call.start
+        elapsed = perf_counter() - call.start
         if error is not None and error_type is None:
             error_type = _error_type(error)
         tags = call.tags
-        span = call.target_span()
+        own = call.span
+        span = own if own is not None else call.peer_span
         recording = span is not None and span.is_recording()
         results = _NO_RESULTS
         plan = None
@@ -286,20 +276,20 @@ class Runtime:
                 results = plan.run(response)
                 if recording:
                     assert span is not None
-                    self._annotate(span, call, response, results)
+                    self._annotate(span, own is not None, response, results)
                 else:
                     self._log_events(span, response.response_id, results)
-            self._metrics(tags, response, results, error_type, elapsed)
-            if error_type is not None and call.span is not None and recording:
-                call.span.set_status(Status(StatusCode.ERROR))
-                call.span.set_attribute(attr.ERROR_TYPE, error_type)
+            self._metrics(UNTAGGED if tags is None else tags.metrics, response, results, error_type, elapsed)
+            if error_type is not None and own is not None and recording:
+                own.set_status(Status(StatusCode.ERROR))
+                own.set_attribute(attr.ERROR_TYPE, error_type)
         finally:
-            if call.span is not None:
-                call.span.end()
+            if own is not None:
+                own.end()
         response_id = None if response is None else response.response_id
-        identity: Identity = (None, None, None, None)
+        identity: Identity = _NO_IDENTITY
         if tags is not None:
-            identity = (tags.name, tags.version, tags.cohort, tags.rollout_id)
+            identity = tags.identity
             if response_id and self.feedback is not None:
                 self.feedback.put(response_id, identity)
         if self.listeners.items:
@@ -315,7 +305,7 @@ class Runtime:
                     duration_s=elapsed,
                 )
             )
-        if plan is not None and plan.late and response is not None:
+        if plan is not None and response is not None and plan.late:
             metadata = {_IDENTITY: identity, _SPAN: span}
             plan.submit_late(dataclasses.replace(response, metadata=metadata))
 
@@ -328,29 +318,31 @@ class Runtime:
             except Exception:
                 logger.debug("could not end a span", exc_info=True)
 
-    def _annotate(self, span: Span, call: CallState, response: LLMResponse, results: ScoringResults) -> None:
+    def _annotate(self, span: Span, own: bool, response: LLMResponse, results: ScoringResults) -> None:
+        """The results (and, on our own span, the GenAI response attributes) on a recording span."""
         attributes: dict[str, AttributeValue] = {}
-        if call.span is not None:  # our own span: the GenAI response attributes are ours to write
-            if response.response_id:
-                attributes[attr.RESPONSE_ID] = response.response_id
+        response_id = response.response_id
+        if own:  # our own span: the GenAI response attributes are ours to write
+            if response_id:
+                attributes[attr.RESPONSE_ID] = response_id
             if response.model:
                 attributes[attr.RESPONSE_MODEL] = response.model
             if response.finish_reasons:
-                attributes[attr.RESPONSE_FINISH_REASONS] = list(response.finish_reasons)
+                attributes[attr.RESPONSE_FINISH_REASONS] = response.finish_reasons
             if response.input_tokens is not None:
                 attributes[attr.USAGE_INPUT_TOKENS] = response.input_tokens
             if response.output_tokens is not None:
                 attributes[attr.USAGE_OUTPUT_TOKENS] = response.output_tokens
-        attributes.update(results.span_attributes())
+        events = record_evaluations(results, response_id, attributes)
         if attributes:
             span.set_attributes(attributes)
-        response_id = response.response_id
-        for event in _evaluation_events(results, response_id):
-            span.add_event(attr.EVALUATION_EVENT, event)
+        add_event = span.add_event
+        for event in events:
+            add_event(attr.EVALUATION_EVENT, event)
 
     def _log_events(self, span: Span | None, response_id: str | None, results: ScoringResults) -> None:
         """Evaluation results as log-based events (for a span that ended, or none)."""
-        events = _evaluation_events(results, response_id)
+        events = evaluation_events(results, response_id)
         if not events:
             return
         ctx = None if span is None else set_span_in_context(span, Context())
@@ -359,50 +351,35 @@ class Runtime:
 
     def _metrics(
         self,
-        tags: Tags | None,
+        sets: MetricAttributes,
         response: LLMResponse | None,
         results: ScoringResults,
         error_type: str | None,
         elapsed: float,
     ) -> None:
         instruments = self.instruments
-        attributes = _attribute_sets(tags)
         # The call's own data points keep the current context (exemplars link them to the trace);
         # the others are recorded without, which spares the exemplar sampling of each.
-        if error_type is not None:
-            failed = attributes(attr.ERROR_TYPE, error_type)
-            instruments.responses.add(1, failed)
-            instruments.duration.record(elapsed, failed)
-        else:
-            base = attributes()
-            instruments.responses.add(1, base)
-            instruments.duration.record(elapsed, base)
+        attributes = sets.base if error_type is None else sets.error(error_type)
+        instruments.responses.add(1, attributes)
+        instruments.duration.record(elapsed, attributes)
         if response is not None:
             if response.input_tokens is not None:
-                instruments.token_usage.record(
-                    response.input_tokens, attributes(attr.TOKEN_TYPE, "input"), _NO_EXEMPLAR
-                )
+                instruments.token_usage.record(response.input_tokens, sets.input_tokens, _NO_EXEMPLAR)
             if response.output_tokens is not None:
-                instruments.token_usage.record(
-                    response.output_tokens, attributes(attr.TOKEN_TYPE, "output"), _NO_EXEMPLAR
-                )
-        self._metrics_of_results(attributes, results)
+                instruments.token_usage.record(response.output_tokens, sets.output_tokens, _NO_EXEMPLAR)
+        if results is not _NO_RESULTS:
+            self._metrics_of_results(sets, results)
 
-    def _metrics_of_results(
-        self, attributes: Callable[..., Mapping[str, AttributeValue]], results: ScoringResults
-    ) -> None:
-        instruments = self.instruments
+    def _metrics_of_results(self, sets: MetricAttributes, results: ScoringResults) -> None:
+        checks = self.instruments.checks
         for check in results.checks:
-            outcome = check.outcome
-            if outcome is not None:
-                instruments.checks.add(
-                    1, attributes(attr.CHECK, check.name, attr.CHECK_OUTCOME, outcome), _NO_EXEMPLAR
-                )
-        for score in results.scores:
-            if score.value is not None:
-                instruments.score.record(
-                    score.value, attributes(attr.EVALUATION_NAME, score.name), _NO_EXEMPLAR
-                )
+            if check.passed is not None:
+                checks.add(1, sets.check(check), _NO_EXEMPLAR)
+        score = self.instruments.score
+        for outcome in results.scores:
+            if outcome.value is not None:
+                score.record(outcome.value, sets.score(outcome.name), _NO_EXEMPLAR)
 
     # -- late scores -------------------------------------------------------------------------------
 
@@ -445,8 +422,8 @@ class Runtime:
                 results = ScoringResults((outcome,), ())
             else:
                 results = ScoringResults((), (outcome,))
-            self._metrics_of_results(lambda *pairs: extend(base, pairs), results)
-            events = _evaluation_events(results, response_id)
+            self._metrics_of_results(MetricAttributes(base), results)
+            events = evaluation_events(results, response_id)
             ctx = None if span is None else set_span_in_context(span, Context())
             for event in events:
                 event.update(base)
@@ -472,31 +449,3 @@ def _error_type(error: BaseException) -> str:
     if isinstance(status, int) and not isinstance(status, bool):
         return str(status)
     return type(error).__qualname__
-
-
-def _evaluation_events(results: ScoringResults, response_id: str | None) -> list[dict[str, AttributeValue]]:
-    events: list[dict[str, AttributeValue]] = []
-    for check in results.checks:
-        if check.passed is None and check.error is None:
-            continue
-        event: dict[str, AttributeValue] = {attr.EVALUATION_NAME: check.name}
-        if check.passed is None:
-            event[attr.ERROR_TYPE] = check.error or "error"
-        else:
-            event[attr.EVALUATION_SCORE_VALUE] = 1.0 if check.passed else 0.0
-            event[attr.EVALUATION_SCORE_LABEL] = "pass" if check.passed else "fail"
-        if response_id:
-            event[attr.RESPONSE_ID] = response_id
-        events.append(event)
-    for score in results.scores:
-        if score.value is None and score.error is None:
-            continue
-        event = {attr.EVALUATION_NAME: score.name}
-        if score.value is None:
-            event[attr.ERROR_TYPE] = score.error or "error"
-        else:
-            event[attr.EVALUATION_SCORE_VALUE] = score.value
-        if response_id:
-            event[attr.RESPONSE_ID] = response_id
-        events.append(event)
-    return events

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +25,10 @@ from otel_prompt_canary.scoring import BoundedLRU, ScoringSettings
 __all__ = ["Installation", "install"]
 
 logger = logging.getLogger("otel_prompt_canary.instrumentation")
+
+# The span processor added to each tracer provider, reused when instrumenting again (a provider has
+# no way to remove a processor: adding one per instrument() would lengthen every span's path).
+_PROCESSORS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -123,8 +129,17 @@ def _add_processor(runtime: Runtime, tracer_provider: Any) -> Any:
         return None
     from otel_prompt_canary.instrumentation._processor import PromptSpanProcessor
 
+    try:
+        existing = _PROCESSORS.get(provider)
+    except TypeError:  # a provider that cannot be weakly referenced: add a processor each time
+        existing = None
+    if isinstance(existing, PromptSpanProcessor) and not existing.enabled:
+        existing.rebind(runtime)
+        return existing
     processor = PromptSpanProcessor(runtime)
     provider.add_span_processor(processor)
+    with contextlib.suppress(TypeError):  # not weakly referenceable: the next call adds another
+        _PROCESSORS[provider] = processor
     return processor
 
 

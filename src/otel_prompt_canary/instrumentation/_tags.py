@@ -1,20 +1,89 @@
-"""The prompt identity of one LLM call, as attributes: name, version, cohort and rollout."""
+"""The prompt identity of one LLM call, as attributes: name, version, cohort and rollout.
+
+Every attribute set a call hands the OpenTelemetry SDK is built once per identity and reused: the
+span attributes, and the metric attributes of each (identity, data point) pair, such as
+(identity, check, outcome). Each cache is bounded, so that names invented per call (an error type, a
+custom check) cannot grow memory without limit.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Final, final
+from collections.abc import Hashable, Mapping
+from typing import Final, TypeVar, final
 
 from opentelemetry.util.types import AttributeValue
 
 from otel_prompt_canary.instrumentation import attributes as attr
+from otel_prompt_canary.scoring import CheckOutcome
 
-__all__ = ["FINGERPRINT", "SELECTION", "Tags", "TagsCache"]
+__all__ = ["FINGERPRINT", "SELECTION", "UNTAGGED", "MetricAttributes", "Tags", "TagsCache"]
 
 SELECTION: Final = "selection"
 FINGERPRINT: Final = "fingerprint"
 
-_CACHE_LIMIT: Final = 4096
+#: The most entries each cache of this module holds; a full cache starts over (rare, and harmless).
+CACHE_LIMIT: Final = 4096
+
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
+
+def remember(cache: dict[_K, _V], key: _K, value: _V) -> _V:
+    """Store ``value`` under ``key`` in a bounded cache (emptied when full) and return it."""
+    if len(cache) >= CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+@final
+class MetricAttributes:
+    """The metric attribute sets of one prompt identity, each built on first use and kept.
+
+    ``base`` carries the identity (prompt name, version, cohort; empty for a call of no known
+    prompt); the others add the data point's own attributes to it. The mappings are shared: never
+    modify one.
+    """
+
+    __slots__ = ("_checks", "_errors", "_scores", "base", "input_tokens", "output_tokens")
+
+    def __init__(self, base: Mapping[str, AttributeValue]) -> None:
+        self.base = base
+        self.input_tokens = extend(base, (attr.TOKEN_TYPE, "input"))
+        self.output_tokens = extend(base, (attr.TOKEN_TYPE, "output"))
+        self._checks: dict[CheckOutcome, Mapping[str, AttributeValue]] = {}
+        self._scores: dict[str, Mapping[str, AttributeValue]] = {}
+        self._errors: dict[str, Mapping[str, AttributeValue]] = {}
+
+    def check(self, outcome: CheckOutcome) -> Mapping[str, AttributeValue]:
+        """``prompt_canary.check`` and ``.outcome`` of a check that passed or failed."""
+        found = self._checks.get(outcome)
+        if found is None:
+            label = "pass" if outcome.passed else "fail"
+            found = remember(
+                self._checks,
+                outcome,
+                extend(self.base, (attr.CHECK, outcome.name, attr.CHECK_OUTCOME, label)),
+            )
+        return found
+
+    def score(self, name: str) -> Mapping[str, AttributeValue]:
+        """``gen_ai.evaluation.name`` of a score."""
+        found = self._scores.get(name)
+        if found is None:
+            found = remember(self._scores, name, extend(self.base, (attr.EVALUATION_NAME, name)))
+        return found
+
+    def error(self, error_type: str) -> Mapping[str, AttributeValue]:
+        """``error.type`` of a failed call."""
+        found = self._errors.get(error_type)
+        if found is None:
+            found = remember(self._errors, error_type, extend(self.base, (attr.ERROR_TYPE, error_type)))
+        return found
+
+    def __len__(self) -> int:
+        """How many per-data-point sets are cached (the token sets aside)."""
+        return len(self._checks) + len(self._scores) + len(self._errors)
 
 
 @final
@@ -26,9 +95,10 @@ class Tags:
     """
 
     __slots__ = (
-        "_extended",
         "cohort",
+        "identity",
         "metric_attributes",
+        "metrics",
         "name",
         "rollout_id",
         "source",
@@ -69,17 +139,10 @@ class Tags:
             span[attr.LANGFUSE_PROMPT_VERSION] = _int_or_str(self.version)
         self.span_attributes: Mapping[str, AttributeValue] = span
         self.metric_attributes: Mapping[str, AttributeValue] = metric
-        self._extended: dict[tuple[str, ...], Mapping[str, AttributeValue]] = {}
-
-    def extended(self, *pairs: str) -> Mapping[str, AttributeValue]:
-        """The metric attributes plus ``pairs`` (key, value, key, value...), built once and kept."""
-        found = self._extended.get(pairs)
-        if found is None:
-            if len(self._extended) >= _CACHE_LIMIT:
-                self._extended = {}
-            found = extend(self.metric_attributes, pairs)
-            self._extended[pairs] = found
-        return found
+        #: The metric attribute sets of this identity.
+        self.metrics = MetricAttributes(metric)
+        #: (prompt name, version, cohort, rollout id), as observers and user feedback see it.
+        self.identity: tuple[str, str, str | None, str | None] = (name, self.version, cohort, rollout_id)
 
     def __repr__(self) -> str:
         return (
@@ -100,6 +163,10 @@ def _int_or_str(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
+#: The metric attribute sets of calls of no known prompt.
+UNTAGGED: Final = MetricAttributes({})
+
+
 class TagsCache:
     """Tags built once per (name, version, cohort, rollout, source); bounded, thread-safe enough.
 
@@ -118,8 +185,10 @@ class TagsCache:
         key = (name, str(version), cohort, rollout_id, source)
         found = self._items.get(key)
         if found is None:
-            if len(self._items) >= _CACHE_LIMIT:
-                self._items = {}
-            found = Tags(name, version, cohort, rollout_id, source, mirrors=self._mirrors)
-            self._items[key] = found
+            found = remember(
+                self._items, key, Tags(name, version, cohort, rollout_id, source, mirrors=self._mirrors)
+            )
         return found
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -42,7 +42,8 @@ Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], A
 
 def skip(runtime: Runtime) -> bool:
     """True when this call is not to be recorded: uninstrumented, suppressed, or inside a recorded call."""
-    return not runtime.enabled or not is_instrumentation_enabled() or active_call() is not None
+    # A call in flight first: on the HTTP path, under an SDK call, that settles it at once.
+    return active_call() is not None or not runtime.enabled or not is_instrumentation_enabled()
 
 
 def sync_call_wrapper(runtime: Runtime, api: Api, peer_check: PeerCheck | None = None) -> Wrapper:

@@ -23,7 +23,7 @@ from otel_prompt_canary.scoring._format import JsonSchemaCheck, JsonValidCheck, 
 from otel_prompt_canary.scoring._judge import LLMJudge
 from otel_prompt_canary.scoring._outcomes import Check, Scorer, ScoringResults, validate_evaluation_name
 from otel_prompt_canary.scoring._response import LLMResponse
-from otel_prompt_canary.scoring._runner import run_checks
+from otel_prompt_canary.scoring._runner import PreparedChecks
 from otel_prompt_canary.scoring._safety import ModerationClassifier, SafetyCheck, SafetyClassifier
 from otel_prompt_canary.scoring._sampling import Sampler
 from otel_prompt_canary.scoring._worker import LateResultCallback, ScoringWorker
@@ -52,7 +52,7 @@ class ScoringPlan:
     each becomes a span attribute. A plan given late evaluations needs a ``worker``.
     """
 
-    __slots__ = ("_checks", "_late", "_owns_worker", "_scorers", "_shutdown_timeout", "_worker")
+    __slots__ = ("_checks", "_late", "_owns_worker", "_prepared", "_scorers", "_shutdown_timeout", "_worker")
 
     def __init__(
         self,
@@ -81,6 +81,7 @@ class ScoringPlan:
             )
         self._checks = tuple(checks)
         self._scorers = tuple(scorers)
+        self._prepared = PreparedChecks(self._checks, self._scorers)
         self._late = tuple(late)
         self._worker = worker
         self._owns_worker = owns_worker
@@ -108,7 +109,7 @@ class ScoringPlan:
 
     def run(self, response: LLMResponse) -> ScoringResults:
         """Run the inline checks and scorers on ``response``; never raises."""
-        return run_checks(response, self._checks, self._scorers)
+        return self._prepared.run(response)
 
     def submit_late(self, response: LLMResponse) -> int:
         """Queue the late evaluations whose sampler keeps ``response``; returns how many were queued.

@@ -22,7 +22,7 @@ from otel_prompt_canary.scoring._outcomes import (
 )
 from otel_prompt_canary.scoring._response import LLMResponse
 
-__all__ = ["evaluate_check", "evaluate_score", "run_checks"]
+__all__ = ["PreparedChecks", "evaluate_check", "evaluate_score", "run_checks"]
 
 _logger = logging.getLogger("otel_prompt_canary.scoring")
 
@@ -64,7 +64,14 @@ def _check_outcomes(check: Check) -> tuple[CheckOutcome, CheckOutcome, CheckOutc
 
 def evaluate_check(response: LLMResponse, check: Check) -> CheckOutcome:
     """Run one check; never raises."""
-    outcomes = _check_outcomes(check)
+    return _run_check(response, check, _check_outcomes(check))
+
+
+def _run_check(
+    response: LLMResponse,
+    check: Check,
+    outcomes: tuple[CheckOutcome, CheckOutcome, CheckOutcome] | CheckOutcome,
+) -> CheckOutcome:
     if isinstance(outcomes, CheckOutcome):
         return outcomes
     try:
@@ -95,6 +102,10 @@ def evaluate_score(response: LLMResponse, scorer: Scorer) -> ScoreOutcome:
             return ScoreOutcome(name, None, error)
         if len(_VALID_SCORE_NAMES) < _CACHE_LIMIT:
             _VALID_SCORE_NAMES.add(name)
+    return _run_score(response, scorer, name)
+
+
+def _run_score(response: LLMResponse, scorer: Scorer, name: str) -> ScoreOutcome:
     try:
         value = scorer.score(response)
         if value is None:
@@ -126,3 +137,28 @@ def run_checks(
     except Exception:  # only a broken iterable gets here
         _logger.debug("run_checks could not iterate its checks", exc_info=True)
         return ScoringResults()
+
+
+class PreparedChecks:
+    """Checks and scorers whose names are read and validated once, then run like :func:`run_checks`.
+
+    A :class:`~otel_prompt_canary.scoring.ScoringPlan` holds one, so that each response costs the
+    checks themselves and no name lookup per check.
+    """
+
+    __slots__ = ("_checks", "_scorers")
+
+    def __init__(self, checks: Iterable[Check], scorers: Iterable[Scorer]) -> None:
+        self._checks = tuple((check, _check_outcomes(check)) for check in checks)
+        self._scorers = tuple((scorer, *_name_of(scorer)) for scorer in scorers)
+
+    def run(self, response: LLMResponse) -> ScoringResults:
+        """Every check's and scorer's outcome on ``response``, in order; never raises."""
+        scores = [
+            _run_score(response, scorer, name) if error is None else ScoreOutcome(name, None, error)
+            for scorer, name, error in self._scorers
+        ]
+        return ScoringResults(
+            tuple([_run_check(response, check, outcomes) for check, outcomes in self._checks]),
+            tuple(scores),
+        )

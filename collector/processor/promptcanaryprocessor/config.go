@@ -99,9 +99,10 @@ type WebhookConfig struct {
 	// control plane should refuse unsigned alerts. Cannot be combined with Secret.
 	InsecureSkipSignature bool `mapstructure:"insecure_skip_signature"`
 
-	// QueueSize bounds the alerts and reports waiting for delivery. When the queue is full,
-	// new ones are dropped and counted (otelcol_processor_promptcanary_delivery_queue_dropped);
-	// an alert dropped this way is raised again at the next evaluation. At least 1.
+	// QueueSize bounds the alerts and reports waiting for delivery. When the queue is full, a
+	// new alert is dropped and counted (otelcol_processor_promptcanary_delivery_queue_dropped)
+	// and raised again at the next evaluation; reports wait in the tracker, their increments
+	// kept, until a report tick finds room for them. At least 1.
 	QueueSize int `mapstructure:"queue_size"`
 
 	// RetryOnFailure retries failed deliveries (network errors, 408, 425, 429 and 5xx

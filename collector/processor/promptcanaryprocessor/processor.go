@@ -85,6 +85,15 @@ func newCanaryProcessor(set processor.Settings, cfg *Config, j judge.Evaluator) 
 		Window:              cfg.ReportWindow,
 		IdleTimeout:         cfg.Limits.IdleTimeout,
 	}, func() time.Time { return p.now() })
+	// Read at every collection, so the gauge is current between report ticks.
+	err = tb.RegisterProcessorPromptcanaryRolloutsTrackedCallback(func(_ context.Context, o metric.Int64Observer) error {
+		o.Observe(int64(p.tracker.Len()))
+		return nil
+	})
+	if err != nil {
+		tb.Shutdown()
+		return nil, fmt.Errorf("promptcanary telemetry: %w", err)
+	}
 	return p, nil
 }
 
@@ -206,8 +215,9 @@ func (p *canaryProcessor) shutdown(ctx context.Context) error {
 	}
 	var err error
 	if p.sender != nil {
-		// A last report carries what changed since the previous one.
-		p.enqueueReports(p.tracker.TakeReports())
+		// A last report carries what changed since the previous one; what the queue cannot
+		// take is dropped and counted, since the statistics end with the processor.
+		p.enqueueReports(p.tracker.TakeReports(-1))
 		err = p.sender.Shutdown(ctx)
 	}
 	if p.client != nil {
@@ -291,13 +301,17 @@ func (p *canaryProcessor) raise(snap judge.Snapshot, v judge.Verdict) {
 }
 
 // report queues the increments of every rollout that received spans since its last report,
-// then forgets idle rollouts after their final report.
+// then forgets idle rollouts after their final report. It takes only as many reports as the
+// delivery queue has room for: the other rollouts keep their increments in the tracker, and
+// a later tick reports them, so a busy queue delays increments but does not lose them.
 func (p *canaryProcessor) report() {
-	p.enqueueReports(p.tracker.TakeReports())
-	p.enqueueReports(p.tracker.EvictIdle())
-	p.telemetry.ProcessorPromptcanaryRolloutsTracked.Record(context.Background(), int64(p.tracker.Len()))
+	p.enqueueReports(p.tracker.TakeReports(p.sender.Room()))
+	p.enqueueReports(p.tracker.EvictIdle(p.sender.Room()))
 }
 
+// enqueueReports queues reports for delivery. A report the queue refuses (counted as dropped
+// by the sender) has its increments put back into the tracker for the next report; those the
+// tracker's bounds refuse are lost and counted as overflow, once per report.
 func (p *canaryProcessor) enqueueReports(reports []tracker.Report) {
 	now := p.now()
 	for _, r := range reports {
@@ -307,7 +321,15 @@ func (p *canaryProcessor) enqueueReports(reports []tracker.Report) {
 			p.logger.Warn("Cannot encode a report", zap.String("rollout_id", r.RolloutID), zap.Error(err))
 			continue
 		}
-		p.sender.Enqueue(delivery.Message{ID: rep.ID, Kind: delivery.KindReport, Path: payload.ReportPath, Body: body})
+		outcome := p.sender.Enqueue(delivery.Message{ID: rep.ID, Kind: delivery.KindReport, Path: payload.ReportPath, Body: body})
+		if outcome == delivery.Enqueued {
+			continue
+		}
+		if refusal := p.tracker.Restore(r); refusal != tracker.Accepted {
+			p.telemetry.ProcessorPromptcanaryOverflow.Add(context.Background(), 1, p.overflow[refusal])
+			p.logger.Warn("Lost part of an undelivered report: a tracker bound is full",
+				zap.String("rollout_id", r.RolloutID), zap.String("limit", string(refusal)))
+		}
 	}
 }
 

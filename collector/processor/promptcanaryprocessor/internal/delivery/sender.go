@@ -175,6 +175,18 @@ func (s *Sender) Enqueue(m Message) Outcome {
 	return Enqueued
 }
 
+// Room returns how many more messages the queue takes now (0 once shut down). Only the
+// delivery goroutine takes messages out, so the room seen by a single producer can only grow
+// until that producer enqueues.
+func (s *Sender) Room() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0
+	}
+	return cap(s.queue) - len(s.queue)
+}
+
 // remember records key, forgetting the oldest key when the ring is full. Callers hold mu.
 func (s *Sender) remember(key string) {
 	if old := s.ring[s.ringNext]; old.key != "" && s.seen[old.key] == old.gen {

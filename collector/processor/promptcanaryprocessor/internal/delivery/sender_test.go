@@ -276,3 +276,14 @@ func TestRetryAfterIsHonouredUpToMaxInterval(t *testing.T) {
 	assert.Zero(t, parseRetryAfter("soon"))
 	assert.Positive(t, parseRetryAfter(time.Now().Add(time.Minute).UTC().Format(http.TimeFormat)))
 }
+
+func TestRoomIsWhatTheQueueStillTakes(t *testing.T) {
+	s := newTestSender(t, "http://127.0.0.1:1", newCounter(), func(set *Settings) { set.QueueSize = 2 })
+	assert.Equal(t, 2, s.Room())
+	require.Equal(t, Enqueued, s.Enqueue(Message{Kind: KindReport}))
+	assert.Equal(t, 1, s.Room())
+	require.Equal(t, Enqueued, s.Enqueue(Message{Kind: KindReport}))
+	assert.Zero(t, s.Room())
+	require.NoError(t, s.Shutdown(context.Background()))
+	assert.Zero(t, s.Room(), "a shut down sender takes nothing")
+}

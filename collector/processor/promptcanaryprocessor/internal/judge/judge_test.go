@@ -5,7 +5,6 @@ package judge
 
 import (
 	"encoding/json"
-	"math/big"
 	"testing"
 	"time"
 
@@ -46,13 +45,12 @@ func proportion(n, successes int64) *stats.Stat {
 
 func mean(values ...float64) *stats.Stat {
 	s := stats.New(stats.Mean)
-	var scratch big.Int
 	for _, x := range values {
 		q, ok := stats.Quantize(x)
 		if !ok {
 			panic(x)
 		}
-		s.AddValue(q, &scratch)
+		s.AddValue(q)
 	}
 	return s
 }

@@ -3,10 +3,12 @@
 package metadata
 
 import (
+	"context"
 	"errors"
 	"sync"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/embedded"
 	"go.opentelemetry.io/otel/trace"
 
 	"go.opentelemetry.io/collector/component"
@@ -31,7 +33,7 @@ type TelemetryBuilder struct {
 	ProcessorPromptcanaryDeliveryQueueDropped  metric.Int64Counter
 	ProcessorPromptcanaryOverflow              metric.Int64Counter
 	ProcessorPromptcanaryPolicyRefreshFailures metric.Int64Counter
-	ProcessorPromptcanaryRolloutsTracked       metric.Int64Gauge
+	ProcessorPromptcanaryRolloutsTracked       metric.Int64ObservableGauge
 	ProcessorPromptcanarySpansInspected        metric.Int64Counter
 	ProcessorPromptcanarySpansRecorded         metric.Int64Counter
 	ProcessorPromptcanaryVerdicts              metric.Int64Counter
@@ -46,6 +48,31 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterProcessorPromptcanaryRolloutsTrackedCallback sets callback for observable ProcessorPromptcanaryRolloutsTracked metric.
+func (builder *TelemetryBuilder) RegisterProcessorPromptcanaryRolloutsTrackedCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorPromptcanaryRolloutsTracked, obs: o})
+		return nil
+	}, builder.ProcessorPromptcanaryRolloutsTracked)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+type observerInt64 struct {
+	embedded.Int64Observer
+	inst metric.Int64Observable
+	obs  metric.Observer
+}
+
+func (oi *observerInt64) Observe(value int64, opts ...metric.ObserveOption) {
+	oi.obs.ObserveInt64(oi.inst, value, opts...)
 }
 
 // Shutdown unregister all registered callbacks for async instruments.
@@ -96,7 +123,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{attempts}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.ProcessorPromptcanaryRolloutsTracked, err = builder.meter.Int64Gauge(
+	builder.ProcessorPromptcanaryRolloutsTracked, err = builder.meter.Int64ObservableGauge(
 		"otelcol_processor_promptcanary_rollouts_tracked",
 		metric.WithDescription("Rollouts whose per-cohort signals are held in memory. [Development]"),
 		metric.WithUnit("{rollouts}"),

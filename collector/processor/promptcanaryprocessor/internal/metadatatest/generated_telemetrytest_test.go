@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
@@ -19,12 +20,15 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	require.NoError(t, tb.RegisterProcessorPromptcanaryRolloutsTrackedCallback(func(_ context.Context, observer metric.Int64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
 	tb.ProcessorPromptcanaryDeliveries.Add(context.Background(), 1)
 	tb.ProcessorPromptcanaryDeliveryFailures.Add(context.Background(), 1)
 	tb.ProcessorPromptcanaryDeliveryQueueDropped.Add(context.Background(), 1)
 	tb.ProcessorPromptcanaryOverflow.Add(context.Background(), 1)
 	tb.ProcessorPromptcanaryPolicyRefreshFailures.Add(context.Background(), 1)
-	tb.ProcessorPromptcanaryRolloutsTracked.Record(context.Background(), 1)
 	tb.ProcessorPromptcanarySpansInspected.Add(context.Background(), 1)
 	tb.ProcessorPromptcanarySpansRecorded.Add(context.Background(), 1)
 	tb.ProcessorPromptcanaryVerdicts.Add(context.Background(), 1)

@@ -5,7 +5,6 @@ package payload
 
 import (
 	"encoding/json"
-	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -66,8 +65,7 @@ func sampleReport() Report {
 	check := stats.New(stats.Proportion)
 	check.AddOutcome(true)
 	score := stats.New(stats.Mean)
-	var scratch big.Int
-	score.AddValue(700000, &scratch)
+	score.AddValue(700000)
 	r := tracker.Report{Prompt: "support-reply", RolloutID: "ro-1", Versions: [2]string{"3", "4"}}
 	r.Windows[tracker.Stable] = map[string]map[int64]*stats.Stat{"prompt_canary.check.format_valid": {t0.Unix(): check}}
 	r.Windows[tracker.Canary] = map[string]map[int64]*stats.Stat{"prompt_canary.score.judge": {t0.Unix() + 60: score}}

@@ -31,8 +31,9 @@ func (s *Stat) Variance() (float64, bool) {
 		return 0, false
 	}
 	n := big.NewInt(s.N)
-	num := new(big.Int).Mul(n, &s.SumSq)
-	num.Sub(num, new(big.Int).Mul(&s.Sum, &s.Sum))
+	sum := s.Sum()
+	num := new(big.Int).Mul(n, s.SumSq())
+	num.Sub(num, sum.Mul(sum, sum))
 	den := new(big.Int).Mul(n, big.NewInt(s.N-1))
 	den.Mul(den, big.NewInt(Scale*Scale))
 	f, _ := new(big.Rat).SetFrac(num, den).Float64()
@@ -71,9 +72,7 @@ func Sum(a, b *Stat) *Stat {
 	return out
 }
 
-// Reset empties s, keeping its kind and the memory of its sums.
+// Reset empties s, keeping its kind; its sums return to native integers.
 func (s *Stat) Reset() {
-	s.N, s.Successes = 0, 0
-	s.Sum.SetInt64(0)
-	s.SumSq.SetInt64(0)
+	*s = Stat{Kind: s.Kind}
 }

@@ -5,7 +5,6 @@ package tracker // import "github.com/otel-prompt-canary/otel-prompt-canary/coll
 
 import (
 	"math"
-	"math/big"
 
 	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/stats"
 )
@@ -45,7 +44,7 @@ func newSignal(kind stats.Kind, historyWindows int) *signal {
 // record adds one sample in window (of windowSeconds) to the total, the pending increments and
 // the recent windows. It refuses the sample, recording nothing, when it would open a pending
 // window beyond maxPending.
-func (sig *signal) record(s *Sample, window, windowSeconds int64, maxPending int, scratch *big.Int) bool {
+func (sig *signal) record(s *Sample, window, windowSeconds int64, maxPending int) bool {
 	delta, ok := sig.pending[window]
 	if !ok {
 		if len(sig.pending) >= maxPending {
@@ -64,7 +63,7 @@ func (sig *signal) record(s *Sample, window, windowSeconds int64, maxPending int
 		case stats.Proportion:
 			st.AddOutcome(s.Pass)
 		case stats.Mean:
-			st.AddValue(s.Q, scratch)
+			st.AddValue(s.Q)
 		}
 	}
 	return true

@@ -21,7 +21,6 @@
 package tracker // import "github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/tracker"
 
 import (
-	"math/big"
 	"strings"
 	"sync"
 	"time"
@@ -135,7 +134,6 @@ type Tracker struct {
 
 	mu       sync.Mutex
 	rollouts map[key]*rollout
-	scratch  big.Int
 }
 
 // New returns an empty tracker. now is the wall clock of idle eviction.
@@ -232,7 +230,7 @@ func (t *Tracker) add(c *cohortState, s *Sample, window int64) Refusal {
 		// kind, so only malformed data gets here.
 		return Accepted
 	}
-	if !sig.record(s, window, t.windowSeconds, t.limits.MaxPendingWindows, &t.scratch) {
+	if !sig.record(s, window, t.windowSeconds, t.limits.MaxPendingWindows) {
 		return RefusedWindows
 	}
 	return Accepted

@@ -141,7 +141,7 @@ func TestRefusesSamplesInTooManyUnreportedWindows(t *testing.T) {
 	snap, _ := tr.Snapshot("support-reply", "a", time.Time{})
 	assert.Equal(t, int64(2), snap.Evidence.Canary[formatValid].N, "a refused sample counts nowhere, so totals equal the reports' sum")
 
-	tr.TakeReports()
+	tr.TakeReports(-1)
 	_, ref = tr.Observe(obs("a", Canary, t0.Add(-time.Hour), check(formatValid, true)))
 	assert.Equal(t, Accepted, ref, "reporting frees the windows")
 }
@@ -167,7 +167,7 @@ func TestTakeReportsHandsOverIncrementsByWindowOnce(t *testing.T) {
 	tr.Observe(obs("a", Canary, t0.Add(70*time.Second), check(formatValid, false), score(judgeScore, 0.5)))
 	tr.Observe(obs("b", Stable, t0, check(formatValid, true)))
 
-	first := tr.TakeReports()
+	first := tr.TakeReports(-1)
 	require.Len(t, first, 2)
 	var a Report
 	for _, r := range first {
@@ -182,10 +182,10 @@ func TestTakeReportsHandsOverIncrementsByWindowOnce(t *testing.T) {
 		"`+strconv.FormatInt(minute, 10)+`": {"kind": "proportion", "n": 1, "successes": 1},
 		"`+strconv.FormatInt(minute+60, 10)+`": {"kind": "proportion", "n": 1, "successes": 0}
 	}`, asJSON(t, a.Windows[Canary][formatValid]))
-	assert.Empty(t, tr.TakeReports(), "nothing changed")
+	assert.Empty(t, tr.TakeReports(-1), "nothing changed")
 
 	tr.Observe(obs("a", Stable, t0, check(formatValid, false)))
-	again := tr.TakeReports()
+	again := tr.TakeReports(-1)
 	require.Len(t, again, 1)
 	assert.Len(t, again[0].Windows[Stable], 1)
 	assert.Empty(t, again[0].Windows[Canary], "canary increments were already reported")
@@ -208,15 +208,15 @@ func TestEvictIdleReportsUnsentIncrementsAndFreesTheSlot(t *testing.T) {
 	l.IdleTimeout = time.Minute
 	tr := New(l, c.Now)
 	tr.Observe(obs("a", Canary, t0, check(formatValid, true)))
-	tr.TakeReports()
+	tr.TakeReports(-1)
 	tr.Observe(obs("a", Canary, t0, check(formatValid, true)))
 
 	c.now = t0.Add(30 * time.Second)
-	assert.Empty(t, tr.EvictIdle())
+	assert.Empty(t, tr.EvictIdle(-1))
 	assert.Equal(t, 1, tr.Len())
 
 	c.now = t0.Add(2 * time.Minute)
-	final := tr.EvictIdle()
+	final := tr.EvictIdle(-1)
 	require.Len(t, final, 1)
 	assert.Equal(t, int64(1), final[0].Windows[Canary][formatValid][t0.Unix()].N)
 	assert.Zero(t, tr.Len())

@@ -53,7 +53,7 @@ from otel_prompt_canary.analysis.verdict import RuleStatus, RuleVerdict, Verdict
 from otel_prompt_canary.errors import ConflictError, InvalidInputError, NotFoundError, PromptCanaryError
 from otel_prompt_canary.registry.alerts import AlertAction, AlertNotice
 from otel_prompt_canary.registry.base import LoopStore, Registry
-from otel_prompt_canary.registry.models import Action, Rollout, RolloutState, Route
+from otel_prompt_canary.registry.models import Action, AuditRecord, Rollout, RolloutState, Route
 from otel_prompt_canary.service.rollout_policy import policy_of, step_started_at
 
 __all__ = [
@@ -72,6 +72,8 @@ log = logging.getLogger("otel_prompt_canary.service.controller")
 CHECK_PREFIX = "prompt_canary.check."
 SCORE_PREFIX = "prompt_canary.score."
 ACTOR = "controller"
+# How much of a prompt's audit trail one judgement reads (pauses and resumes of the rollout).
+_RECENT_AUDIT = 256
 
 
 class ControllerStore(Registry, LoopStore, Protocol):
@@ -128,11 +130,11 @@ def _merge(snapshots: Iterable[Snapshot]) -> Snapshot:
     return total
 
 
-def _acknowledged(store: Registry, route: Route) -> frozenset[str]:
+def _acknowledged(records: Iterable[AuditRecord], route: Route) -> frozenset[str]:
     """Rules whose pause by the controller a person acknowledged by resuming the rollout."""
     paused: set[str] = set()
     acknowledged: set[str] = set()
-    for record in store.history(route.prompt, limit=256):
+    for record in records:
         if record.rollout_id != route.rollout_id:
             continue
         if record.action is Action.PAUSE and record.actor == ACTOR and isinstance(record.evidence, dict):
@@ -158,7 +160,9 @@ def assess(
         raise NotFoundError(f"prompt {route.prompt!r} has no active rollout")
     rollout = store.get_rollout(route.prompt, route.rollout_id)
     policy = policy_of(rollout)
-    started = step_started_at(store, route)
+    # One read of the recent audit trail serves both the step's start and the acknowledged rules.
+    recent = store.history(route.prompt, limit=_RECENT_AUDIT)
+    started = step_started_at(store, route, recent, _RECENT_AUDIT)
     current = time.time() if now is None else now
     reports = store.rollout_reports(route.rollout_id)
     since = started.timestamp()
@@ -176,7 +180,7 @@ def assess(
         elapsed_seconds=elapsed,
         time_scale=time_scale,
         verdict=verdict,
-        acknowledged=_acknowledged(store, route),
+        acknowledged=_acknowledged(recent, route),
     )
 
 

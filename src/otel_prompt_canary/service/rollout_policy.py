@@ -33,7 +33,7 @@ from pydantic import JsonValue
 from otel_prompt_canary.analysis.policy import DEFAULT_POLICY, Policy, load_policy
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.registry.base import Registry
-from otel_prompt_canary.registry.models import Action, Rollout, Route, parse_ramp
+from otel_prompt_canary.registry.models import Action, AuditRecord, Rollout, Route, parse_ramp
 
 __all__ = [
     "RolloutPolicy",
@@ -147,16 +147,27 @@ def policy_of(rollout: Rollout) -> Policy:
     return _with_steps(policy, tuple(rollout.ramp))
 
 
-def step_started_at(registry: Registry, route: Route) -> datetime:
+def _step_start(records: Sequence[AuditRecord], route: Route) -> datetime | None:
+    for record in reversed(records):
+        if record.rollout_id == route.rollout_id and record.action in (Action.START, Action.ADVANCE):
+            return record.at
+    return None
+
+
+def step_started_at(
+    registry: Registry,
+    route: Route,
+    recent: Sequence[AuditRecord] | None = None,
+    recent_limit: int = _RECENT_RECORDS,
+) -> datetime:
     """When the current step of ``route``'s rollout started: its newest ``start`` or ``advance``.
 
     Pausing and resuming do not restart a step: the canary keeps its weight while paused.
+    ``recent`` is the prompt's newest ``recent_limit`` audit records (oldest first) when the caller
+    already read them; the whole history is read only if the step's start is not among them.
     """
-    for limit in (_RECENT_RECORDS, None):
-        records = registry.history(route.prompt, limit=limit)
-        for record in reversed(records):
-            if record.rollout_id == route.rollout_id and record.action in (Action.START, Action.ADVANCE):
-                return record.at
-        if limit is not None and len(records) < limit:
-            break
-    return route.updated_at
+    records = recent if recent is not None else registry.history(route.prompt, limit=recent_limit)
+    found = _step_start(records, route)
+    if found is None and len(records) >= recent_limit:
+        found = _step_start(registry.history(route.prompt), route)
+    return found if found is not None else route.updated_at

@@ -119,7 +119,7 @@ class Catalog:
         self._lock = threading.Lock()
 
     def _current(self) -> PromptIndex:
-        snapshot = getattr(getattr(self._router, "_cache", None), "snapshot", None)
+        snapshot = self._router.snapshot()
         if snapshot is not self._snapshot and snapshot is not None:
             with self._lock:
                 if snapshot is not self._snapshot:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from otel_prompt_canary.errors import InvalidInputError, NotFoundError
 from otel_prompt_canary.registry.base import Registry, store_url
 from otel_prompt_canary.registry.models import Message, PromptSpec, Route, validate_prompt_name
-from otel_prompt_canary.routing.cache import RouteCache
+from otel_prompt_canary.routing.cache import RouteCache, Snapshot
 from otel_prompt_canary.routing.cohort import STABLE
 from otel_prompt_canary.routing.http_source import (
     DEFAULT_LONG_POLL_WAIT,
@@ -234,6 +234,14 @@ class PromptRouter:
             f"prompt {prompt_name!r} is not in the registry at {self._source.description} (or its "
             f"versions cannot be read) and has no fallback; {hint}"
         )
+
+    def snapshot(self) -> Snapshot:
+        """The routing the router applies now: an immutable view, replaced (never changed) on updates.
+
+        Its ``entries`` map each prompt to its stable and canary versions; compare snapshots by
+        identity to notice a change.
+        """
+        return self._cache.snapshot
 
     def route(self, prompt_name: str) -> Route | None:
         """The last routing flag read for ``prompt_name`` (as the registry sent it), or None."""

@@ -142,3 +142,69 @@ def alertmanager_server(config: str) -> Iterator[str]:
                 process.kill()
                 process.wait(timeout=10)
             shutil.rmtree(root, ignore_errors=True)
+
+
+def promtool() -> str:
+    """The path of ``promtool`` (Debian's ``prometheus`` package); skips locally, fails in CI, if missing."""
+    binary = shutil.which("promtool")
+    if not binary:
+        unavailable("promtool not found (apt-get install prometheus)")
+    assert binary
+    return binary
+
+
+@contextmanager
+def prometheus_server(config: str, files: dict[str, str] | None = None) -> Iterator[str]:
+    """A throw-away Prometheus server on 127.0.0.1 running ``config`` (YAML); yields its URL.
+
+    ``files`` (file name -> text), rule files say, are written beside the configuration, where
+    ``rule_files`` finds them by their bare names. Its storage is a temporary folder.
+    """
+    import urllib.error
+    import urllib.request
+
+    binary = shutil.which("prometheus")
+    if not binary:
+        unavailable("Prometheus not found (apt-get install prometheus)")
+    assert binary
+    root = tempfile.mkdtemp(prefix="pc-prom-")
+    config_file = Path(root, "prometheus.yml")
+    config_file.write_text(config, encoding="utf-8")
+    for name, text in (files or {}).items():
+        Path(root, name).write_text(text, encoding="utf-8")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = Path(root, "log")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={Path(root, 'data')}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=debug",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
+                        if answer.status == 200:
+                            break
+                except (urllib.error.URLError, OSError):
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"could not start Prometheus: {log_path.read_text(errors='replace')}")
+                time.sleep(0.1)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+            shutil.rmtree(root, ignore_errors=True)

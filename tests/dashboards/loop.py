@@ -1,0 +1,282 @@
+"""A canary rollout watched by a real Prometheus that alerts through a real Alertmanager.
+
+Every part is real and on loopback:
+
+- the simulated LLM speaks the OpenAI API; under the canary prompt it breaks the JSON of every
+  refund and billing answer and writes longer answers (unless ``healthy``); one call in a hundred
+  fails with HTTP 503 in both cohorts alike; as the LLM judge, it grades the longer answers lower;
+- the control plane (SQLite, its own controller off, so that only an alert can stop the rollout)
+  holds a rollout of version 2 at 50%;
+- the application (``tests/collector/canary_app.py``) runs under ``opentelemetry-instrument`` with
+  ``OTEL_METRICS_EXPORTER=prometheus``: the instrumentor this project registers records the
+  ``prompt_canary.*`` metrics in an SDK MeterProvider whose reader is
+  ``opentelemetry-exporter-prometheus``, served on 127.0.0.1; it routes with a ``PromptRouter``
+  long-polling the control plane and calls the real ``openai`` SDK; besides the default checks,
+  the ``output_tokens`` score and the sampled LLM judge run, so that scores are recorded too;
+- Prometheus scrapes it every second and evaluates dashboards/prometheus/prompt-canary.rules.yml
+  every second, with the durations of :func:`~tests.dashboards.support.fast_rules`;
+- Alertmanager runs dashboards/alertmanager/alertmanager.yml pointed at the control plane.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from otel_prompt_canary.demo import demo_behaviour
+from otel_prompt_canary.demo.behaviour import ModelRequest, Reply, Rule
+from otel_prompt_canary.demo.simulated_llm import running_simulated_llm
+from otel_prompt_canary.registry import SqlRegistry, open_store
+from otel_prompt_canary.service import ServiceSettings
+from otel_prompt_canary.service.testing import running_server
+from tests.dashboards.support import (
+    REPO,
+    RULES,
+    PrometheusApi,
+    alertmanager_config,
+    fast_rules,
+)
+from tests.support.services import alertmanager_server, free_port, prometheus_server
+
+PROMPT = "support-reply"
+STABLE_SYSTEM = "You are the support assistant of ACME. Reply with one JSON object: topic, answer, escalate."
+CANARY_SYSTEM = (
+    "You are the warm and thorough support assistant of ACME. Explain every step. "
+    "Reply with one JSON object: topic, answer, escalate."
+)
+TOKEN = "dashboards-write-token-0123456789"
+AM_TOKEN = "dashboards-alertmanager-token-0123456789"
+APP = REPO / "tests" / "collector" / "canary_app.py"
+#: Calls per second of the application; the rollout sends half of them to the canary.
+APP_RATE = 60
+#: The alert that asks for a rollback when a check fails far more often on the canary.
+ROLLBACK_ALERT = "PromptCanaryCheckFailuresFarAboveStable"
+
+PROMETHEUS_CONFIG = """\
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: [prompt-canary.rules.yml]
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['{alertmanager}']
+scrape_configs:
+  - job_name: support-bot
+    static_configs:
+      - targets: ['127.0.0.1:{app_port}']
+"""
+
+
+#: The LLM judge's model; the simulated LLM answers its requests with a grade.
+JUDGE_MODEL = "sim-judge"
+
+
+def _grade(request: ModelRequest) -> Reply:
+    """The judge's grade: lower for the canary's long-winded answers."""
+    graded = " ".join(text for _, text in request.messages)
+    return Reply.json({"score": 0.5 if "I completely understand" in graded else 0.9})
+
+
+def _one_call_in_a_hundred(request: ModelRequest) -> bool:
+    """True for "Where is my package n?" with n % 100 == 10 (n = 10, 110, 210...): 1% of all calls."""
+    match = re.search(r"package (\d+)\?$", request.user)
+    return match is not None and int(match.group(1)) % 100 == 10
+
+
+@dataclass
+class CanaryLoop:
+    """The running parts of one scenario."""
+
+    store: SqlRegistry
+    service: str
+    rollout_id: str
+    prometheus: PrometheusApi
+    metrics_url: str
+    app: subprocess.Popen[bytes]
+    app_stdout: Path
+    app_stderr: Path
+    stop_file: Path
+
+    def route_state(self) -> str:
+        return self.store.get_route(PROMPT).state.value
+
+    def scrape(self) -> str:
+        """The application's Prometheus exposition, as Prometheus scrapes it."""
+        with urllib.request.urlopen(self.metrics_url, timeout=10) as answer:
+            text: str = answer.read().decode()
+            return text
+
+    def stop_app(self) -> dict[str, Any]:
+        """Stop the application; its summary: calls by ``<routing state>/<cohort>/<version>``."""
+        self.stop_file.touch()
+        try:
+            self.app.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.app.kill()
+            self.app.wait(timeout=10)
+        assert self.app.returncode == 0, self.app_stderr.read_text(errors="replace")[-3000:]
+        summary: dict[str, Any] = json.loads(self.app_stdout.read_text().strip().splitlines()[-1])
+        return summary
+
+    def diagnostics(self) -> str:
+        return "\n".join(
+            [
+                f"route: {self.store.get_route(PROMPT)}",
+                f"alerts (control plane): {self.store.list_alerts(PROMPT)}",
+                f"alerts (Prometheus): {self.prometheus.alerts()}",
+                f"app stderr: {self.app_stderr.read_text(errors='replace')[-3000:]}",
+            ]
+        )
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> float:
+        """Seconds until ``condition`` held; fails with the diagnostics after ``timeout``."""
+        begin = time.monotonic()
+        while not condition():
+            if self.app.poll() is not None:
+                pytest.fail(f"the application exited while waiting for {what}\n{self.diagnostics()}")
+            if time.monotonic() - begin > timeout:
+                pytest.fail(f"{what} did not happen within {timeout:.0f} s\n{self.diagnostics()}")
+            time.sleep(0.1)
+        return time.monotonic() - begin
+
+
+@dataclass
+class Regression:
+    """A regressing canary that Prometheus and Alertmanager rolled back.
+
+    Prometheus, Alertmanager and the control plane still run; the application has stopped.
+    """
+
+    loop: CanaryLoop
+    #: Unix time at which Prometheus first reported the rollback alert firing: both cohorts had
+    #: traffic in every rate window then.
+    fired_at: float
+    #: Seconds from the application's start to the alert firing, and to the rollback.
+    fired_after: float
+    rolled_back_after: float
+    #: The application's Prometheus exposition, read just after the rollback.
+    scrape: str
+    #: The application's calls by ``<routing state>/<cohort>/<version>``; it stopped after the scrape.
+    calls: dict[str, int]
+
+
+def _start_rollout(http: httpx.Client) -> str:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for system in (STABLE_SYSTEM, CANARY_SYSTEM):
+        spec = {
+            "name": PROMPT,
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": "{{ question }}"},
+            ],
+        }
+        pushed = http.post("/v1/prompts", json=spec, headers=auth)
+        assert pushed.status_code == 201, pushed.text
+    started = http.post(
+        f"/v1/prompts/{PROMPT}/rollouts",
+        json={"version": 2, "ramp": [50, 100], "reason": "warmer answers"},
+        headers=auth,
+    )
+    assert started.status_code == 201, started.text
+    rollout_id: str = started.json()["rollout_id"]
+    return rollout_id
+
+
+def _app_environment(llm_url: str, service: str, metrics_port: int, stop_file: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTHONPATH"))}
+    return env | {
+        "APP_LLM_URL": llm_url,
+        "APP_CONTROL_PLANE": service,
+        "APP_PROMPT": PROMPT,
+        "APP_STOP_FILE": str(stop_file),
+        "APP_RATE": str(APP_RATE),
+        "APP_MAX_SECONDS": "180",
+        "OTEL_SERVICE_NAME": "support-bot",
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "prometheus",
+        "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+        "OTEL_EXPORTER_PROMETHEUS_PORT": str(metrics_port),
+        "OTEL_PROMPT_CANARY_CHECKS": "json_valid,max_output_tokens,truncation,refusal,output_tokens",
+        "OTEL_PROMPT_CANARY_JUDGE_ENDPOINT": llm_url,
+        "OTEL_PROMPT_CANARY_JUDGE_MODEL": JUDGE_MODEL,
+        "OTEL_PROMPT_CANARY_JUDGE_SAMPLE_RATE": "0.25",
+    }
+
+
+@contextmanager
+def canary_loop(workdir: Path, *, healthy: bool) -> Iterator[CanaryLoop]:
+    """Start every part; the application is calling when the block begins."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    behaviour, _ = demo_behaviour(
+        stable_prompt=STABLE_SYSTEM, canary_prompt=CANARY_SYSTEM, break_rate=1.0, healthy=healthy
+    )
+    behaviour.add(Rule(reply=Reply.failure(503, "overloaded", retryable=False), when=_one_call_in_a_hundred))
+    behaviour.add(Rule(reply=_grade, model=JUDGE_MODEL))
+    settings = ServiceSettings(token=TOKEN, alertmanager_token=AM_TOKEN, controller=False)
+    token_file = workdir / "alertmanager-token"
+    token_file.write_text(AM_TOKEN)
+    with ExitStack() as stack:
+        store = stack.enter_context(open_store(workdir / "registry.db"))
+        llm = stack.enter_context(running_simulated_llm(behaviour))
+        service = stack.enter_context(running_server(store, settings))
+        http = stack.enter_context(httpx.Client(base_url=service, timeout=10))
+        rollout_id = _start_rollout(http)
+
+        alertmanager = stack.enter_context(alertmanager_server(alertmanager_config(service, token_file)))
+        app_port = free_port()
+        prometheus_url = stack.enter_context(
+            prometheus_server(
+                PROMETHEUS_CONFIG.format(
+                    alertmanager=alertmanager.removeprefix("http://"), app_port=app_port
+                ),
+                {"prompt-canary.rules.yml": fast_rules(RULES.read_text())},
+            )
+        )
+        prometheus = PrometheusApi(prometheus_url)
+        stack.callback(prometheus.close)
+
+        stop_file = workdir / "stop-app"
+        app_stderr = workdir / "app.err"
+        instrument = Path(sys.executable).parent / "opentelemetry-instrument"
+        app_stdout = workdir / "app.out"
+        with open(app_stdout, "wb") as out, open(app_stderr, "wb") as err:
+            app = subprocess.Popen(
+                [str(instrument), sys.executable, str(APP)],
+                env=_app_environment(llm.base_url, service, app_port, stop_file),
+                stdout=out,
+                stderr=err,
+            )
+        try:
+            yield CanaryLoop(
+                store=store,
+                service=service,
+                rollout_id=rollout_id,
+                prometheus=prometheus,
+                metrics_url=f"http://127.0.0.1:{app_port}/metrics",
+                app=app,
+                app_stdout=app_stdout,
+                app_stderr=app_stderr,
+                stop_file=stop_file,
+            )
+        finally:
+            stop_file.touch()
+            try:
+                app.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                app.kill()
+                app.wait(timeout=10)

@@ -279,7 +279,10 @@ def test_fuzzed_reports(fuzz_client: tuple[TestClient, SqlRegistry, str]) -> Non
         payload["id"] = base["id"] if data.draw(st.booleans()) else payload.get("id")
         before = store.rollout_reports(rid)
         valid = jsonschema.Draft202012Validator(SCHEMA).is_valid(payload)
-        message_id = payload["id"] if isinstance(payload.get("id"), str) else "msg_1"
+        # The id doubles as the webhook-id header when it can be one (an empty header is no header).
+        sent_id = payload.get("id")
+        header_safe = isinstance(sent_id, str) and sent_id.isascii() and sent_id.isprintable() and sent_id
+        message_id = sent_id if header_safe else "msg_1"
         response = post_report(client, payload, message_id=message_id)
         assert response.status_code in (200, 404, 422), response.text
         if not valid:
@@ -288,3 +291,18 @@ def test_fuzzed_reports(fuzz_client: tuple[TestClient, SqlRegistry, str]) -> Non
             assert store.rollout_reports(rid) == before
 
     check()
+
+
+def test_a_null_versions_field_is_malformed_even_for_a_counted_report(
+    fuzz_client: tuple[TestClient, SqlRegistry, str],
+) -> None:
+    client, store, rid = fuzz_client
+    report = report_envelope(
+        rid, stable={CHECK: {"10": proportion(5, 4)}}, canary={CHECK: {"10": proportion(5, 5)}}
+    )
+    assert post_report(client, report).json()["outcome"] == "merged"
+    before = store.rollout_reports(rid)
+    response = post_report(client, {**report, "versions": None})
+    assert response.status_code == 422
+    assert "versions" in response.text
+    assert store.rollout_reports(rid) == before

@@ -180,6 +180,14 @@ class ReportEnvelope(_Strict):
     window_end: Timestamp
     created_at: Timestamp
 
+    @field_validator("versions", mode="before")
+    @classmethod
+    def _versions_not_null(cls, value: object) -> object:
+        # Optional means "may be left out", as in the schema: an explicit null is malformed.
+        if value is None:
+            raise ValueError("must be an object; leave the field out when no version is known")
+        return value
+
     def report(self) -> Report:
         """The statistics as the analysis engine's :class:`Report`; 422 when inconsistent."""
 

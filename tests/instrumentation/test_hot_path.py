@@ -36,9 +36,10 @@ MESSAGES = [
 ]
 
 
-def test_only_the_calls_own_data_points_carry_exemplars(
-    instrumented: Any, llm: SimulatedLLM, telemetry: Telemetry
+def test_only_the_duration_carries_an_exemplar(
+    instrument: Any, llm: SimulatedLLM, telemetry: Telemetry
 ) -> None:
+    instrument(checks="refusal,output_tokens")  # a check and a score: every kind of data point
     client = openai.OpenAI(base_url=llm.base_url, api_key="test", max_retries=0)
     with selection():
         client.chat.completions.create(model="sim-gpt-small", messages=MESSAGES)  # type: ignore[arg-type]
@@ -51,11 +52,15 @@ def test_only_the_calls_own_data_points_carry_exemplars(
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 points.setdefault(metric.name, []).extend(metric.data.data_points)
-    for name in ("prompt_canary.responses", "prompt_canary.duration"):
-        exemplars = [e for point in points[name] for e in point.exemplars]
-        assert exemplars, name
-        assert {e.trace_id for e in exemplars} == {trace_id}
-    for name in ("prompt_canary.checks", "prompt_canary.token.usage", "prompt_canary.score"):
+    exemplars = [e for point in points["prompt_canary.duration"] for e in point.exemplars]
+    assert {e.trace_id for e in exemplars} == {trace_id}
+    # The counters are summed in process (observable): they carry no exemplars at all.
+    for name in (
+        "prompt_canary.responses",
+        "prompt_canary.checks",
+        "prompt_canary.token.usage",
+        "prompt_canary.score",
+    ):
         assert points[name], name
         assert all(not point.exemplars for point in points[name]), name
 

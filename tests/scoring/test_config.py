@@ -43,10 +43,12 @@ def test_defaults() -> None:
     plan = build_scoring()
     assert names(plan) == (
         ["json_valid", "max_output_tokens", "truncation", "refusal"],
-        ["output_tokens"],
+        [],
         [],
     )
     assert plan.worker is None
+    with_tokens = build_scoring(load_scoring_config("output_tokens: {enabled: true}"))
+    assert names(with_tokens)[1] == ["output_tokens"]
     assert build_scoring(ScoringConfig()).checks[0].check(LLMResponse(output_text="prose")) is None
     assert load_scoring_config("") == ScoringConfig()
     assert load_scoring_config({}) == ScoringConfig()
@@ -58,7 +60,6 @@ def test_default_plan_results() -> None:
     assert refused.span_attributes() == {
         "prompt_canary.check.max_output_tokens": True,
         "prompt_canary.check.refusal": False,
-        "prompt_canary.score.output_tokens": 12.0,
     }
     json_answer = plan.run(
         LLMResponse(
@@ -73,7 +74,6 @@ def test_default_plan_results() -> None:
         "prompt_canary.check.max_output_tokens": False,
         "prompt_canary.check.truncation": False,
         "prompt_canary.check.refusal": True,
-        "prompt_canary.score.output_tokens": 5000.0,
     }
 
 

@@ -333,7 +333,9 @@ class Runtime:
                 attributes[attr.USAGE_INPUT_TOKENS] = response.input_tokens
             if response.output_tokens is not None:
                 attributes[attr.USAGE_OUTPUT_TOKENS] = response.output_tokens
-        events = record_evaluations(results, response_id, attributes)
+        # Span events leave out gen_ai.response.id: the semantic conventions ask for it where the span
+        # is not known, and this span carries it (saves validating one attribute per event).
+        events = record_evaluations(results, None, attributes)
         if attributes:
             span.set_attributes(attributes)
         add_event = span.add_event
@@ -358,8 +360,8 @@ class Runtime:
         elapsed: float,
     ) -> None:
         instruments = self.instruments
-        # The call's own data points keep the current context (exemplars link them to the trace);
-        # the others are recorded without, which spares the exemplar sampling of each.
+        # The call's duration keeps the current context (its exemplar links it to the trace); the
+        # token data points are recorded without, which spares the exemplar sampling of each.
         attributes = sets.base if error_type is None else sets.error(error_type)
         instruments.responses.add(1, attributes)
         instruments.duration.record(elapsed, attributes)
@@ -375,7 +377,7 @@ class Runtime:
         checks = self.instruments.checks
         for check in results.checks:
             if check.passed is not None:
-                checks.add(1, sets.check(check), _NO_EXEMPLAR)
+                checks.add(1, sets.check(check))
         score = self.instruments.score
         for outcome in results.scores:
             if outcome.value is not None:

@@ -1,13 +1,19 @@
-"""The metric instruments, created once per instrumentation from the meter it is given."""
+"""The metric instruments, created once per instrumentation from the meter it is given.
+
+The two counters are :class:`~otel_prompt_canary.instrumentation._counters.LocalCounter` objects,
+summed in process and reported as observable counters (see that module for why); the histograms are
+the SDK's.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
 
-from opentelemetry.metrics import Counter, Histogram, Meter
+from opentelemetry.metrics import Histogram, Meter
 
 from otel_prompt_canary.instrumentation import attributes as attr
+from otel_prompt_canary.instrumentation._counters import LocalCounter, local_counter
 
 __all__ = ["Instruments"]
 
@@ -36,8 +42,8 @@ _SCORE_BUCKETS: Final = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 class Instruments:
     """``prompt_canary.responses``, ``.checks``, ``.score``, ``.token.usage`` and ``.duration``."""
 
-    responses: Counter
-    checks: Counter
+    responses: LocalCounter
+    checks: LocalCounter
     score: Histogram
     token_usage: Histogram
     duration: Histogram
@@ -46,12 +52,14 @@ class Instruments:
     def create(cls, meter: Meter) -> Instruments:
         """Create every instrument on ``meter``."""
         return cls(
-            responses=meter.create_counter(
+            responses=local_counter(
+                meter,
                 attr.METRIC_RESPONSES,
                 unit="{response}",
                 description="LLM responses by prompt version and cohort (error.type on failures)",
             ),
-            checks=meter.create_counter(
+            checks=local_counter(
+                meter,
                 attr.METRIC_CHECKS,
                 unit="{check}",
                 description="Check outcomes by prompt version, cohort, check and outcome",

@@ -4,8 +4,9 @@ A :class:`ScoringConfig` is one prompt's configuration; every section has a defa
 valid configuration that runs the default set (see docs/checks.md):
 
 - inline, on every response: ``json_valid`` (only when the request asked for JSON), ``max_output_tokens``
-  (budget 4096), ``truncation``, ``refusal``; the ``output_tokens`` score;
-- off until configured: ``json_schema``, ``regex``, ``escalation``, ``safety`` and the LLM ``judge``.
+  (budget 4096), ``truncation``, ``refusal``;
+- off until configured: ``json_schema``, ``regex``, ``escalation``, ``safety``, the ``output_tokens``
+  score and the LLM ``judge``.
 
 :class:`ScoringSettings` holds a default configuration plus per-prompt overrides; an override replaces
 the sections it names and keeps the default's others. Both load from YAML or a dict and turn every
@@ -132,9 +133,10 @@ class TruncationConfig(_Section):
 
 
 class OutputTokensConfig(_Section):
-    """The ``output_tokens`` score."""
+    """The ``output_tokens`` score (off by default: ``gen_ai.usage.output_tokens`` and the
+    ``prompt_canary.token.usage`` histogram already carry the count per cohort)."""
 
-    enabled: bool = True
+    enabled: bool = False
     name: EvaluationName = "output_tokens"
 
 

@@ -16,10 +16,7 @@ plane (``prompt-canary serve`` on SQLite) moves the routing flag, and the router
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -38,6 +35,7 @@ from otel_prompt_canary.service import ServiceSettings
 from otel_prompt_canary.service.testing import running_server
 from tests.collector.support import Collector, running_collector
 from tests.instrumentation.otlp_receiver import Received, attributes, otlp_receiver
+from tests.support.app_process import AppProcess, running_app
 
 # The first test of a session may build the distribution (about 3.5 minutes on 2 cores).
 pytestmark = pytest.mark.timeout(1200)
@@ -52,7 +50,6 @@ TOKEN = "e2e-write-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WEBHOOK_SECRET = "e2e-collector-webhook-secret-0123456789"
 SOURCE = "e2e-gateway"
-APP = Path(__file__).with_name("canary_app.py")
 
 #: A fast ramp: three steps, each 60 s of policy time (3 s at time scale 20) and 20 samples per cohort.
 TIME_SCALE = 20.0
@@ -78,10 +75,7 @@ class Loop:
     collector: Collector
     backend: Received
     router: PromptRouter
-    app: subprocess.Popen[bytes]
-    app_stdout: Path
-    app_stderr: Path
-    stop_file: Path
+    app: AppProcess
 
     def state(self) -> str | None:
         route = self.router.route(PROMPT)
@@ -94,33 +88,18 @@ class Loop:
                 f"route: {self.http.get(f'/v1/routes/{PROMPT}').text}",
                 f"alerts: {self.http.get('/v1/alerts').text[-2000:]}",
                 f"verdict: {self.http.get(f'/v1/prompts/{PROMPT}/rollout/verdict').text[-2000:]}",
-                f"app stderr: {self.app_stderr.read_text(errors='replace')[-3000:]}",
+                f"app stderr: {self.app.stderr_tail()}",
                 f"collector log: {self.collector.log_tail(4000)}",
             ]
         )
 
     def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> float:
         """Seconds until ``condition`` held; fails with the diagnostics after ``timeout``."""
-        begin = time.monotonic()
-        while not condition():
-            if self.app.poll() is not None:
-                pytest.fail(f"the application exited early while waiting for {what}\n{self.diagnostics()}")
-            if time.monotonic() - begin > timeout:
-                pytest.fail(f"{what} did not happen within {timeout:.0f} s\n{self.diagnostics()}")
-            time.sleep(0.05)
-        return time.monotonic() - begin
+        return self.app.wait_for(condition, timeout, what, self.diagnostics)
 
     def stop_app(self) -> dict[str, Any]:
         """Stop the application and return its summary (calls by state/cohort/version)."""
-        self.stop_file.touch()
-        try:
-            self.app.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.app.kill()
-            pytest.fail(f"the application did not stop\n{self.diagnostics()}")
-        assert self.app.returncode == 0, self.app_stderr.read_text(errors="replace")[-4000:]
-        summary: dict[str, Any] = json.loads(self.app_stdout.read_text().strip().splitlines()[-1])
-        return summary
+        return self.app.stop(self.diagnostics)
 
 
 def _app_environment(llm_url: str, service: str, collector: Collector, stop_file: Path) -> dict[str, str]:
@@ -191,37 +170,18 @@ def canary_loop(tmp_path: Path, binary: Path, *, healthy: bool, controller: bool
         assert router.route(PROMPT) is not None
 
         stop_file = tmp_path / "stop-app"
-        app_stdout, app_stderr = tmp_path / "app.out", tmp_path / "app.err"
-        instrument = Path(sys.executable).parent / "opentelemetry-instrument"
-        with open(app_stdout, "wb") as out, open(app_stderr, "wb") as err:
-            app = subprocess.Popen(
-                [str(instrument), sys.executable, str(APP)],
-                env=_app_environment(llm.base_url, service, collector, stop_file),
-                stdout=out,
-                stderr=err,
-            )
-        try:
-            yield Loop(
-                store=store,
-                service=service,
-                http=http,
-                rollout_id=rollout_id,
-                collector=collector,
-                backend=backend,
-                router=router,
-                app=app,
-                app_stdout=app_stdout,
-                app_stderr=app_stderr,
-                stop_file=stop_file,
-            )
-        finally:
-            if app.poll() is None:
-                stop_file.touch()
-                try:
-                    app.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    app.kill()
-                    app.wait(timeout=10)
+        environment = _app_environment(llm.base_url, service, collector, stop_file)
+        app = stack.enter_context(running_app(environment, tmp_path, stop_file))
+        yield Loop(
+            store=store,
+            service=service,
+            http=http,
+            rollout_id=rollout_id,
+            collector=collector,
+            backend=backend,
+            router=router,
+            app=app,
+        )
 
 
 def _forwarded_llm_spans(backend: Received) -> list[dict[str, Any]]:

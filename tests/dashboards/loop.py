@@ -20,12 +20,8 @@ Every part is real and on loopback:
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -34,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from otel_prompt_canary.demo import demo_behaviour
 from otel_prompt_canary.demo.behaviour import ModelRequest, Reply, Rule
@@ -43,12 +38,12 @@ from otel_prompt_canary.registry import SqlRegistry, open_store
 from otel_prompt_canary.service import ServiceSettings
 from otel_prompt_canary.service.testing import running_server
 from tests.dashboards.support import (
-    REPO,
     RULES,
     PrometheusApi,
     alertmanager_config,
     fast_rules,
 )
+from tests.support.app_process import AppProcess, running_app
 from tests.support.services import alertmanager_server, free_port, prometheus_server
 
 PROMPT = "support-reply"
@@ -59,7 +54,6 @@ CANARY_SYSTEM = (
 )
 TOKEN = "dashboards-write-token-0123456789"
 AM_TOKEN = "dashboards-alertmanager-token-0123456789"
-APP = REPO / "tests" / "collector" / "canary_app.py"
 #: Calls per second of the application; the rollout sends half of them to the canary.
 APP_RATE = 60
 #: The alert that asks for a rollback when a check fails far more often on the canary.
@@ -106,10 +100,7 @@ class CanaryLoop:
     rollout_id: str
     prometheus: PrometheusApi
     metrics_url: str
-    app: subprocess.Popen[bytes]
-    app_stdout: Path
-    app_stderr: Path
-    stop_file: Path
+    app: AppProcess
 
     def route_state(self) -> str:
         return self.store.get_route(PROMPT).state.value
@@ -122,15 +113,7 @@ class CanaryLoop:
 
     def stop_app(self) -> dict[str, Any]:
         """Stop the application; its summary: calls by ``<routing state>/<cohort>/<version>``."""
-        self.stop_file.touch()
-        try:
-            self.app.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.app.kill()
-            self.app.wait(timeout=10)
-        assert self.app.returncode == 0, self.app_stderr.read_text(errors="replace")[-3000:]
-        summary: dict[str, Any] = json.loads(self.app_stdout.read_text().strip().splitlines()[-1])
-        return summary
+        return self.app.stop(self.diagnostics)
 
     def diagnostics(self) -> str:
         return "\n".join(
@@ -138,20 +121,13 @@ class CanaryLoop:
                 f"route: {self.store.get_route(PROMPT)}",
                 f"alerts (control plane): {self.store.list_alerts(PROMPT)}",
                 f"alerts (Prometheus): {self.prometheus.alerts()}",
-                f"app stderr: {self.app_stderr.read_text(errors='replace')[-3000:]}",
+                f"app stderr: {self.app.stderr_tail()}",
             ]
         )
 
     def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> float:
         """Seconds until ``condition`` held; fails with the diagnostics after ``timeout``."""
-        begin = time.monotonic()
-        while not condition():
-            if self.app.poll() is not None:
-                pytest.fail(f"the application exited while waiting for {what}\n{self.diagnostics()}")
-            if time.monotonic() - begin > timeout:
-                pytest.fail(f"{what} did not happen within {timeout:.0f} s\n{self.diagnostics()}")
-            time.sleep(0.1)
-        return time.monotonic() - begin
+        return self.app.wait_for(condition, timeout, what, self.diagnostics)
 
 
 @dataclass
@@ -251,32 +227,13 @@ def canary_loop(workdir: Path, *, healthy: bool) -> Iterator[CanaryLoop]:
         stack.callback(prometheus.close)
 
         stop_file = workdir / "stop-app"
-        app_stderr = workdir / "app.err"
-        instrument = Path(sys.executable).parent / "opentelemetry-instrument"
-        app_stdout = workdir / "app.out"
-        with open(app_stdout, "wb") as out, open(app_stderr, "wb") as err:
-            app = subprocess.Popen(
-                [str(instrument), sys.executable, str(APP)],
-                env=_app_environment(llm.base_url, service, app_port, stop_file),
-                stdout=out,
-                stderr=err,
-            )
-        try:
-            yield CanaryLoop(
-                store=store,
-                service=service,
-                rollout_id=rollout_id,
-                prometheus=prometheus,
-                metrics_url=f"http://127.0.0.1:{app_port}/metrics",
-                app=app,
-                app_stdout=app_stdout,
-                app_stderr=app_stderr,
-                stop_file=stop_file,
-            )
-        finally:
-            stop_file.touch()
-            try:
-                app.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                app.kill()
-                app.wait(timeout=10)
+        environment = _app_environment(llm.base_url, service, app_port, stop_file)
+        app = stack.enter_context(running_app(environment, workdir, stop_file))
+        yield CanaryLoop(
+            store=store,
+            service=service,
+            rollout_id=rollout_id,
+            prometheus=prometheus,
+            metrics_url=f"http://127.0.0.1:{app_port}/metrics",
+            app=app,
+        )

@@ -95,8 +95,6 @@ def alertmanager_server(config: str) -> Iterator[str]:
 
     Clustering is off (``--cluster.listen-address=``) and its storage is a temporary folder.
     """
-    import urllib.error
-    import urllib.request
 
     binary = _alertmanager_bin()
     if not binary:
@@ -106,42 +104,16 @@ def alertmanager_server(config: str) -> Iterator[str]:
     config_file = Path(root, "alertmanager.yml")
     config_file.write_text(config, encoding="utf-8")
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = Path(root, "log")
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config_file}",
-                f"--storage.path={Path(root, 'data')}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-                "--log.level=debug",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
-                        if answer.status == 200:
-                            break
-                except (urllib.error.URLError, OSError):
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"could not start Alertmanager: {log_path.read_text(errors='replace')}")
-                time.sleep(0.1)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-            shutil.rmtree(root, ignore_errors=True)
+    command = [
+        binary,
+        f"--config.file={config_file}",
+        f"--storage.path={Path(root, 'data')}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        "--log.level=debug",
+    ]
+    with _ready_server("Alertmanager", command, root, f"http://127.0.0.1:{port}", timeout=20) as url:
+        yield url
 
 
 def promtool() -> str:
@@ -160,8 +132,6 @@ def prometheus_server(config: str, files: dict[str, str] | None = None) -> Itera
     ``files`` (file name -> text), rule files say, are written beside the configuration, where
     ``rule_files`` finds them by their bare names. Its storage is a temporary folder.
     """
-    import urllib.error
-    import urllib.request
 
     binary = shutil.which("prometheus")
     if not binary:
@@ -173,38 +143,47 @@ def prometheus_server(config: str, files: dict[str, str] | None = None) -> Itera
     for name, text in (files or {}).items():
         Path(root, name).write_text(text, encoding="utf-8")
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    command = [
+        binary,
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={Path(root, 'data')}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=debug",
+    ]
+    with _ready_server("Prometheus", command, root, f"http://127.0.0.1:{port}", timeout=30) as url:
+        yield url
+
+
+@contextmanager
+def _ready_server(name: str, command: list[str], root: str, url: str, *, timeout: float) -> Iterator[str]:
+    """Runs ``command`` (logging into ``root``) until its ``/-/ready`` answers; stops it and removes
+    ``root`` afterwards. Fails the test, with the server's log, when it does not get ready."""
+    import urllib.error
+    import urllib.request
+
     log_path = Path(root, "log")
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config_file}",
-                f"--storage.tsdb.path={Path(root, 'data')}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=debug",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
-                        if answer.status == 200:
-                            break
-                except (urllib.error.URLError, OSError):
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"could not start Prometheus: {log_path.read_text(errors='replace')}")
-                time.sleep(0.1)
-            yield url
-        finally:
-            process.terminate()
+    try:
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
             try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-            shutil.rmtree(root, ignore_errors=True)
+                deadline = time.monotonic() + timeout
+                while True:
+                    try:
+                        with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
+                            if answer.status == 200:
+                                break
+                    except (urllib.error.URLError, OSError):
+                        pass
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail(f"could not start {name}: {log_path.read_text(errors='replace')}")
+                    time.sleep(0.1)
+                yield url
+            finally:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=10)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

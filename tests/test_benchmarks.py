@@ -1,0 +1,67 @@
+"""Every Python benchmark runs, on tiny settings, and reports its figures as one JSON line.
+
+The figures are not judged here (timings belong to the benchmarks, on a quiet machine); what is
+locked is that each benchmark still runs against the current code and reports what it measured.
+(``bench_collector.py`` needs the built distribution: tests/collector runs it.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+
+
+def _run(name: str, *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+def test_bench_instrumentation_reports_the_four_configurations() -> None:
+    figures = _run("bench_instrumentation.py", "--calls", "3", "--rounds", "2", "--warmup", "3")
+    assert set(figures["median_us"]) == {"none", "peer", "ours", "floor"}
+    assert all(_positive(v) for v in figures["median_us"].values())
+    assert set(figures["added_us"]) == {"peer", "ours", "floor"}
+    for ratio in ("ratio_ours_over_none", "ratio_peer_over_none", "ratio_floor_over_none"):
+        assert _positive(figures[ratio]), ratio
+    assert figures["targets"] == {"ratio_ours_over_none": 1.10, "ratio_added_ours_over_peer": 1.5}
+    assert figures["calls_per_configuration"] == 6
+
+
+def test_bench_router_reports_selection_and_flip_figures() -> None:
+    figures = _run("bench_router.py", "--keys", "2000", "--repeat", "1", "--flips", "2")
+    for key in ("selections_per_s", "select_over_hash", "hash_ns_per_call"):
+        assert _positive(figures[key]), key
+    assert figures["flips"] == 2 and _positive(figures["flip_http_ms"]["p50"])
+    assert 0 < figures["canary_share"] < 1
+
+
+def test_bench_checks_reports_the_default_checks_against_json_parsing() -> None:
+    figures = _run("bench_checks.py", "--calls", "50", "--repeat", "1")
+    assert figures["checks"] == ["json_valid", "max_output_tokens", "truncation", "refusal"]
+    assert figures["cases"] and all(_positive(case["ratio"]) for case in figures["cases"])
+
+
+def test_bench_loop_reports_flips_and_the_statistics() -> None:
+    figures = _run("bench_loop.py", "--runs", "2", "--rollouts", "20")
+    assert figures["flip_default"]["missed"] == 0
+    assert _positive(figures["flip_default"]["median_s"])
+    assert 0 <= figures["aa"]["sequential_false_rollbacks"] <= 1
+    assert figures["ab"]["rollouts"] == 20

@@ -18,6 +18,7 @@ from otel_prompt_canary.instrumentation._counters import (
     LocalCounter,
     local_counter,
 )
+from otel_prompt_canary.scoring import CheckOutcome
 from tests.instrumentation.support import selection
 
 
@@ -119,3 +120,21 @@ def test_instrumenting_again_on_the_same_meter_continues_the_totals(llm: Simulat
     [(attributes, total)] = _points(reader, "prompt_canary.responses").items()
     assert total == 2
     assert dict(attributes)["prompt_canary.cohort"] == "canary"
+
+
+def test_late_outcomes_of_one_prompt_reuse_one_attribute_set() -> None:
+    reader = InMemoryMetricReader()
+    instrumentor = PromptCanaryInstrumentor()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    instrumentor.instrument(config=InstrumentationConfig(), meter_provider=meter_provider)
+    try:
+        runtime = instrumentor._installation.runtime
+        for passed in (True, False) * 50:
+            runtime.late_outcome(("support-reply", "2", "canary", "ro_1"), CheckOutcome("safety", passed))
+        checks = runtime.instruments.checks
+        assert len(checks._by_identity) == 2  # one set per outcome, not one per late result
+    finally:
+        instrumentor.uninstrument()
+    points = _points(reader, "prompt_canary.checks")
+    totals = {dict(k)["prompt_canary.check.outcome"]: v for k, v in points.items()}
+    assert totals == {"pass": 50, "fail": 50}

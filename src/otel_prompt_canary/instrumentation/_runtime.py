@@ -32,7 +32,14 @@ from otel_prompt_canary.instrumentation import attributes as attr
 from otel_prompt_canary.instrumentation._call import CALL_KEY, Api, CallState, RequestView
 from otel_prompt_canary.instrumentation._evaluations import evaluation_events, record_evaluations
 from otel_prompt_canary.instrumentation._streams import CLOSED_EARLY, proxy_stream
-from otel_prompt_canary.instrumentation._tags import SELECTION, UNTAGGED, MetricAttributes, Tags, TagsCache
+from otel_prompt_canary.instrumentation._tags import (
+    SELECTION,
+    UNTAGGED,
+    MetricAttributes,
+    Tags,
+    TagsCache,
+    remember,
+)
 from otel_prompt_canary.instrumentation.config import InstrumentationConfig
 from otel_prompt_canary.instrumentation.instruments import Instruments
 from otel_prompt_canary.instrumentation.observers import Listeners, Observation
@@ -115,6 +122,9 @@ class Runtime:
         self.identify = identify
         self.listeners = listeners
         self.feedback = feedback
+        # The metric attribute sets of late outcomes, per (prompt, version, cohort): reused like the
+        # sets of calls, so that the in-process counters find them by identity.
+        self._late_sets: dict[tuple[str | None, str | None, str | None], MetricAttributes] = {}
         self.enabled = True
         self._span_mode = config.span_mode
 
@@ -424,7 +434,10 @@ class Runtime:
                 results = ScoringResults((outcome,), ())
             else:
                 results = ScoringResults((), (outcome,))
-            self._metrics_of_results(MetricAttributes(base), results)
+            sets = self._late_sets.get((prompt, version, cohort))
+            if sets is None:
+                sets = remember(self._late_sets, (prompt, version, cohort), MetricAttributes(base))
+            self._metrics_of_results(sets, results)
             events = evaluation_events(results, response_id)
             ctx = None if span is None else set_span_in_context(span, Context())
             for event in events:

@@ -253,10 +253,23 @@ class Runtime:
 
     def fail(self, call: CallState, error: BaseException) -> None:
         """Record a call that raised ``error`` (which the caller re-raises unchanged)."""
+        self.finish_quietly(call, None, error=error, what="a failed LLM call")
+
+    def finish_quietly(
+        self,
+        call: CallState,
+        response: LLMResponse | None,
+        *,
+        error: BaseException | None = None,
+        error_type: str | None = None,
+        what: str = "an LLM response",
+    ) -> None:
+        """:meth:`finish`, for the paths the application's call runs through: a failure to record
+        ``what`` is logged and the span still ends; nothing is raised."""
         try:
-            self.finish(call, None, error=error)
+            self.finish(call, response, error=error, error_type=error_type)
         except Exception:
-            logger.warning("could not record a failed LLM call", exc_info=True)
+            logger.warning("could not record %s", what, exc_info=True)
             self.end_quietly(call)
 
     def finish(

@@ -76,18 +76,12 @@ class _Recording:
 
     def closed_early(self) -> None:
         if not self.call.done:
-            self._finish(None, None, _closed_early())
+            self._finish(None, None, CLOSED_EARLY)
 
     def _finish(self, response: Any, error: BaseException | None, error_type: str | None) -> None:
-        try:
-            self.runtime.finish(self.call, response, error=error, error_type=error_type)
-        except Exception:
-            logger.warning("could not record the end of a stream", exc_info=True)
-            self.runtime.end_quietly(self.call)
-
-
-def _closed_early() -> str:
-    return CLOSED_EARLY
+        self.runtime.finish_quietly(
+            self.call, response, error=error, error_type=error_type, what="the end of a stream"
+        )
 
 
 class StreamProxy(wrapt.ObjectProxy[Any]):

@@ -172,11 +172,7 @@ class StreamManagerProxy(wrapt.ObjectProxy[Any]):
         call = self._self_call
         if not call.done and not call.streaming:
             # Left before any stream was made (or the request never went out).
-            try:
-                self._self_runtime.finish(call, None, error_type=CLOSED_EARLY)
-            except Exception:
-                logger.warning("could not record a stream manager", exc_info=True)
-                self._self_runtime.end_quietly(call)
+            self._self_runtime.finish_quietly(call, None, error_type=CLOSED_EARLY, what="a stream manager")
 
     def __del__(self) -> None:
         try:

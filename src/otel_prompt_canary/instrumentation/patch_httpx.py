@@ -286,11 +286,9 @@ class _BodyObserver:
             self._finish(None, None, CLOSED_EARLY)
 
     def _finish(self, response: Any, error: BaseException | None, error_type: str | None) -> None:
-        try:
-            self.runtime.finish(self.call, response, error=error, error_type=error_type)
-        except Exception:
-            logger.warning("could not record an HTTP LLM response", exc_info=True)
-            self.runtime.end_quietly(self.call)
+        self.runtime.finish_quietly(
+            self.call, response, error=error, error_type=error_type, what="an HTTP LLM response"
+        )
 
 
 def _stream_classes(module: Any) -> tuple[type, type]:

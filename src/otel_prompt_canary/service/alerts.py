@@ -10,7 +10,7 @@ decides nothing. The answer lists every decision; docs/alerts.md has the details
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
@@ -73,6 +73,19 @@ async def _answer(
     return AlertsAnswer(received=len(records), applied=applied, decisions=records)
 
 
+async def _answer_labelled(
+    source: Literal["alertmanager", "grafana"],
+    payload: alertmanager.AlertmanagerPayload | grafana.GrafanaPayload,
+    store: LoopStore,
+    registry: Registry,
+    watch: RouteWatch,
+) -> AlertsAnswer:
+    """The answer to a notification whose alerts name their prompt and action by labels."""
+    context = payload.context()
+    notices = [notice_of(source, a, i, context=context) for i, a in enumerate(payload.alerts)]
+    return await _answer(store, registry, watch, notices)
+
+
 @router.post(
     "/alertmanager",
     summary="Prometheus Alertmanager webhook (version 4)",
@@ -90,9 +103,7 @@ async def alertmanager_webhook(
     body = await request.body()
     alertmanager.authenticate(request.headers, settings)
     payload = validate_payload(alertmanager.AlertmanagerPayload, parse_json(body), "Alertmanager payload")
-    context = payload.context()
-    notices = [notice_of("alertmanager", a, i, context=context) for i, a in enumerate(payload.alerts)]
-    return await _answer(store, registry, watch, notices)
+    return await _answer_labelled("alertmanager", payload, store, registry, watch)
 
 
 @router.post(
@@ -112,9 +123,7 @@ async def grafana_webhook(
     body = await request.body()
     grafana.authenticate(request.headers, body, settings)
     payload = validate_payload(grafana.GrafanaPayload, parse_json(body), "Grafana payload")
-    context = payload.context()
-    notices = [notice_of("grafana", a, i, context=context) for i, a in enumerate(payload.alerts)]
-    return await _answer(store, registry, watch, notices)
+    return await _answer_labelled("grafana", payload, store, registry, watch)
 
 
 @router.post(

@@ -25,7 +25,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from otel_prompt_canary._version import __version__
-from otel_prompt_canary.analysis.policy import DEFAULT_POLICY_YAML, policy_json_schema
+from otel_prompt_canary.analysis.policy import DEFAULT_POLICY_YAML, load_policy, policy_json_schema
+from otel_prompt_canary.analysis.prometheus import prometheus_rules
 from otel_prompt_canary.client import is_remote, open_registry
 from otel_prompt_canary.errors import (
     AuthenticationError,
@@ -695,7 +696,7 @@ def _history_row(r: AuditRecord) -> tuple[object, ...]:
 
 @cli.group(cls=_Group)
 def policy() -> None:
-    """Validate canary policies and print their JSON Schema."""
+    """Validate canary policies, print their JSON Schema, turn them into Prometheus rules."""
 
 
 def _json_option(command: _F) -> _F:
@@ -747,6 +748,94 @@ def policy_validate(state: _State, file: str, ramp: str | None) -> None:
 def policy_schema() -> None:
     """Print the JSON Schema of a policy document (draft 2020-12)."""
     click.echo(json.dumps(policy_json_schema(), indent=2, sort_keys=True))
+
+
+def _score_range(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, tuple[float, float]]:
+    ranges: dict[str, tuple[float, float]] = {}
+    for value in values:
+        name, _, span = value.partition("=")
+        lo, _, hi = span.partition(":")
+        try:
+            ranges[name] = (float(lo), float(hi))
+        except ValueError:
+            raise click.BadParameter(
+                f"{value!r}: write NAME=LO:HI, for example output_tokens=0:4096"
+            ) from None
+    return ranges
+
+
+@policy.command("rules")
+@click.argument("file", metavar="FILE")
+@click.option("--prompt", "prompt_name", required=True, help="The prompt whose canaries the rules judge.")
+@click.option(
+    "--horizon",
+    default="24h",
+    show_default=True,
+    help="How far back a canary's samples count (longer than a rollout).",
+)
+@click.option(
+    "--resolution",
+    default="1m",
+    show_default=True,
+    help="Step in which stable traffic counts as concurrent; the rules' evaluation interval.",
+)
+@click.option(
+    "--for",
+    "act_after",
+    default="1m",
+    show_default=True,
+    help="How long a critical rule must stay proven before its alert fires (others wait a ramp step).",
+)
+@click.option(
+    "--score-range",
+    "score_ranges",
+    multiple=True,
+    callback=_score_range,
+    metavar="NAME=LO:HI",
+    help="Range of a score's values (default 0:1); repeat for several scores.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write here, not to stdout."
+)
+def policy_rules(
+    file: str,
+    prompt_name: str,
+    horizon: str,
+    resolution: str,
+    act_after: str,
+    score_ranges: dict[str, tuple[float, float]],
+    output: str | None,
+) -> None:
+    """Print Prometheus rules that judge PROMPT's canaries by the policy in FILE (- for stdin).
+
+    One alert per policy rule, with the judge's confidence bound, labelled for the control plane's
+    Alertmanager receiver (docs/dashboards.md, "Rules from your policy").
+    """
+    shown = "<stdin>" if file == "-" else file
+    try:
+        policy = load_policy(_load_json_object(file, "policy"))
+    except InvalidInputError as exc:
+        _fail_input(f"{shown}: {exc}")
+    try:
+        text = prometheus_rules(
+            policy,
+            prompt_name,
+            horizon=horizon,
+            resolution=resolution,
+            act_after=act_after,
+            score_ranges=score_ranges,
+        )
+    except InvalidInputError as exc:
+        _fail_input(str(exc))
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail_input(f"cannot write {output}: {exc.strerror or exc}")
 
 
 @policy.command("default")

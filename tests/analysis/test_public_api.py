@@ -20,9 +20,11 @@ PUBLIC = {
     "compare_to_threshold", "confidence_radius", "log_mixture_ratio", "mixture_rho2", "mixture_test",
     # judge and verdicts
     "Judge", "CohortEvidence", "Decision", "RuleStatus", "RuleVerdict", "Verdict",
+    # the policy as Prometheus rules
+    "prometheus_rules",
 }  # fmt: skip
 
-MODULES = ["policy", "stats", "sequential", "verdict", "judge"]
+MODULES = ["policy", "stats", "sequential", "verdict", "judge", "prometheus"]
 
 
 def test_public_names_are_exactly_these() -> None:

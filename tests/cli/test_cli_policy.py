@@ -1,4 +1,4 @@
-"""``policy validate|schema|default`` and ``rollout start --policy``: refused before anything is written."""
+"""``policy validate|schema|default|rules`` and ``rollout start --policy`` (refused before any write)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from cli_helpers import SPEC_V1, SPEC_V2, Cli, write
 
-from otel_prompt_canary.analysis import DEFAULT_POLICY, load_policy, policy_json_schema
+from otel_prompt_canary.analysis import DEFAULT_POLICY, load_policy, policy_json_schema, prometheus_rules
 from otel_prompt_canary.cli import EXIT_BAD_INPUT, cli
 from otel_prompt_canary.registry import open_store
 
@@ -66,6 +67,54 @@ def test_schema_and_default(local: Cli) -> None:
 def _two_versions(cli: Cli, tmp_path: Path) -> None:
     cli.ok("prompt", "push", write(tmp_path / "v1.yaml", SPEC_V1))
     cli.ok("prompt", "push", write(tmp_path / "v2.yaml", SPEC_V2))
+
+
+def test_rules_prints_or_writes_the_policys_prometheus_rules(local: Cli, tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", VALID)
+    printed = local.ok("policy", "rules", path, "--prompt", "support-bot", "--for", "30s").stdout
+    assert printed == prometheus_rules(load_policy(VALID), "support-bot", act_after="30s")
+    (group,) = yaml.safe_load(printed)["groups"]
+    assert [r["labels"]["prompt_canary_rule"] for r in group["rules"] if "alert" in r] == [
+        "json_valid.relative"
+    ]
+
+    out = tmp_path / "rules.yml"
+    options = ("--horizon", "6h", "--resolution", "30s", "-o", str(out))
+    assert local.ok("policy", "rules", path, "--prompt", "support-bot", *options).stdout == ""
+    assert out.read_text() == prometheus_rules(
+        load_policy(VALID), "support-bot", horizon="6h", resolution="30s"
+    )
+
+
+def test_rules_takes_score_ranges(local: Cli, tmp_path: Path) -> None:
+    tokens = VALID.replace(
+        "json_valid, kind: proportion, harmful: decrease", "output_tokens, kind: mean, harmful: increase"
+    )
+    path = write(tmp_path / "p.yaml", tokens.replace("json_valid", "output_tokens"))
+    error = local.fails(EXIT_BAD_INPUT, "policy", "rules", path, "--prompt", "p")
+    assert "score 'output_tokens' has no upper bound" in error
+    printed = local.ok(
+        "policy", "rules", path, "--prompt", "p", "--score-range", "output_tokens=0:2048"
+    ).stdout
+    assert "2048.0 - clamp(" in printed
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "message"),
+    [
+        ("signals: []\nrules: []\n", (), "invalid policy: a policy needs at least one signal"),
+        (VALID, ("--prompt", "no spaces"), "invalid prompt name 'no spaces'"),
+        (VALID, ("--horizon", "forever"), "invalid horizon 'forever'"),
+        (VALID, ("--score-range", "judge"), "Invalid value for '--score-range': 'judge': write NAME=LO:HI"),
+        (VALID, ("--score-range", "json_valid=0:1"), "score ranges given for ['json_valid']"),
+    ],
+)
+def test_rules_refuses_with_exit_2(
+    local: Cli, tmp_path: Path, text: str, args: tuple[str, ...], message: str
+) -> None:
+    path = write(tmp_path / "p.yaml", text)
+    prompt = () if "--prompt" in args else ("--prompt", "support-bot")
+    assert message in local.fails(EXIT_BAD_INPUT, "policy", "rules", path, *prompt, *args)
 
 
 def test_start_with_an_invalid_policy_writes_nothing(any_cli: Cli, tmp_path: Path) -> None:

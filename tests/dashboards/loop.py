@@ -14,7 +14,8 @@ Every part is real and on loopback:
   long-polling the control plane and calls the real ``openai`` SDK; besides the default checks,
   the ``output_tokens`` score and the sampled LLM judge run, so that scores are recorded too;
 - Prometheus scrapes it every second and evaluates dashboards/prometheus/prompt-canary.rules.yml
-  every second, with the durations of :func:`~tests.dashboards.support.fast_rules`;
+  every second, with the durations of :func:`~tests.dashboards.support.fast_rules` (or the rules
+  a scenario gives);
 - Alertmanager runs dashboards/alertmanager/alertmanager.yml pointed at the control plane.
 """
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,7 @@ PROMETHEUS_CONFIG = """\
 global:
   scrape_interval: 1s
   evaluation_interval: 1s
-rule_files: [prompt-canary.rules.yml]
+rule_files: ['*.rules.yml']
 alerting:
   alertmanagers:
     - static_configs:
@@ -195,8 +196,16 @@ def _app_environment(llm_url: str, service: str, metrics_port: int, stop_file: P
 
 
 @contextmanager
-def canary_loop(workdir: Path, *, healthy: bool) -> Iterator[CanaryLoop]:
-    """Start every part; the application is calling when the block begins."""
+def canary_loop(
+    workdir: Path, *, healthy: bool, rule_files: Mapping[str, str] | None = None
+) -> Iterator[CanaryLoop]:
+    """Start every part; the application is calling when the block begins.
+
+    ``rule_files`` (name ending in ``.rules.yml`` -> text) are what Prometheus evaluates; by default
+    the shipped rules with :func:`~tests.dashboards.support.fast_rules`.
+    """
+    if rule_files is None:
+        rule_files = {"prompt-canary.rules.yml": fast_rules(RULES.read_text())}
     workdir.mkdir(parents=True, exist_ok=True)
     behaviour, _ = demo_behaviour(
         stable_prompt=STABLE_SYSTEM, canary_prompt=CANARY_SYSTEM, break_rate=1.0, healthy=healthy
@@ -220,7 +229,7 @@ def canary_loop(workdir: Path, *, healthy: bool) -> Iterator[CanaryLoop]:
                 PROMETHEUS_CONFIG.format(
                     alertmanager=alertmanager.removeprefix("http://"), app_port=app_port
                 ),
-                {"prompt-canary.rules.yml": fast_rules(RULES.read_text())},
+                dict(rule_files),
             )
         )
         prometheus = PrometheusApi(prometheus_url)

@@ -11,6 +11,9 @@ from typing import Any
 import httpx
 import yaml
 
+from otel_prompt_canary.analysis import DEFAULT_POLICY
+from otel_prompt_canary.analysis.prometheus import prometheus_rules
+
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "dashboards"
 RULES = DASHBOARDS / "prometheus" / "prompt-canary.rules.yml"
@@ -140,3 +143,12 @@ def alertmanager_config(control_plane: str, token_file: Path) -> str:
     webhook["url"] = control_plane + path
     webhook["http_config"]["authorization"]["credentials_file"] = str(token_file)
     return yaml.safe_dump(config, sort_keys=False)
+
+
+#: The generated rules' durations in the live scenarios: Prometheus scrapes every second there.
+FAST_POLICY_RULES = {"horizon": "10m", "resolution": "3s", "act_after": "2s"}
+
+
+def fast_policy_rules(prompt: str) -> str:
+    """``prompt-canary policy rules`` of the default policy, with the live scenarios' durations."""
+    return prometheus_rules(DEFAULT_POLICY, prompt, **FAST_POLICY_RULES)

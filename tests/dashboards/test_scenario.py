@@ -16,10 +16,14 @@ from tests.dashboards.loop import PROMPT, ROLLBACK_ALERT, CanaryLoop, Regression
 from tests.dashboards.support import (
     COLLECTOR_DASHBOARD,
     FAST_WINDOW,
+    RULES,
     dashboard_queries,
+    fast_policy_rules,
+    fast_rules,
     label_values_query,
     load_dashboard,
     panels,
+    rule_groups,
     substitute,
 )
 
@@ -43,9 +47,9 @@ COMPARED_PANELS = (
 HEALTHY_WATCH_SECONDS = 12.0
 
 
-def _rules_are_healthy(loop: CanaryLoop) -> None:
+def _rules_are_healthy(loop: CanaryLoop, count: int = 23) -> None:
     rules = loop.prometheus.rules()
-    assert len(rules) == 23
+    assert len(rules) == count
     broken = [(r["name"], r["lastError"]) for r in rules if r["health"] != "ok" or r.get("lastError")]
     assert broken == []
 
@@ -76,7 +80,8 @@ def test_a_regressing_canary_is_rolled_back_by_its_alert_through_alertmanager(re
     blamed = {
         s["metric"]["prompt_canary_check"]
         for s in loop.prometheus.query(
-            'count by (prompt_canary_check) (count_over_time(ALERTS{alertname=~"PromptCanaryCheckFailures.*"}[5m]))'
+            "count by (prompt_canary_check) "
+            '(count_over_time(ALERTS{alertname=~"PromptCanaryCheckFailures.*"}[5m]))'
         )
     }
     assert blamed == {"json_valid"}
@@ -144,7 +149,13 @@ def test_the_collector_dashboard_queries_are_valid(regression: Regression) -> No
 
 
 def test_a_healthy_canary_fires_no_alert(tmp_path: Any) -> None:
-    with canary_loop(tmp_path, healthy=True) as loop:
+    # The shipped rules and the rules generated from the default policy, side by side.
+    rules = {
+        "prompt-canary.rules.yml": fast_rules(RULES.read_text()),
+        "policy.rules.yml": fast_policy_rules(PROMPT),
+    }
+    generated = sum(len(g["rules"]) for g in rule_groups(rules["policy.rules.yml"]))
+    with canary_loop(tmp_path, healthy=True, rule_files=rules) as loop:
         # The alerts are evaluated on real data: both cohorts past the rules' minimum of 100
         # samples per window.
         def enough_samples() -> bool:
@@ -169,6 +180,9 @@ def test_a_healthy_canary_fires_no_alert(tmp_path: Any) -> None:
         }
         # Never even pending during the run.
         assert loop.prometheus.query("count_over_time(ALERTS[5m])") == []
-        _rules_are_healthy(loop)
+        _rules_are_healthy(loop, 23 + generated)
+        # The generated rules judged real data: both cohorts' JSON validity recorded, and equal.
+        means = loop.prometheus.query('prompt_canary:policy_canary_mean{prompt_canary_signal="json_valid"}')
+        assert [float(s["value"][1]) for s in means] == [1.0]
         assert loop.store.list_alerts(PROMPT) == []
         assert loop.route_state() == "ramping"

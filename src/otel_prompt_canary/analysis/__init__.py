@@ -8,7 +8,9 @@ the demo and tests can all use it, and ``tests/vectors/`` pins its decisions for
 - :mod:`~otel_prompt_canary.analysis.stats`: mergeable statistics per cohort, signal and window;
 - :mod:`~otel_prompt_canary.analysis.sequential`: the normal-mixture confidence sequence;
 - :mod:`~otel_prompt_canary.analysis.judge` and :mod:`~otel_prompt_canary.analysis.verdict`: the
-  :class:`Judge` and the :class:`Verdict` it returns.
+  :class:`Judge` and the :class:`Verdict` it returns;
+- :mod:`~otel_prompt_canary.analysis.prometheus`: :func:`prometheus_rules`, a policy as Prometheus
+  rules that alert with the same bound.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from otel_prompt_canary.analysis.policy import (
     load_policy,
     policy_json_schema,
 )
+from otel_prompt_canary.analysis.prometheus import prometheus_rules
 from otel_prompt_canary.analysis.sequential import (
     CohortMoments,
     SequentialTest,
@@ -99,6 +102,7 @@ __all__ = [
     "mixture_rho2",
     "mixture_test",
     "policy_json_schema",
+    "prometheus_rules",
     "quantize",
     "window_start",
 ]

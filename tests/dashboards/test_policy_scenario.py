@@ -1,0 +1,67 @@
+"""Rules generated from the default policy roll a regressing canary back through Alertmanager.
+
+The parts of :mod:`tests.dashboards.loop`, all real and on loopback, with only the output of
+``prompt-canary policy rules`` loaded into Prometheus (the durations of
+:data:`~tests.dashboards.support.FAST_POLICY_RULES`, everything else as generated). The healthy
+counterpart is in ``test_scenario.py``, where these rules run beside the shipped ones.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_prompt_canary.analysis.prometheus import ALERT_NAME
+from tests.dashboards.loop import PROMPT, canary_loop
+from tests.dashboards.support import fast_policy_rules
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_the_policy_rules_roll_a_regressing_canary_back(tmp_path: Path) -> None:
+    rules = {"policy.rules.yml": fast_policy_rules(PROMPT)}
+    with canary_loop(tmp_path, healthy=False, rule_files=rules) as loop:
+        loop.wait_for(lambda: loop.route_state() == "rolled_back", 60, "the rollback")
+        time.sleep(1.0)  # a second of calls under the rolled-back route
+        summary = loop.stop_app()
+
+        # Every generated rule evaluates without error.
+        broken = [(r["name"], r["lastError"]) for r in loop.prometheus.rules() if r["health"] != "ok"]
+        assert broken == []
+
+        (decision,) = [d for d in loop.store.list_alerts(PROMPT) if d.outcome == "applied"]
+        assert (decision.source, decision.action, decision.rollout_id) == (
+            "alertmanager",
+            "rollback",
+            loop.rollout_id,
+        )
+        evidence: Any = decision.alert
+        labels = evidence["alert"]["labels"]
+        assert labels["alertname"] == ALERT_NAME
+        assert (labels["prompt_canary_rule"], labels["gen_ai_prompt_version"]) == ("json_valid.relative", "2")
+        description = evidence["alert"]["annotations"]["description"]
+        assert "Policy rule json_valid.relative (rollback)" in description
+        assert "<no value>" not in description and "over 0 samples" not in description, description
+
+        # The bound the alert acted on: the canary's JSON validity (about half its answers) proven
+        # more than one point below stable's (all of them), with the judge's warm-up met.
+        at = decision.received_at.timestamp()
+        selector = '{prompt_canary_signal="json_valid", gen_ai_prompt_version="2"}'
+        values = {
+            name: float(loop.prometheus.query(f"prompt_canary:policy_{name}{selector}", at=at)[0]["value"][1])
+            for name in ("canary_mean", "stable_mean", "canary_samples", "stable_samples")
+        }
+        assert 0.3 < values["canary_mean"] < 0.7 and values["stable_mean"] == 1.0, values
+        assert values["canary_samples"] >= 30 and values["stable_samples"] >= 30, values
+
+        # The refusal rule never fired: only the broken check was blamed.
+        fired = loop.prometheus.query(
+            "count by (prompt_canary_rule) "
+            f'(count_over_time(ALERTS{{alertname="{ALERT_NAME}", alertstate="firing"}}[10m]))'
+        )
+        assert {s["metric"]["prompt_canary_rule"] for s in fired} == {"json_valid.relative"}
+        # Once rolled back, every call went to the stable version.
+        assert {k for k in summary["calls"] if k.startswith("rolled_back/")} == {"rolled_back/stable/1"}

@@ -125,6 +125,7 @@ def test_scores_use_their_range_and_unjudged_signals_record_nothing() -> None:
     [
         ({"prompt": "bad name"}, "invalid prompt name 'bad name'"),
         ({"horizon": "1 day"}, "invalid horizon '1 day': use a Prometheus duration"),
+        ({"horizon": "30m2h"}, "invalid horizon '30m2h'"),  # units largest first, as Prometheus reads them
         ({"resolution": "0s"}, "invalid resolution '0s': it must be longer than 0"),
         ({"act_after": "-1m"}, "invalid act_after '-1m'"),
         ({"horizon": "3m"}, "the horizon 3m must be at least four resolution steps (1m)"),

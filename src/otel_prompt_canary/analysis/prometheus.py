@@ -74,17 +74,9 @@ _ASKS: Final = {
     RuleAction.ALERT: "The control plane records it; routing does not change.",
 }
 
-_DURATION = re.compile(r"^(?:\d+(?:ms|s|m|h|d|w|y))+$")
-_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_UNIT_SECONDS: Final = {
-    "ms": 0.001,
-    "s": 1,
-    "m": 60,
-    "h": 3600,
-    "d": 86400,
-    "w": 7 * 86400,
-    "y": 365 * 86400,
-}
+#: Prometheus durations: units from the largest to the smallest, each at most once ("1h30m").
+_UNIT_SECONDS: Final = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+_DURATION = re.compile("".join(rf"(?:(?P<{u}>\d+){u})?" for u in _UNIT_SECONDS))
 
 #: Labels that identify one canary of one prompt: every recorded series carries them.
 _CANARY_KEY: Final = "gen_ai_prompt_name, gen_ai_prompt_version"
@@ -94,11 +86,12 @@ _UNBOUNDED_SCORES: Final = frozenset({"output_tokens"})
 
 
 def _seconds(duration: str, what: str, *, zero: bool = False) -> float:
-    if not _DURATION.fullmatch(duration):
+    parsed = _DURATION.fullmatch(duration)
+    if not duration or parsed is None:
         raise InvalidInputError(
-            f"invalid {what} {duration!r}: use a Prometheus duration such as 30s, 5m or 24h"
+            f"invalid {what} {duration!r}: use a Prometheus duration such as 30s, 5m, 1h30m or 24h"
         )
-    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(duration))
+    seconds = sum(int(n) * _UNIT_SECONDS[unit] for unit, n in parsed.groupdict().items() if n)
     if seconds <= 0 and not zero:
         raise InvalidInputError(f"invalid {what} {duration!r}: it must be longer than 0")
     return seconds

@@ -65,3 +65,13 @@ def test_bench_loop_reports_flips_and_the_statistics() -> None:
     assert _positive(figures["flip_default"]["median_s"])
     assert 0 <= figures["aa"]["sequential_false_rollbacks"] <= 1
     assert figures["ab"]["rollouts"] == 20
+
+
+def test_bench_controller_reports_every_age_against_the_full_read() -> None:
+    figures = _run("bench_controller.py", "--hours", "0.5,2", "--repeat", "2")
+    assert [age["hours"] for age in figures["ages"]] == [0.5, 2]
+    assert [age["windows"] for age in figures["ages"]] == [30, 120]
+    for age in figures["ages"]:
+        for key in ("assess_ms", "snapshots_ms", "full_read_ms", "report_ms", "full_read_over_snapshots"):
+            assert _positive(age[key]), key
+    assert all(_positive(figures[k]) for k in ("growth_assess", "growth_full_read", "growth_report"))

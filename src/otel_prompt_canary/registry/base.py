@@ -28,7 +28,7 @@ from otel_prompt_canary.registry.models import (
 )
 
 if TYPE_CHECKING:
-    from otel_prompt_canary.analysis.stats import Report
+    from otel_prompt_canary.analysis.stats import Report, Snapshot
     from otel_prompt_canary.registry.alerts import AlertNotice, AlertRecord
     from otel_prompt_canary.registry.reports import ReportReceipt
 
@@ -164,4 +164,8 @@ class LoopStore(Protocol):
 
     def rollout_reports(self, rollout_id: str) -> list[Report]:
         """Everything reported for a rollout, merged: one report per window size."""
+        ...
+
+    def rollout_snapshot(self, rollout_id: str, *, since: float | None = None) -> Snapshot:
+        """A rollout's totals over the windows starting at or after ``since`` (all by default)."""
         ...

@@ -10,6 +10,7 @@ them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -45,6 +46,8 @@ __all__ = [
     "prompts",
     "report_receipts",
     "rollout_stats",
+    "rollout_stats_by_start",
+    "rollout_totals",
     "rollouts",
     "routes",
     "versions",
@@ -190,6 +193,27 @@ rollout_stats = Table(
     PrimaryKeyConstraint("rollout_id", "window_seconds", "cohort", "attribute", "window_start"),
 )
 
+# What the rollout controller reads of a ramp step: the windows of one rollout from a start on.
+rollout_stats_by_start = Index(
+    "rollout_stats_by_start", rollout_stats.c.rollout_id, rollout_stats.c.window_start
+)
+
+# Each rollout's statistics summed over all its windows, kept by every report in the same
+# transaction as its windows, so that judging a rollout reads one row per cohort and attribute.
+rollout_totals = Table(
+    "rollout_totals",
+    metadata,
+    Column("rollout_id", String(64), ForeignKey("rollouts.rollout_id"), nullable=False),
+    Column("cohort", String(8), nullable=False),
+    Column("attribute", String(256), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("n", BigInteger, nullable=False),
+    Column("successes", BigInteger),
+    Column("sum", Text),
+    Column("sum_sq", Text),
+    PrimaryKeyConstraint("rollout_id", "cohort", "attribute"),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,
@@ -248,8 +272,41 @@ def _v2(conn: Connection) -> None:
         )
 
 
+def _v3(conn: Connection) -> None:
+    """Rollout totals, filled from the statistics already stored, and the index of windows by start."""
+    rollout_stats_by_start.create(conn, checkfirst=True)
+    metadata.create_all(conn, tables=[rollout_totals])
+    s = rollout_stats.c
+    totals: dict[tuple[str, str, str], list[Any]] = {}
+    for row in conn.execute(
+        select(s.rollout_id, s.cohort, s.attribute, s.kind, s.n, s.successes, s.sum, s.sum_sq)
+    ):
+        key = (row.rollout_id, row.cohort, row.attribute)
+        total = totals.setdefault(key, [row.kind, 0, 0, 0, 0])
+        total[1] += row.n
+        if row.kind == "proportion":
+            total[2] += row.successes
+        else:  # decimal strings: added as Python integers, exactly
+            total[3] += int(row.sum)
+            total[4] += int(row.sum_sq)
+    for (rollout_id, cohort, attribute), (kind, n, successes, total, total_sq) in totals.items():
+        mean = kind == "mean"
+        conn.execute(
+            rollout_totals.insert().values(
+                rollout_id=rollout_id,
+                cohort=cohort,
+                attribute=attribute,
+                kind=kind,
+                n=n,
+                successes=None if mean else successes,
+                sum=str(total) if mean else None,
+                sum_sq=str(total_sq) if mean else None,
+            )
+        )
+
+
 #: Migration ``i`` (0-based) brings the schema from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -9,6 +9,7 @@ appends its audit record, or does nothing at all. SQLite runs in WAL mode and ta
 from __future__ import annotations
 
 import logging
+import math
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,12 +19,28 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import JsonValue
-from sqlalchemy import Connection, CursorResult, Engine, RowMapping, create_engine, event, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Engine,
+    Numeric,
+    RowMapping,
+    case,
+    cast,
+    create_engine,
+    event,
+    false,
+    func,
+    select,
+    true,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from otel_prompt_canary.analysis.policy import load_policy
-from otel_prompt_canary.analysis.stats import MeanStats, ProportionStats, Report, merge_stats
+from otel_prompt_canary.analysis.stats import MeanStats, ProportionStats, Report, Snapshot, merge_stats
 from otel_prompt_canary.errors import (
     ConflictError,
     InvalidInputError,
@@ -750,20 +767,33 @@ class SqlRegistry:
         window_seconds: int,
         entries: list[tuple[str, str, int, ProportionStats | MeanStats]],
     ) -> None:
-        s = t.rollout_stats.c
-        kinds = {
-            (cohort, attribute): kind
-            for cohort, attribute, kind in conn.execute(
-                select(s.cohort, s.attribute, s.kind).where(s.rollout_id == rollout_id).distinct()
-            )
+        s, tot = t.rollout_stats.c, t.rollout_totals.c
+        totals = {
+            (row["cohort"], row["attribute"]): _stats_of(row)
+            for row in conn.execute(select(t.rollout_totals).where(tot.rollout_id == rollout_id)).mappings()
         }
-        for cohort, attribute, start, stats in entries:
-            known = kinds.setdefault((cohort, attribute), stats.kind)
-            if known != stats.kind:
+        known = set(totals)
+        for cohort, attribute, _, stats in entries:
+            total = totals.get((cohort, attribute))
+            if total is not None and total.kind != stats.kind:
                 raise InvalidInputError(
-                    f"{cohort} signal {attribute!r} of rollout {rollout_id} holds {known} statistics; "
+                    f"{cohort} signal {attribute!r} of rollout {rollout_id} holds {total.kind} statistics; "
                     f"cannot add {stats.kind} statistics to it"
                 )
+            totals[(cohort, attribute)] = stats if total is None else merge_stats(total, stats)
+        # The rollout's totals change in the same transaction as its windows: they always agree.
+        for (cohort, attribute), total in totals.items():
+            values = _stats_values(total)
+            if (cohort, attribute) not in known:
+                conn.execute(
+                    t.rollout_totals.insert().values(
+                        rollout_id=rollout_id, cohort=cohort, attribute=attribute, **values
+                    )
+                )
+            else:
+                key = (tot.rollout_id == rollout_id) & (tot.cohort == cohort) & (tot.attribute == attribute)
+                conn.execute(t.rollout_totals.update().where(key).values(**values))
+        for cohort, attribute, start, stats in entries:
             key = (
                 (s.rollout_id == rollout_id)
                 & (s.window_seconds == window_seconds)
@@ -802,6 +832,86 @@ class SqlRegistry:
             Report(rollout_id=rollout_id, window_seconds=size, stable=c["stable"], canary=c["canary"])
             for size, c in sorted(grouped.items())
         ]
+
+    def rollout_snapshot(self, rollout_id: str, *, since: float | None = None) -> Snapshot:
+        """Totals of ``rollout_id``'s statistics over every window size, summed by the database.
+
+        Counts the windows that start at or after ``since`` (all of them by default), whole, as
+        :meth:`Report.snapshot <otel_prompt_canary.analysis.Report.snapshot>` does over
+        :meth:`rollout_reports`, with the same result, at a cost that does not grow with the
+        rollout's age: the totals of all windows are kept by every report, and the windows from
+        ``since`` on are found by an index and summed in SQL. Sums stay exact: PostgreSQL adds the
+        means' arbitrary-precision sums as ``numeric``; SQLite, whose integers are 64-bit, adds
+        those of up to 18 characters and leaves longer ones (and a total that would overflow) to
+        Python.
+        """
+        if since is None:
+            tot = t.rollout_totals.c
+            with self._read() as conn:
+                rows = list(
+                    conn.execute(select(t.rollout_totals).where(tot.rollout_id == rollout_id)).mappings()
+                )
+            cohorts: dict[str, dict[str, ProportionStats | MeanStats]] = {"stable": {}, "canary": {}}
+            for row in rows:
+                cohorts[row["cohort"]][row["attribute"]] = _stats_of(row)
+            return Snapshot(stable=cohorts["stable"], canary=cohorts["canary"])
+        s = t.rollout_stats.c
+        where = [s.rollout_id == rollout_id, s.window_start >= math.ceil(since)]
+        if self._engine.dialect.name == "postgresql":
+            return self._snapshot_of(rollout_id, where, fits=true(), number=Numeric)
+        # 18 characters: at most 17 digits and a sign, so every such value and its cast fit int64.
+        fits = (func.length(s.sum) <= 18) & (func.length(s.sum_sq) <= 18)
+        try:
+            return self._snapshot_of(rollout_id, where, fits=fits, number=BigInteger)
+        except RegistryUnavailableError as exc:
+            # SQLite's sum() refuses to overflow rather than lose digits: add them all in Python.
+            if "integer overflow" not in str(exc.__cause__):
+                raise
+            return self._snapshot_of(rollout_id, where, fits=false(), number=BigInteger)
+
+    def _snapshot_of(
+        self,
+        rollout_id: str,
+        where: list[ColumnElement[bool]],
+        *,
+        fits: ColumnElement[bool],
+        number: type[Numeric[Any]] | type[BigInteger],
+    ) -> Snapshot:
+        """:meth:`rollout_snapshot`, the means' sums of the rows that ``fits`` added in SQL."""
+        s = t.rollout_stats.c
+
+        def summed(column: ColumnElement[Any]) -> ColumnElement[Any]:
+            return func.sum(case((fits, cast(column, number)), else_=None))
+
+        totals = select(
+            s.cohort,
+            s.attribute,
+            s.kind,
+            func.sum(s.n),
+            func.sum(s.successes),
+            summed(s.sum),
+            summed(s.sum_sq),
+        ).where(*where)
+        rest = select(s.cohort, s.attribute, s.sum, s.sum_sq).where(s.kind == "mean", ~fits, *where)
+        with self._read() as conn:
+            rows = list(conn.execute(totals.group_by(s.cohort, s.attribute, s.kind)))
+            long_sums = list(conn.execute(rest))
+        extra: dict[tuple[str, str], tuple[int, int]] = {}
+        for cohort, attribute, total, total_sq in long_sums:
+            before = extra.get((cohort, attribute), (0, 0))
+            extra[(cohort, attribute)] = (before[0] + int(total), before[1] + int(total_sq))
+        cohorts: dict[str, dict[str, ProportionStats | MeanStats]] = {"stable": {}, "canary": {}}
+        for cohort, attribute, kind, n, successes, total, total_sq in rows:
+            if attribute in cohorts[cohort]:
+                raise InvalidInputError(f"{attribute} mixes checks and scores in rollout {rollout_id}")
+            if kind == "proportion":
+                cohorts[cohort][attribute] = ProportionStats(n=int(n), successes=int(successes))
+            else:
+                more, more_sq = extra.get((cohort, attribute), (0, 0))
+                cohorts[cohort][attribute] = MeanStats(
+                    n=int(n), sum=int(total or 0) + more, sum_sq=int(total_sq or 0) + more_sq
+                )
+        return Snapshot(stable=cohorts["stable"], canary=cohorts["canary"])
 
 
 def _inserted_id(result: CursorResult[Any]) -> int:

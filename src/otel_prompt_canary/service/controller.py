@@ -45,7 +45,6 @@ from otel_prompt_canary.analysis.stats import (
     MeanStats,
     ProportionStats,
     Report,
-    Snapshot,
     quantize,
     window_start,
 )
@@ -123,13 +122,6 @@ def attribute_of(signal: str, value: bool | float) -> str:
     return (CHECK_PREFIX if isinstance(value, bool) else SCORE_PREFIX) + signal
 
 
-def _merge(snapshots: Iterable[Snapshot]) -> Snapshot:
-    total = Snapshot()
-    for snapshot in snapshots:
-        total = total.merge(snapshot)
-    return total
-
-
 def _acknowledged(records: Iterable[AuditRecord], route: Route) -> frozenset[str]:
     """Rules whose pause by the controller a person acknowledged by resuming the rollout."""
     paused: set[str] = set()
@@ -164,10 +156,10 @@ def assess(
     recent = store.history(route.prompt, limit=_RECENT_AUDIT)
     started = step_started_at(store, route, recent, _RECENT_AUDIT)
     current = time.time() if now is None else now
-    reports = store.rollout_reports(route.rollout_id)
     since = started.timestamp()
-    evidence = _merge(r.snapshot() for r in reports)
-    in_step = _merge(r.snapshot(since=since) for r in reports)
+    # Summed by the store: the cost of a tick does not grow with the rollout's age.
+    evidence = store.rollout_snapshot(route.rollout_id)
+    in_step = store.rollout_snapshot(route.rollout_id, since=since)
     elapsed = max(0.0, current - since) * time_scale
     verdict = Judge(policy).evaluate(
         evidence, step=route.step, elapsed_seconds=elapsed, step_evidence=in_step

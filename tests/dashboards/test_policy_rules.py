@@ -55,57 +55,31 @@ class Case:
     stable: tuple[float, float]
 
 
+def relative(margin: float) -> dict[str, Any]:
+    return {"type": "relative", "margin": margin}
+
+
+def absolute(threshold: float) -> dict[str, Any]:
+    return {"type": "absolute", "threshold": threshold}
+
+
 CASES = [
     # JSON validity 90% on the canary, 99% on stable (60% in the hour before): proven worse.
-    Case(
-        "json-broken", {"type": "relative", "margin": 0.01}, "proportion", "decrease", (9, 1), (3, 2), (99, 1)
-    ),
+    Case("json-broken", relative(0.01), "proportion", "decrease", (9, 1), (3, 2), (99, 1)),
     # Same rates both sides: nothing is proven.
-    Case(
-        "json-same", {"type": "relative", "margin": 0.01}, "proportion", "decrease", (97, 3), (1, 9), (97, 3)
-    ),
+    Case("json-same", relative(0.01), "proportion", "decrease", (97, 3), (1, 9), (97, 3)),
     # Only 1 point worse, within the margin of 2 points.
-    Case(
-        "json-margin",
-        {"type": "relative", "margin": 0.02},
-        "proportion",
-        "decrease",
-        (98, 2),
-        (5, 5),
-        (99, 1),
-    ),
+    Case("json-margin", relative(0.02), "proportion", "decrease", (98, 2), (5, 5), (99, 1)),
     # A harmful increase (a check whose True is bad), absolute threshold 5%: 8% is proven above it.
-    Case(
-        "escalations",
-        {"type": "absolute", "threshold": 0.05},
-        "proportion",
-        "increase",
-        (2, 23),
-        (1, 1),
-        (1, 99),
-    ),
+    Case("escalations", absolute(0.05), "proportion", "increase", (2, 23), (1, 1), (1, 99)),
     # A check that never passes on the canary: no pass series at all.
-    Case(
-        "never-passes", {"type": "relative", "margin": 0.0}, "proportion", "decrease", (0, 4), (4, 0), (4, 0)
-    ),
+    Case("never-passes", relative(0.0), "proportion", "decrease", (0, 4), (4, 0), (4, 0)),
     # Judge mean 0.6 on the canary, 0.85 on stable: proven worse by more than 0.05.
-    Case(
-        "judge-worse", {"type": "relative", "margin": 0.05}, "mean", "decrease", (1.2, 2), (0.2, 2), (1.7, 2)
-    ),
+    Case("judge-worse", relative(0.05), "mean", "decrease", (1.2, 2), (0.2, 2), (1.7, 2)),
     # Judge 0.84 against 0.85: not proven beyond 0.05.
-    Case(
-        "judge-close", {"type": "relative", "margin": 0.05}, "mean", "decrease", (1.68, 2), (0.5, 2), (1.7, 2)
-    ),
+    Case("judge-close", relative(0.05), "mean", "decrease", (1.68, 2), (0.5, 2), (1.7, 2)),
     # Absolute: judge mean proven below 0.7.
-    Case(
-        "judge-floor",
-        {"type": "absolute", "threshold": 0.7},
-        "mean",
-        "decrease",
-        (1.0, 2),
-        (1.9, 2),
-        (1.9, 2),
-    ),
+    Case("judge-floor", absolute(0.7), "mean", "decrease", (1.0, 2), (1.9, 2), (1.9, 2)),
 ]
 
 

@@ -76,6 +76,8 @@ def test_constants_are_the_judges() -> None:
     (alert,) = _alerts(group).values()
     assert alert["expr"].startswith('prompt_canary:policy_bound{gen_ai_prompt_name="p"')
     assert " > 0.2\n" in alert["expr"] and ">= 50" in alert["expr"]
+    (limit,) = [r["expr"] for r in group["rules"] if r.get("record") == "prompt_canary:policy_limit"]
+    assert limit.endswith(" * 0 + 0.2\n")
     assert alert["for"] == "600s"  # not critical: the ramp's default minimum duration
     assert (alert["labels"]["action"], alert["labels"]["severity"]) == ("alert", "info")
     # An absolute rule reads the canary only: no stable series, no subquery.
@@ -89,6 +91,7 @@ def test_constants_are_the_judges() -> None:
         "prompt_canary:policy_tau2",
         "prompt_canary:policy_radius",
         "prompt_canary:policy_bound",
+        "prompt_canary:policy_limit",
     }
     assert "[6h]" in text and "sum_over_time" not in text
 

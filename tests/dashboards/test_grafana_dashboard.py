@@ -19,13 +19,14 @@ import pytest
 import yaml
 
 from tests.collector.support import parse_prometheus
-from tests.dashboards.loop import Regression
+from tests.dashboards.loop import PROMPT, Regression
 from tests.dashboards.promql import Names, names_in
 from tests.dashboards.support import (
     COLLECTOR_DASHBOARD,
     DASHBOARD,
     PROCESSOR_METADATA,
     dashboard_queries,
+    fast_policy_rules,
     load_dashboard,
     panels,
     rule_groups,
@@ -100,7 +101,9 @@ def test_canary_dashboard_and_rules_read_only_what_the_instrumentation_emits(reg
             emitted[name].update(labels)
     known_labels = set().union(*emitted.values())
 
-    groups = rule_groups()
+    # The shipped rules, and those generated from the default policy (which the dashboard's
+    # policy panel reads): every series they read, the instrumentation emits.
+    groups = rule_groups() + rule_groups(fast_policy_rules(PROMPT))
     recorded = {rule["record"] for group in groups for rule in group["rules"] if "record" in rule}
     rule_labels = {key for group in groups for rule in group["rules"] for key in rule.get("labels", {})}
     queries = dashboard_queries(load_dashboard())

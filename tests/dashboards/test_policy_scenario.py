@@ -17,7 +17,7 @@ import pytest
 
 from otel_prompt_canary.analysis.prometheus import ALERT_NAME
 from tests.dashboards.loop import PROMPT, canary_loop
-from tests.dashboards.support import fast_policy_rules
+from tests.dashboards.support import fast_policy_rules, load_dashboard, panels, substitute
 from tests.dashboards.test_docs import quoted_descriptions
 
 pytestmark = pytest.mark.timeout(180)
@@ -62,6 +62,24 @@ def test_the_policy_rules_roll_a_regressing_canary_back(tmp_path: Path) -> None:
         }
         assert 0.3 < values["canary_mean"] < 0.7 and values["stable_mean"] == 1.0, values
         assert values["canary_samples"] >= 30 and values["stable_samples"] >= 30, values
+
+        # The dashboard's policy panel shows the rule's bound below its limit at that moment.
+        (panel,) = [p for p in panels(load_dashboard()) if p["title"].startswith("Policy rules:")]
+        shown = {
+            target["refId"]: {
+                s["metric"]["prompt_canary_rule"]: float(s["value"][1])
+                for s in loop.prometheus.query(
+                    substitute(target["expr"], {"prompt": PROMPT, "version": ".*"}), at=at
+                )
+            }
+            for target in panel["targets"]
+        }
+        assert shown["B"] == {
+            "json_valid.relative": -0.01,
+            "refusal.relative": -0.01,
+            "judge.relative": -0.05,
+        }
+        assert shown["A"]["json_valid.relative"] < -0.01 < shown["A"]["refusal.relative"], shown
 
         # The refusal rule never fired: only the broken check was blamed.
         fired = loop.prometheus.query(

@@ -178,17 +178,17 @@ def _signal_records(
     labels = {"prompt_canary_signal": names.signal.name}
     canary = {"prompt_canary_cohort": "canary"}
     stable = {"prompt_canary_cohort": "stable"}
-    records = []
-    for part in ("samples", "total"):
-        counted = f"sum by ({_CANARY_KEY}) (increase({names.metric(part, **canary)}[{horizon}]))"
-        if part == "total":
-            # A check that never passed has no pass series: its total is 0, not absent.
-            counted = _or_zero(counted, names.record("canary_samples"))
-            records.append(_recorded("canary_total", counted, labels))
-        else:
-            records.append(_recorded("canary_samples", counted, labels))
+
+    def counted(part: str) -> str:
+        return f"sum by ({_CANARY_KEY}) (increase({names.metric(part, **canary)}[{horizon}]))"
+
+    # A check that never passed has no pass series: its total is 0, not absent.
+    records = [
+        _recorded("canary_samples", counted("samples"), labels),
+        _recorded("canary_total", _or_zero(counted("total"), names.record("canary_samples")), labels),
+    ]
     if relative:
-        # The canary was live in a step when its version had samples of this signal in it.
+        # The canary was live in a resolution step when its version had samples of this signal in it.
         live = (
             f"sum by ({_CANARY_KEY}) (increase({names.metric('samples', **canary)}[{resolution}])) > bool 0"
         )
@@ -260,6 +260,8 @@ def _rule_records(names: _Names, rule: Rule, rho2: float, alpha: float) -> list[
         _recorded("tau2", f"{_number(rho2)} * {scale}", labels),
         _recorded("radius", radius, labels),
         _recorded("bound", bound, labels),
+        # The limit beside the bound, as a series, for graphs: the alert fires where they cross.
+        _recorded("limit", f"{rec('bound', **mine)} * 0 + {_number(_limit(rule, names.signal))}", labels),
     ]
 
 

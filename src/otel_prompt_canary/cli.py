@@ -777,9 +777,9 @@ def _score_range(
 )
 @click.option(
     "--resolution",
-    default="1m",
+    default="5m",
     show_default=True,
-    help="Step in which stable traffic counts as concurrent; the rules' evaluation interval.",
+    help="Step in which stable traffic counts as concurrent: at least four scrape intervals.",
 )
 @click.option(
     "--for",
@@ -794,7 +794,7 @@ def _score_range(
     multiple=True,
     callback=_score_range,
     metavar="NAME=LO:HI",
-    help="Range of a score's values (default 0:1); repeat for several scores.",
+    help="Range of a score's values, 0 <= LO < HI (judge and user_feedback: 0:1); repeat per score.",
 )
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write here, not to stdout."

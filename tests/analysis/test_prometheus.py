@@ -36,7 +36,7 @@ def _records(group: dict[str, Any]) -> list[tuple[str, str, str | None]]:
 def test_the_default_policy_becomes_one_alert_per_rule_with_the_receivers_labels() -> None:
     group = _group(prometheus_rules(DEFAULT_POLICY, "support-bot"))
     assert group["name"] == "prompt-canary.policy.support-bot"
-    assert group["interval"] == "1m"
+    assert group["interval"] == "60s"  # every minute; the resolution (5 minutes) is the subquery's step
     alerts = _alerts(group)
     assert set(alerts) == {"json_valid.relative", "refusal.relative", "judge.relative"}
     for rule_id, action, severity, wait in [
@@ -58,7 +58,7 @@ def test_the_default_policy_becomes_one_alert_per_rule_with_the_receivers_labels
     expr = alerts["json_valid.relative"]["expr"]
     assert '"json_valid.relative"} < -0.01\n' in expr
     assert expr.count(">= 30") == 2
-    assert "[300s])) > 0" in expr  # the canary still has traffic: five resolution steps
+    assert "[600s])) > 0" in expr  # the canary still has traffic: two resolution steps
 
 
 def test_constants_are_the_judges() -> None:
@@ -106,19 +106,19 @@ def test_scores_use_their_range_and_unjudged_signals_record_nothing() -> None:
             "rules": [{"signal": "output_tokens", "type": "relative", "margin": 50, "action": "pause"}],
         }
     )
-    with pytest.raises(InvalidInputError, match="score 'output_tokens' has no upper bound: give its range"):
+    with pytest.raises(InvalidInputError, match="score 'output_tokens' has no known range: give the bounds"):
         prometheus_rules(policy, "p")
     group = _group(prometheus_rules(policy, "p", score_ranges={"output_tokens": (0, 4096)}))
     assert {signal for _, signal, _ in _records(group)} == {"output_tokens"}
     variances = [
         r["expr"] for r in group["rules"] if r.get("record") == "prompt_canary:policy_canary_variance"
     ]
-    # Bhatia-Davis: (hi - mean) * (mean - lo), the mean clamped into the range.
+    # Bhatia-Davis: (hi - mean) * (mean - lo), times n / (n - 1), with the mean only inside the range.
     (variance,) = variances
     labels = '{gen_ai_prompt_name="p", prompt_canary_signal="output_tokens"}'
     total, samples = (f"prompt_canary:policy_canary_{part}{labels}" for part in ("total", "samples"))
-    mean = f"clamp({total} / {samples}, 0.0, 4096.0)"
-    assert variance == f"(4096.0 - {mean})\n* ({mean} - 0.0)\n"
+    mean = f"({total} / {samples} >= 0.0 <= 4096.0)"
+    assert variance == f"(4096.0 - {mean})\n* ({mean} - 0.0)\n* {samples} / ({samples} - 1)\n"
     (alert,) = _alerts(group).values()
     assert " > 50.0\n" in alert["expr"]
 
@@ -131,11 +131,12 @@ def test_scores_use_their_range_and_unjudged_signals_record_nothing() -> None:
         ({"horizon": "30m2h"}, "invalid horizon '30m2h'"),  # units largest first, as Prometheus reads them
         ({"resolution": "0s"}, "invalid resolution '0s': it must be longer than 0"),
         ({"act_after": "-1m"}, "invalid act_after '-1m'"),
-        ({"horizon": "3m"}, "the horizon 3m must be at least four resolution steps (1m)"),
+        ({"horizon": "3m", "resolution": "1m"}, "the horizon 3m must be at least four resolution steps (1m)"),
         (
             {"score_ranges": {"judge": (1.0, 0.0)}},
-            "the range of score 'judge' must be two finite numbers lo < hi",
+            "the range of score 'judge' must be two finite numbers 0 <= lo",
         ),
+        ({"score_ranges": {"judge": (-1.0, 1.0)}}, "the OpenTelemetry SDK drops negative histogram values"),
         ({"score_ranges": {"json_valid": (0.0, 1.0)}}, "score ranges given for ['json_valid']"),
     ],
 )
@@ -152,6 +153,25 @@ def test_compound_durations_and_the_header() -> None:
     )
     assert text.startswith("# Prometheus rules judging the canaries of prompt 'support-bot' by its policy")
     group = _group(text)
-    assert group["interval"] == "90s"
+    assert group["interval"] == "60s"
     assert _alerts(group)["json_valid.relative"]["for"] == "90s"
+    assert _group(prometheus_rules(DEFAULT_POLICY, "support-bot", resolution="15s"))["interval"] == "15s"
     assert "[1d12h:90s]" in yaml.safe_dump(group, width=10_000)
+
+
+def test_a_score_of_unknown_range_is_refused_and_known_ones_need_none() -> None:
+    def policy(score: str) -> Any:
+        return load_policy(
+            {
+                "signals": [{"name": score, "kind": "mean", "harmful": "decrease"}],
+                "rules": [{"signal": score, "type": "relative", "margin": 0.1, "action": "pause"}],
+            }
+        )
+
+    with pytest.raises(InvalidInputError, match="score 'answer_length' has no known range"):
+        prometheus_rules(policy("answer_length"), "p")
+    assert "10.0 - (" in prometheus_rules(
+        policy("answer_length"), "p", score_ranges={"answer_length": (0, 10)}
+    )
+    for known in ("judge", "user_feedback"):
+        assert "(1.0 - (" in prometheus_rules(policy(known), "p")

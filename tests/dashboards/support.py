@@ -146,7 +146,7 @@ def alertmanager_config(control_plane: str, token_file: Path) -> str:
 
 
 #: The generated rules' durations in the live scenarios: Prometheus scrapes every second there.
-FAST_POLICY_RULES = {"horizon": "10m", "resolution": "3s", "act_after": "2s"}
+FAST_POLICY_RULES = {"horizon": "10m", "resolution": "4s", "act_after": "2s"}
 
 
 def fast_policy_rules(prompt: str) -> str:

@@ -5,17 +5,20 @@ in the first hour and another in the second), a canary version for the second ho
 ``promtool test rules`` (Prometheus's own rule engine), the generated rules must
 
 - count the canary from its first call and the stable cohort only while the canary ran;
-- record the bound the Python judge computes from those counts (checks: ``compare_to_stable`` /
-  ``compare_to_threshold`` exactly; scores: the same mixture test with the Bhatia-Davis variance);
+- record, for every rule, the bound the Python code computes from those counts: for checks the
+  judge's own ``compare_to_stable`` / ``compare_to_threshold``; for scores the judge's
+  ``mixture_test`` with the variance bound the rules use (the metrics hold no sum of squares);
+- share ``alpha`` between the rules of a policy as the judge does;
 - fire ``PromptCanaryPolicyBreach`` with the rule's labels exactly when the bound is past the limit,
-  and resolve once the canary has stopped receiving traffic.
+  a critical rule after ``--for``, another one only after the ramp's minimum step duration;
+- resolve once the canary has stopped receiving traffic.
 """
 
 from __future__ import annotations
 
 import math
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,9 @@ import yaml
 
 from otel_prompt_canary.analysis import (
     Direction,
+    Policy,
     ProportionStats,
+    Rule,
     compare_to_stable,
     compare_to_threshold,
     load_policy,
@@ -36,61 +41,79 @@ from tests.support.services import promtool
 
 #: One sample every 15 s; the canary starts at 60 min, everything is read at 120 min.
 STEP_S, HOUR = 15, 240  # samples per hour
-#: Stable traffic goes on for 10 minutes after the canary's last call (40 scrapes).
-AFTER = 40
+#: Stable traffic goes on for 15 minutes after the canary's last call (60 scrapes).
+AFTER = 60
 TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
 class Case:
-    """A prompt judged by one rule, and its per-sample increments (per 15 s scrape)."""
+    """A prompt judged by its rules, and its per-sample increments (per 15 s scrape)."""
 
     prompt: str
-    rule: dict[str, Any]
+    rules: list[dict[str, Any]]
     kind: str  # proportion | mean
     harmful: str
     # proportion: (passes, failures) per scrape; mean: (sum, count) per scrape
     canary: tuple[float, float]
     stable_first_hour: tuple[float, float]
     stable: tuple[float, float]
+    min_step_seconds: int = 60
+    #: eval time (minutes) -> {rule id: alert state}, beside the firing set checked at 120 min.
+    states: dict[int, dict[str, str]] = field(default_factory=dict)
 
 
-def relative(margin: float) -> dict[str, Any]:
-    return {"type": "relative", "margin": margin}
+def relative(margin: float, **extra: Any) -> dict[str, Any]:
+    return {"type": "relative", "margin": margin, "action": "rollback", "critical": True, **extra}
 
 
-def absolute(threshold: float) -> dict[str, Any]:
-    return {"type": "absolute", "threshold": threshold}
+def absolute(threshold: float, **extra: Any) -> dict[str, Any]:
+    return {"type": "absolute", "threshold": threshold, "action": "rollback", "critical": True, **extra}
 
 
 CASES = [
     # JSON validity 90% on the canary, 99% on stable (60% in the hour before): proven worse.
-    Case("json-broken", relative(0.01), "proportion", "decrease", (9, 1), (3, 2), (99, 1)),
+    Case("json-broken", [relative(0.01)], "proportion", "decrease", (9, 1), (3, 2), (99, 1)),
     # Same rates both sides: nothing is proven.
-    Case("json-same", relative(0.01), "proportion", "decrease", (97, 3), (1, 9), (97, 3)),
+    Case("json-same", [relative(0.01)], "proportion", "decrease", (97, 3), (1, 9), (97, 3)),
     # Only 1 point worse, within the margin of 2 points.
-    Case("json-margin", relative(0.02), "proportion", "decrease", (98, 2), (5, 5), (99, 1)),
+    Case("json-margin", [relative(0.02)], "proportion", "decrease", (98, 2), (5, 5), (99, 1)),
     # A harmful increase (a check whose True is bad), absolute threshold 5%: 8% is proven above it.
-    Case("escalations", absolute(0.05), "proportion", "increase", (2, 23), (1, 1), (1, 99)),
+    Case("escalations", [absolute(0.05)], "proportion", "increase", (2, 23), (1, 1), (1, 99)),
+    # The same check against stable: 8% against 1%, more than 5 points above.
+    Case("escalations-rel", [relative(0.05)], "proportion", "increase", (2, 23), (50, 50), (1, 99)),
     # A check that never passes on the canary: no pass series at all.
-    Case("never-passes", relative(0.0), "proportion", "decrease", (0, 4), (4, 0), (4, 0)),
+    Case("never-passes", [relative(0.0)], "proportion", "decrease", (0, 4), (4, 0), (4, 0)),
+    # Two rules share alpha. The relative one (critical) fires a minute after it is proven; the
+    # absolute one (not critical) waits the ramp's 30-minute step: pending at 80 min, firing at 120.
+    Case(
+        "two-rules",
+        [relative(0.01), absolute(0.95, action="pause", critical=False)],
+        "proportion",
+        "decrease",
+        (9, 1),
+        (3, 2),
+        (99, 1),
+        min_step_seconds=1800,
+        states={80: {"check_x.relative": "firing", "check_x.absolute": "pending"}},
+    ),
     # Judge mean 0.6 on the canary, 0.85 on stable: proven worse by more than 0.05.
-    Case("judge-worse", relative(0.05), "mean", "decrease", (1.2, 2), (0.2, 2), (1.7, 2)),
+    Case("judge-worse", [relative(0.05)], "mean", "decrease", (1.2, 2), (0.2, 2), (1.7, 2)),
     # Judge 0.84 against 0.85: not proven beyond 0.05.
-    Case("judge-close", relative(0.05), "mean", "decrease", (1.68, 2), (0.5, 2), (1.7, 2)),
+    Case("judge-close", [relative(0.05)], "mean", "decrease", (1.68, 2), (0.5, 2), (1.7, 2)),
     # Absolute: judge mean proven below 0.7.
-    Case("judge-floor", absolute(0.7), "mean", "decrease", (1.0, 2), (1.9, 2), (1.9, 2)),
+    Case("judge-floor", [absolute(0.7)], "mean", "decrease", (1.0, 2), (1.9, 2), (1.9, 2)),
 ]
 
 
-def _policy(case: Case) -> Any:
+def _policy(case: Case) -> Policy:
     signal = "judge" if case.kind == "mean" else "check_x"
     return load_policy(
         {
             "alpha": 0.05,
-            "ramp": {"min_duration_seconds": 60},
+            "ramp": {"min_duration_seconds": case.min_step_seconds},
             "signals": [{"name": signal, "kind": case.kind, "harmful": case.harmful}],
-            "rules": [{"signal": signal, "action": "rollback", "critical": True, **case.rule}],
+            "rules": [{"signal": signal, **rule} for rule in case.rules],
             "statistics": {"target_samples": 500, "warmup_samples": 30},
         }
     )
@@ -116,79 +139,78 @@ def _series(case: Case) -> list[dict[str, str]]:
     out = []
     for cohort, (labels, first, second) in cohorts.items():
         canary = cohort == "canary"
-        out.append(
-            {
-                "series": f"prompt_canary_responses_total{{{base}, {labels}}}",
-                "values": _ramp(1, 1, canary=canary),
-            }
-        )
+        series = {f"prompt_canary_responses_total{{{base}, {labels}}}": (1.0, 1.0)}
         if case.kind == "proportion":
             check = f'{base}, {labels}, prompt_canary_check="check_x"'
             for outcome, i in (("pass", 0), ("fail", 1)):
                 if second[i] or first[i]:
-                    out.append(
-                        {
-                            "series": (
-                                f"prompt_canary_checks_total"
-                                f'{{{check}, prompt_canary_check_outcome="{outcome}"}}'
-                            ),
-                            "values": _ramp(first[i], second[i], canary=canary),
-                        }
-                    )
+                    name = f'prompt_canary_checks_total{{{check}, prompt_canary_check_outcome="{outcome}"}}'
+                    series[name] = (first[i], second[i])
         else:
             score = f'{base}, {labels}, gen_ai_evaluation_name="judge"'
-            out.append(
-                {
-                    "series": f"prompt_canary_score_sum{{{score}}}",
-                    "values": _ramp(first[0], second[0], canary=canary),
-                }
-            )
-            out.append(
-                {
-                    "series": f"prompt_canary_score_count{{{score}}}",
-                    "values": _ramp(first[1], second[1], canary=canary),
-                }
-            )
+            series[f"prompt_canary_score_sum{{{score}}}"] = (first[0], second[0])
+            series[f"prompt_canary_score_count{{{score}}}"] = (first[1], second[1])
+        out += [{"series": name, "values": _ramp(*rates, canary=canary)} for name, rates in series.items()]
     return out
 
 
-def _expected_bound(case: Case) -> tuple[float, bool]:
-    """The bound and the breach the Python judge finds on the second hour's counts."""
+def _expected(case: Case) -> list[tuple[Rule, float, bool]]:
+    """Each rule, with the bound and the breach the Python code finds on the second hour's counts."""
     policy = _policy(case)
-    alpha, rule = policy.rule_alpha, policy.rules[0]
+    alpha = policy.rule_alpha
     rho2 = mixture_rho2(alpha, policy.statistics.target_samples)
     harmful = Direction(case.harmful)
     canary = [v * HOUR for v in case.canary]
     stable = [v * HOUR for v in case.stable]
-    if case.kind == "proportion":
-        c = ProportionStats(n=round(sum(canary)), successes=round(canary[0]))
-        s = ProportionStats(n=round(sum(stable)), successes=round(stable[0]))
-        if rule.type.value == "relative":
-            test = compare_to_stable(c, s, harmful=harmful, margin=rule.tolerance, alpha=alpha, rho2=rho2)
+    found = []
+    for rule in policy.rules:
+        relative_rule = rule.type.value == "relative"
+        if case.kind == "proportion":
+            c = ProportionStats(n=round(sum(canary)), successes=round(canary[0]))
+            s = ProportionStats(n=round(sum(stable)), successes=round(stable[0]))
+            if relative_rule:
+                test = compare_to_stable(c, s, harmful=harmful, margin=rule.tolerance, alpha=alpha, rho2=rho2)
+            else:
+                assert rule.threshold is not None
+                test = compare_to_threshold(
+                    c, harmful=harmful, threshold=rule.threshold, alpha=alpha, rho2=rho2
+                )
         else:
-            assert rule.threshold is not None
-            test = compare_to_threshold(c, harmful=harmful, threshold=rule.threshold, alpha=alpha, rho2=rho2)
-    else:
-        # The judge's mixture test with the variance Prometheus can bound: mean * (1 - mean).
-        (cs, cn), (ss, sn) = canary, stable
-        mc, ms, mp = cs / cn, ss / sn, (cs + ss) / (cn + sn)
+            # The judge's mixture test with the variance bound the rules use: Bhatia-Davis on [0, 1],
+            # (1 - mean) * mean, times n / (n - 1).
+            (cs, cn), (ss, sn) = canary, stable
 
-        def bd(m: float) -> float:
-            return (1.0 - m) * (m - 0.0)
+            def bound(total: float, n: float) -> float:
+                mean = total / n
+                return (1.0 - mean) * mean * n / (n - 1)
 
-        if rule.type.value == "relative":
-            limit = -rule.tolerance if harmful is Direction.DECREASE else rule.tolerance
-            variance = max(bd(mc), bd(mp)) / cn + bd(ms) / sn
-            test = mixture_test(
-                mc - ms, variance, bd(mp), limit=limit, harmful=harmful, alpha=alpha, rho2=rho2
-            )
-        else:
-            assert rule.threshold is not None
-            test = mixture_test(
-                mc, bd(mc) / cn, bd(mc), limit=rule.threshold, harmful=harmful, alpha=alpha, rho2=rho2
-            )
-    assert test is not None
-    return test.bound, test.breach
+            vc, vs, vp = bound(cs, cn), bound(ss, sn), bound(cs + ss, cn + sn)
+            if relative_rule:
+                limit = -rule.tolerance if harmful is Direction.DECREASE else rule.tolerance
+                variance = max(vc, vp) / cn + vs / sn
+                test = mixture_test(
+                    cs / cn - ss / sn, variance, vp, limit=limit, harmful=harmful, alpha=alpha, rho2=rho2
+                )
+            else:
+                assert rule.threshold is not None
+                test = mixture_test(
+                    cs / cn, vc / cn, vc, limit=rule.threshold, harmful=harmful, alpha=alpha, rho2=rho2
+                )
+        assert test is not None and math.isfinite(test.bound)
+        found.append((rule, test.bound, test.breach))
+    return found
+
+
+def _alert(case: Case, rule: Rule, state: str) -> dict[str, Any]:
+    severity = {"rollback": "critical", "pause": "warning", "alert": "info"}[rule.action.value]
+    return {
+        "labels": (
+            f'ALERTS{{alertname="{ALERT_NAME}", alertstate="{state}", gen_ai_prompt_name="{case.prompt}", '
+            f'gen_ai_prompt_version="2", prompt="{case.prompt}", action="{rule.action.value}", '
+            f'severity="{severity}", prompt_canary_rule="{rule.id}", prompt_canary_signal="{rule.signal}"}}'
+        ),
+        "value": 1,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -200,44 +222,39 @@ def rules_test(tmp_path_factory: pytest.TempPathFactory) -> Path:
         groups += yaml.safe_load(prometheus_rules(_policy(case), case.prompt))["groups"]
     (root / "generated.rules.yml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
 
-    exprs, alerts = [], []
+    exprs: list[dict[str, Any]] = []
+    firing = []
     for case in CASES:
-        bound, breach = _expected_bound(case)
-        assert math.isfinite(bound)
-        selector = f'{{gen_ai_prompt_name="{case.prompt}", gen_ai_prompt_version="2"}}'
-        exprs.append(
-            {
-                "expr": (
-                    f"abs(prompt_canary:policy_bound{selector} - {bound!r})"
-                    f" <= bool {TOLERANCE * max(1, abs(bound))!r}"
-                ),
-                "eval_time": "120m",
-                "exp_samples": [
-                    {
-                        "labels": (
-                            f'{{gen_ai_prompt_name="{case.prompt}", gen_ai_prompt_version="2", '
-                            f'prompt_canary_rule="{_policy(case).rules[0].id}", '
-                            f'prompt_canary_signal="{_policy(case).rules[0].signal}"}}'
-                        ),
-                        "value": 1,
-                    }
-                ],
-            }
-        )
-        alerts.append((case, breach))
-    firing = [
-        {
-            "labels": (
-                f'ALERTS{{alertname="{ALERT_NAME}", alertstate="firing", gen_ai_prompt_name="{c.prompt}", '
-                f'gen_ai_prompt_version="2", prompt="{c.prompt}", action="rollback", severity="critical", '
-                f'prompt_canary_rule="{_policy(c).rules[0].id}", '
-                f'prompt_canary_signal="{_policy(c).rules[0].signal}"}}'
-            ),
-            "value": 1,
-        }
-        for c, breach in alerts
-        if breach
-    ]
+        for rule, bound, breach in _expected(case):
+            selector = (
+                f'{{gen_ai_prompt_name="{case.prompt}", gen_ai_prompt_version="2", '
+                f'prompt_canary_rule="{rule.id}"}}'
+            )
+            labels = (
+                f'{{gen_ai_prompt_name="{case.prompt}", gen_ai_prompt_version="2", '
+                f'prompt_canary_rule="{rule.id}", prompt_canary_signal="{rule.signal}"}}'
+            )
+            exprs.append(
+                {
+                    "expr": (
+                        f"abs(prompt_canary:policy_bound{selector} - {bound!r})"
+                        f" <= bool {TOLERANCE * max(1, abs(bound))!r}"
+                    ),
+                    "eval_time": "120m",
+                    "exp_samples": [{"labels": labels, "value": 1}],
+                }
+            )
+            if breach:
+                firing.append(_alert(case, rule, "firing"))
+        for minutes, states in case.states.items():
+            rules = {r.id: r for r in _policy(case).rules}
+            exprs.append(
+                {
+                    "expr": f'ALERTS{{alertname="{ALERT_NAME}", gen_ai_prompt_name="{case.prompt}"}}',
+                    "eval_time": f"{minutes}m",
+                    "exp_samples": [_alert(case, rules[rule_id], state) for rule_id, state in states.items()],
+                }
+            )
     exprs.append(
         {
             "expr": f'ALERTS{{alertname="{ALERT_NAME}", alertstate="firing"}}',
@@ -245,8 +262,8 @@ def rules_test(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "exp_samples": firing,
         }
     )
-    # Ten minutes after the canary's last call, every alert has resolved.
-    exprs.append({"expr": f'ALERTS{{alertname="{ALERT_NAME}"}}', "eval_time": "130m", "exp_samples": []})
+    # Fifteen minutes after the canary's last call, every alert has resolved.
+    exprs.append({"expr": f'ALERTS{{alertname="{ALERT_NAME}"}}', "eval_time": "135m", "exp_samples": []})
     test = {
         "rule_files": ["generated.rules.yml"],
         "evaluation_interval": "1m",
@@ -264,8 +281,10 @@ def rules_test(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_cases_cover_breaches_and_passes() -> None:
-    outcomes = [_expected_bound(c)[1] for c in CASES]
-    assert 3 <= sum(outcomes) <= len(CASES) - 3, outcomes
+    outcomes = [breach for case in CASES for _, _, breach in _expected(case)]
+    assert min(outcomes.count(False), outcomes.count(True)) >= 3, outcomes
+    # Two rules share alpha: each is tested at half of it, as the judge does.
+    assert _policy(CASES[6]).rule_alpha == 0.025
 
 
 def test_generated_rules_compute_the_judges_bound_and_alert_on_it(rules_test: Path) -> None:

@@ -6,12 +6,13 @@ to compute itself: :meth:`Report.snapshot` over :meth:`rollout_reports`.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, text
+from sqlalchemy import inspect, text
 
 from otel_prompt_canary.analysis import MeanStats, ProportionStats, Report, Snapshot
 from otel_prompt_canary.errors import InvalidInputError
@@ -74,18 +75,23 @@ def test_the_totals_and_any_step_equal_the_windows_summed(registry: SqlRegistry)
     def check(reports: list[Report], since: int) -> None:
         for report in reports:
             registry.record_report(report, source="test")
-        assert registry.rollout_snapshot(rollout_id) == _reference(registry, rollout_id)
+        total = _reference(registry, rollout_id)
+        assert registry.rollout_snapshot(rollout_id) == total
         for start in (T0 + since, T0 + since + 0.5, None):
-            assert registry.rollout_snapshot(rollout_id, since=start) == _reference(
-                registry, rollout_id, start
-            )
+            found = registry.rollout_snapshot(rollout_id, since=start)
+            assert found == _reference(registry, rollout_id, start)
+        step = _reference(registry, rollout_id, T0 + since)
+        assert registry.rollout_evidence(rollout_id, since=T0 + since) == (total, step)
 
     check()
 
 
-def test_an_unknown_rollout_has_empty_totals(registry: SqlRegistry) -> None:
+def test_an_unknown_rollout_has_empty_totals_and_a_step_needs_a_finite_start(registry: SqlRegistry) -> None:
     assert registry.rollout_snapshot("nope") == Snapshot()
-    assert registry.rollout_snapshot("nope", since=0) == Snapshot()
+    assert registry.rollout_evidence("nope", since=0) == (Snapshot(), Snapshot())
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(InvalidInputError, match="since must be a finite time"):
+            registry.rollout_snapshot("nope", since=bad)
 
 
 def test_a_report_mixing_kinds_changes_no_total(registry: SqlRegistry) -> None:
@@ -117,9 +123,8 @@ def test_sqlite_adds_sums_that_overflow_64_bits_exactly(tmp_path: Path) -> None:
         assert step == _reference(registry, rollout_id, T0 + 50)
 
 
-def test_the_migration_fills_the_totals_of_existing_statistics(tmp_path: Path) -> None:
-    path = tmp_path / "r.db"
-    with open_store(path) as registry:
+def test_the_migration_fills_the_totals_of_existing_statistics(store_target: str) -> None:
+    with open_store(store_target) as registry:
         rollout_id = _rollout(registry)
         registry.record_report(
             Report(
@@ -136,21 +141,17 @@ def test_the_migration_fills_the_totals_of_existing_statistics(tmp_path: Path) -
             source="test",
         )
         expected = registry.rollout_snapshot(rollout_id)
-    # Back to schema version 2, as a store written by the previous release is.
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE rollout_totals"))
-        conn.execute(text("DROP INDEX rollout_stats_by_start"))
-        conn.execute(text("UPDATE schema_version SET version = 2"))
-    engine.dispose()
-    with open_store(path) as registry:
+        # Back to schema version 2, as a store written by the previous release is.
+        with registry._engine.begin() as conn:
+            conn.execute(text("DROP TABLE rollout_totals"))
+            conn.execute(text("DROP INDEX rollout_stats_by_start"))
+            conn.execute(text("UPDATE schema_version SET version = 2"))
+    with open_store(store_target) as registry:
         assert registry.rollout_snapshot(rollout_id) == expected
         assert expected.stable[CHECK] == ProportionStats(n=17, successes=16)
         assert expected.canary[SCORE] == MeanStats(n=2, sum=10**30, sum_sq=10**60)
         with registry._engine.connect() as conn:
             version = conn.execute(text("SELECT version FROM schema_version")).scalar()
-            indexes = (
-                conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index'")).scalars().all()
-            )
+            indexes = {index["name"] for index in inspect(conn).get_indexes("rollout_stats")}
         assert version == t.SCHEMA_VERSION == 3
         assert "rollout_stats_by_start" in indexes

@@ -16,25 +16,27 @@ What the metrics allow, and so what the rules compute:
   judge's does, and the bound stays valid under continuous monitoring. Past the horizon the
   window slides.
 - **Concurrent stable traffic.** The stable cohort counts only in the ``resolution`` steps (default
-  1 minute) in which the canary version had traffic, through a subquery over the horizon: stable
+  5 minutes) in which the canary version had samples, through a subquery over the horizon: stable
   traffic from before the rollout is left out.
-- **Proportions** (checks) are exact counts of ``pass`` outcomes, with the judge's regularised
-  variance ``q (1 - q)``, ``q = (s + 1) / (n + 2)``.
+- **Proportions** (checks) are counts of ``pass`` outcomes, with the judge's regularised variance
+  ``q (1 - q)``, ``q = (s + 1) / (n + 2)``.
 - **Means** (scores) come from the score histogram's ``_sum`` and ``_count``, which hold no sum of
-  squares: the per-sample variance is bounded instead by the Bhatia-Davis inequality,
-  ``(hi - mean) (mean - lo)`` for values in ``[lo, hi]``. The bound is never smaller than the
-  sample variance, so these rules breach later than the judge, never sooner. Scores are taken to
-  lie in ``[0, 1]`` (the judge, similarity and feedback scores do); give other ranges in
-  ``score_ranges``; ``output_tokens``, a count without bounds, needs one.
+  squares: the per-sample variance is bounded instead, by the Bhatia-Davis inequality
+  ``(hi - mean) (mean - lo)`` for values in ``[lo, hi]``, times ``n / (n - 1)`` so that it bounds
+  the judge's sample variance too. Bounding the variances keeps the test valid, but the bound
+  then differs from the judge's, usually wider, sometimes narrower (the variance also sets the
+  mixture). ``judge`` and ``user_feedback`` lie in ``[0, 1]``; every other score needs its range
+  in ``score_ranges``, with ``lo >= 0`` (the OpenTelemetry SDK drops negative histogram values).
+  A cohort whose mean leaves the range records no variance, and its rules cannot fire.
 - **Steps.** Prometheus knows no ramp steps: a critical rule fires once proven for ``act_after``
   (default 1 minute); any other rule waits as long as a step's ``min_duration_seconds``, the
   Prometheus counterpart of the judge holding a breach until the step matures.
-- **Ended rollouts.** An alert holds only while the canary version still has traffic (within five
+- **Ended rollouts.** An alert holds only while the canary version still has traffic (within two
   resolution steps), so it resolves soon after a rollback or a promotion.
 
 Counts are ``increase()`` estimates (extrapolated at window edges, the first samples of a new
 series unseen), so values differ slightly from the judge's exact counts. The rule group is
-evaluated every ``resolution``.
+evaluated every minute, or every ``resolution`` when that is shorter.
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ _DURATION = re.compile("".join(rf"(?:(?P<{u}>\d+){u})?" for u in _UNIT_SECONDS))
 #: Labels that identify one canary of one prompt: every recorded series carries them.
 _CANARY_KEY: Final = "gen_ai_prompt_name, gen_ai_prompt_version"
 #: Per-sample variance bounds need a range; scores other than these need one given.
-_DEFAULT_SCORE_RANGE: Final = (0.0, 1.0)
-_UNBOUNDED_SCORES: Final = frozenset({"output_tokens"})
+#: Scores whose range the project knows: the LLM judge's grade, feedback (validated into [0, 1]).
+_KNOWN_SCORE_RANGES: Final = {"judge": (0.0, 1.0), "user_feedback": (0.0, 1.0)}
 
 
 def _seconds(duration: str, what: str, *, zero: bool = False) -> float:
@@ -220,13 +222,15 @@ def _signal_records(
 
 
 def _variance(signal: Signal, total: str, samples: str, score_range: tuple[float, float]) -> str:
-    """Per-sample variance: the judge's ``q (1 - q)`` for a check, the Bhatia-Davis bound for a score."""
+    """Per-sample variance: the judge's ``q (1 - q)`` for a check; for a score, the Bhatia-Davis bound
+    on its sample variance."""
     if signal.kind is SignalKind.PROPORTION:
         q = f"(({total} + 1) / ({samples} + 2))"
         return f"{q}\n* (1 - {q})"
     lo, hi = (_number(v) for v in score_range)
-    mean = f"clamp({total} / {samples}, {lo}, {hi})"
-    return f"({hi} - {mean})\n* ({mean} - {lo})"
+    # The mean, only where it lies in the range: outside it, the bound would be wrong.
+    mean = f"({total} / {samples} >= {lo} <= {hi})"
+    return f"({hi} - {mean})\n* ({mean} - {lo})\n* {samples} / ({samples} - 1)"
 
 
 def _rule_records(names: _Names, rule: Rule, rho2: float, alpha: float) -> list[dict[str, Any]]:
@@ -287,7 +291,7 @@ def _alert(names: _Names, rule: Rule, policy: Policy, wait: str, resolution_seco
     responses = _selector(
         "prompt_canary_responses_total", {"gen_ai_prompt_name": prompt, "prompt_canary_cohort": "canary"}
     )
-    active = _duration(5 * resolution_seconds)
+    active = _duration(2 * resolution_seconds)
     parts.append(f"and {on} sum by ({_CANARY_KEY}) (increase({responses}[{active}])) > 0")
 
     worse = "below" if signal.harmful is Direction.DECREASE else "above"
@@ -339,15 +343,18 @@ def _score_range(signal: Signal, score_ranges: Mapping[str, tuple[float, float]]
         return (0.0, 1.0)
     if signal.name in score_ranges:
         lo, hi = score_ranges[signal.name]
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise InvalidInputError(f"the range of score {signal.name!r} must be two finite numbers lo < hi")
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi):
+            raise InvalidInputError(
+                f"the range of score {signal.name!r} must be two finite numbers 0 <= lo < hi "
+                "(the OpenTelemetry SDK drops negative histogram values)"
+            )
         return (float(lo), float(hi))
-    if signal.name in _UNBOUNDED_SCORES:
-        raise InvalidInputError(
-            f"score {signal.name!r} has no upper bound: give its range (for example "
-            f"{signal.name}=0:4096), without which Prometheus cannot bound its variance"
-        )
-    return _DEFAULT_SCORE_RANGE
+    if signal.name in _KNOWN_SCORE_RANGES:
+        return _KNOWN_SCORE_RANGES[signal.name]
+    raise InvalidInputError(
+        f"score {signal.name!r} has no known range: give the bounds of its values (for example "
+        f"{signal.name}=0:4096), without which Prometheus cannot bound its variance"
+    )
 
 
 def prometheus_rules(
@@ -355,18 +362,19 @@ def prometheus_rules(
     prompt: str,
     *,
     horizon: str = "24h",
-    resolution: str = "1m",
+    resolution: str = "5m",
     act_after: str = "1m",
     score_ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> str:
     """A Prometheus rule file (YAML text) that judges ``prompt``'s canaries by ``policy``.
 
     ``horizon`` is how far back a canary's samples are counted (a Prometheus duration; make it longer
-    than your rollouts), ``resolution`` the step in which stable traffic counts as concurrent and
-    the group's evaluation interval (at least four scrape intervals), ``act_after`` the ``for`` of
-    critical rules. ``score_ranges`` maps a score name to the ``(lo, hi)`` its values lie in
-    (default ``(0, 1)``). Raises :class:`~otel_prompt_canary.errors.InvalidInputError` on a bad
-    prompt name, duration or range. See the module docstring for what the rules compute.
+    than your rollouts), ``resolution`` the step in which stable traffic counts as concurrent (at
+    least four scrape intervals, so that each step holds enough samples for ``increase()``),
+    ``act_after`` the ``for`` of critical rules. ``score_ranges`` maps a score name to the
+    ``(lo, hi)`` its values lie in (needed for every score but ``judge`` and ``user_feedback``).
+    Raises :class:`~otel_prompt_canary.errors.InvalidInputError` on a bad prompt name, duration
+    or range. See the module docstring for what the rules compute.
     """
     try:
         _check_name(prompt, "prompt name")
@@ -405,9 +413,9 @@ def prometheus_rules(
             )
         )
 
-    document = {
-        "groups": [{"name": f"prompt-canary.policy.{prompt}", "interval": resolution, "rules": rules}]
-    }
+    # Every minute at most: a breach is acted on within a minute of the data proving it.
+    interval = _duration(min(resolution_seconds, 60.0))
+    document = {"groups": [{"name": f"prompt-canary.policy.{prompt}", "interval": interval, "rules": rules}]}
     header = (
         f"# Prometheus rules judging the canaries of prompt {prompt!r} by its policy, written by\n"
         f"# `prompt-canary policy rules`: {len(policy.rules)} rule(s) at alpha {policy.alpha:g}\n"

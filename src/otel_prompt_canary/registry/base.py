@@ -169,3 +169,7 @@ class LoopStore(Protocol):
     def rollout_snapshot(self, rollout_id: str, *, since: float | None = None) -> Snapshot:
         """A rollout's totals over the windows starting at or after ``since`` (all by default)."""
         ...
+
+    def rollout_evidence(self, rollout_id: str, *, since: float) -> tuple[Snapshot, Snapshot]:
+        """A rollout's totals over all windows and over those from ``since`` on, read together."""
+        ...

@@ -10,7 +10,6 @@ them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -29,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     select,
     text,
 )
@@ -277,30 +277,39 @@ def _v3(conn: Connection) -> None:
     rollout_stats_by_start.create(conn, checkfirst=True)
     metadata.create_all(conn, tables=[rollout_totals])
     s = rollout_stats.c
-    totals: dict[tuple[str, str, str], list[Any]] = {}
-    for row in conn.execute(
-        select(s.rollout_id, s.cohort, s.attribute, s.kind, s.n, s.successes, s.sum, s.sum_sq)
-    ):
-        key = (row.rollout_id, row.cohort, row.attribute)
-        total = totals.setdefault(key, [row.kind, 0, 0, 0, 0])
-        total[1] += row.n
-        if row.kind == "proportion":
-            total[2] += row.successes
-        else:  # decimal strings: added as Python integers, exactly
-            total[3] += int(row.sum)
-            total[4] += int(row.sum_sq)
-    for (rollout_id, cohort, attribute), (kind, n, successes, total, total_sq) in totals.items():
-        mean = kind == "mean"
+    key = (s.rollout_id, s.cohort, s.attribute)
+    # Checks: exact integer sums in SQL.
+    proportions = select(*key, func.sum(s.n), func.sum(s.successes)).where(s.kind == "proportion")
+    for rollout_id, cohort, attribute, n, successes in conn.execute(proportions.group_by(*key)):
         conn.execute(
             rollout_totals.insert().values(
                 rollout_id=rollout_id,
                 cohort=cohort,
                 attribute=attribute,
-                kind=kind,
+                kind="proportion",
+                n=int(n),
+                successes=int(successes),
+            )
+        )
+    # Scores: decimal strings, possibly beyond 64 bits, added as Python integers, row by row.
+    means: dict[tuple[str, str, str], list[int]] = {}
+    scores = select(*key, s.n, s.sum, s.sum_sq).where(s.kind == "mean")
+    rows = conn.execute(scores, execution_options={"stream_results": True})
+    for rollout_id, cohort, attribute, n, total, total_sq in rows:
+        acc = means.setdefault((rollout_id, cohort, attribute), [0, 0, 0])
+        acc[0] += n
+        acc[1] += int(total)
+        acc[2] += int(total_sq)
+    for (rollout_id, cohort, attribute), (n, total, total_sq) in means.items():
+        conn.execute(
+            rollout_totals.insert().values(
+                rollout_id=rollout_id,
+                cohort=cohort,
+                attribute=attribute,
+                kind="mean",
                 n=n,
-                successes=None if mean else successes,
-                sum=str(total) if mean else None,
-                sum_sq=str(total_sq) if mean else None,
+                sum=str(total),
+                sum_sq=str(total_sq),
             )
         )
 

@@ -772,7 +772,7 @@ class SqlRegistry:
             (row["cohort"], row["attribute"]): _stats_of(row)
             for row in conn.execute(select(t.rollout_totals).where(tot.rollout_id == rollout_id)).mappings()
         }
-        known = set(totals)
+        known, touched = set(totals), set()
         for cohort, attribute, _, stats in entries:
             total = totals.get((cohort, attribute))
             if total is not None and total.kind != stats.kind:
@@ -781,9 +781,10 @@ class SqlRegistry:
                     f"cannot add {stats.kind} statistics to it"
                 )
             totals[(cohort, attribute)] = stats if total is None else merge_stats(total, stats)
+            touched.add((cohort, attribute))
         # The rollout's totals change in the same transaction as its windows: they always agree.
-        for (cohort, attribute), total in totals.items():
-            values = _stats_values(total)
+        for cohort, attribute in touched:
+            values = _stats_values(totals[(cohort, attribute)])
             if (cohort, attribute) not in known:
                 conn.execute(
                     t.rollout_totals.insert().values(
@@ -846,39 +847,56 @@ class SqlRegistry:
         Python.
         """
         if since is None:
-            tot = t.rollout_totals.c
             with self._read() as conn:
-                rows = list(
-                    conn.execute(select(t.rollout_totals).where(tot.rollout_id == rollout_id)).mappings()
-                )
-            cohorts: dict[str, dict[str, ProportionStats | MeanStats]] = {"stable": {}, "canary": {}}
-            for row in rows:
-                cohorts[row["cohort"]][row["attribute"]] = _stats_of(row)
-            return Snapshot(stable=cohorts["stable"], canary=cohorts["canary"])
+                return self._totals(conn, rollout_id)
+        return self.rollout_evidence(rollout_id, since=since)[1]
+
+    def rollout_evidence(self, rollout_id: str, *, since: float) -> tuple[Snapshot, Snapshot]:
+        """:meth:`rollout_snapshot` of all windows and of those from ``since`` on, in one read.
+
+        What the rollout controller judges a rollout and its current step on: read together, the
+        step never holds a sample the totals lack.
+        """
+        if not math.isfinite(since):
+            raise InvalidInputError(f"since must be a finite time in seconds, got {since}")
         s = t.rollout_stats.c
         where = [s.rollout_id == rollout_id, s.window_start >= math.ceil(since)]
         if self._engine.dialect.name == "postgresql":
-            return self._snapshot_of(rollout_id, where, fits=true(), number=Numeric)
+            with self._read() as conn:
+                return self._totals(conn, rollout_id), self._step(conn, rollout_id, where, fits=true())
         # 18 characters: at most 17 digits and a sign, so every such value and its cast fit int64.
         fits = (func.length(s.sum) <= 18) & (func.length(s.sum_sq) <= 18)
         try:
-            return self._snapshot_of(rollout_id, where, fits=fits, number=BigInteger)
+            with self._read() as conn:
+                return self._totals(conn, rollout_id), self._step(conn, rollout_id, where, fits=fits)
         except RegistryUnavailableError as exc:
             # SQLite's sum() refuses to overflow rather than lose digits: add them all in Python.
             if "integer overflow" not in str(exc.__cause__):
                 raise
-            return self._snapshot_of(rollout_id, where, fits=false(), number=BigInteger)
+            with self._read() as conn:
+                return self._totals(conn, rollout_id), self._step(conn, rollout_id, where, fits=false())
 
-    def _snapshot_of(
+    @staticmethod
+    def _totals(conn: Connection, rollout_id: str) -> Snapshot:
+        tot = t.rollout_totals.c
+        rows = conn.execute(select(t.rollout_totals).where(tot.rollout_id == rollout_id)).mappings()
+        cohorts: dict[str, dict[str, ProportionStats | MeanStats]] = {"stable": {}, "canary": {}}
+        for row in rows:
+            cohorts[row["cohort"]][row["attribute"]] = _stats_of(row)
+        return Snapshot(stable=cohorts["stable"], canary=cohorts["canary"])
+
+    def _step(
         self,
+        conn: Connection,
         rollout_id: str,
         where: list[ColumnElement[bool]],
         *,
         fits: ColumnElement[bool],
-        number: type[Numeric[Any]] | type[BigInteger],
     ) -> Snapshot:
-        """:meth:`rollout_snapshot`, the means' sums of the rows that ``fits`` added in SQL."""
+        """The windows ``where`` selects, summed: in SQL, but for the means' sums of rows not ``fits``."""
         s = t.rollout_stats.c
+        # numeric is exact in PostgreSQL; SQLite's integers hold what ``fits`` lets through.
+        number = Numeric if self._engine.dialect.name == "postgresql" else BigInteger
 
         def summed(column: ColumnElement[Any]) -> ColumnElement[Any]:
             return func.sum(case((fits, cast(column, number)), else_=None))
@@ -893,9 +911,8 @@ class SqlRegistry:
             summed(s.sum_sq),
         ).where(*where)
         rest = select(s.cohort, s.attribute, s.sum, s.sum_sq).where(s.kind == "mean", ~fits, *where)
-        with self._read() as conn:
-            rows = list(conn.execute(totals.group_by(s.cohort, s.attribute, s.kind)))
-            long_sums = list(conn.execute(rest))
+        rows = list(conn.execute(totals.group_by(s.cohort, s.attribute, s.kind)))
+        long_sums = list(conn.execute(rest))
         extra: dict[tuple[str, str], tuple[int, int]] = {}
         for cohort, attribute, total, total_sq in long_sums:
             before = extra.get((cohort, attribute), (0, 0))

@@ -157,9 +157,8 @@ def assess(
     started = step_started_at(store, route, recent, _RECENT_AUDIT)
     current = time.time() if now is None else now
     since = started.timestamp()
-    # Summed by the store: the cost of a tick does not grow with the rollout's age.
-    evidence = store.rollout_snapshot(route.rollout_id)
-    in_step = store.rollout_snapshot(route.rollout_id, since=since)
+    # Summed by the store, in one read: the cost of a tick does not grow with the rollout's age.
+    evidence, in_step = store.rollout_evidence(route.rollout_id, since=since)
     elapsed = max(0.0, current - since) * time_scale
     verdict = Judge(policy).evaluate(
         evidence, step=route.step, elapsed_seconds=elapsed, step_evidence=in_step

@@ -47,6 +47,15 @@ DURATION_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 30)
 TOKEN_BUCKETS = (16, 64, 256, 1024, 4096)
 
 
+def _histogram(name: str, labels: str, buckets: tuple[float, ...], total: float) -> dict[str, float]:
+    """A histogram's series: 15 observations per scrape, spread over its buckets, summing to ``total``."""
+    bounds = (*buckets, "+Inf")
+    series = {
+        f'{name}_bucket{{{labels},le="{le}"}}': 15.0 * (i + 1) / len(bounds) for i, le in enumerate(bounds)
+    }
+    return series | {f"{name}_sum{{{labels}}}": total, f"{name}_count{{{labels}}}": 15.0}
+
+
 def _series(cohort: str, version: str) -> dict[str, float]:
     """One cohort's series (name and labels -> increment per scrape), as the instrumentation exports them."""
     base = f'gen_ai_prompt_name="{PROMPT}",gen_ai_prompt_version="{version}",prompt_canary_cohort="{cohort}"'
@@ -60,21 +69,11 @@ def _series(cohort: str, version: str) -> dict[str, float]:
             series[f"prompt_canary_checks_total{{{labels}}}"] = per_scrape
     score = f'{base},gen_ai_evaluation_name="judge"'
     series |= {f"prompt_canary_score_sum{{{score}}}": 3.2, f"prompt_canary_score_count{{{score}}}": 4.0}
-    ok = f'{base},error_type=""'
-    for i, le in enumerate((*DURATION_BUCKETS, "+Inf")):
-        series[f'prompt_canary_duration_seconds_bucket{{{ok},le="{le}"}}'] = 15.0 * (i + 1) / 8
-    series |= {
-        f"prompt_canary_duration_seconds_sum{{{ok}}}": 18.0,
-        f"prompt_canary_duration_seconds_count{{{ok}}}": 15.0,
-    }
+    series |= _histogram("prompt_canary_duration_seconds", f'{base},error_type=""', DURATION_BUCKETS, 18.0)
     for kind in ("input", "output"):
-        typed = f'{base},gen_ai_token_type="{kind}"'
-        for i, le in enumerate((*TOKEN_BUCKETS, "+Inf")):
-            series[f'prompt_canary_token_usage_bucket{{{typed},le="{le}"}}'] = 15.0 * (i + 1) / 6
-        series |= {
-            f"prompt_canary_token_usage_sum{{{typed}}}": 3000.0,
-            f"prompt_canary_token_usage_count{{{typed}}}": 15.0,
-        }
+        series |= _histogram(
+            "prompt_canary_token_usage", f'{base},gen_ai_token_type="{kind}"', TOKEN_BUCKETS, 3000.0
+        )
     return series
 
 

@@ -280,36 +280,28 @@ def _v3(conn: Connection) -> None:
     key = (s.rollout_id, s.cohort, s.attribute)
     # Checks: exact integer sums in SQL.
     proportions = select(*key, func.sum(s.n), func.sum(s.successes)).where(s.kind == "proportion")
-    for rollout_id, cohort, attribute, n, successes in conn.execute(proportions.group_by(*key)):
-        conn.execute(
-            rollout_totals.insert().values(
-                rollout_id=rollout_id,
-                cohort=cohort,
-                attribute=attribute,
-                kind="proportion",
-                n=int(n),
-                successes=int(successes),
-            )
-        )
+    totals = [
+        (*where, {"kind": "proportion", "n": int(n), "successes": int(successes)})
+        for *where, n, successes in conn.execute(proportions.group_by(*key))
+    ]
     # Scores: decimal strings, possibly beyond 64 bits, added as Python integers, row by row.
     means: dict[tuple[str, str, str], list[int]] = {}
     scores = select(*key, s.n, s.sum, s.sum_sq).where(s.kind == "mean")
-    rows = conn.execute(scores, execution_options={"stream_results": True})
-    for rollout_id, cohort, attribute, n, total, total_sq in rows:
+    for rollout_id, cohort, attribute, n, total, total_sq in conn.execute(
+        scores, execution_options={"stream_results": True}
+    ):
         acc = means.setdefault((rollout_id, cohort, attribute), [0, 0, 0])
         acc[0] += n
         acc[1] += int(total)
         acc[2] += int(total_sq)
-    for (rollout_id, cohort, attribute), (n, total, total_sq) in means.items():
+    totals += [
+        (*where, {"kind": "mean", "n": n, "sum": str(total), "sum_sq": str(total_sq)})
+        for where, (n, total, total_sq) in means.items()
+    ]
+    for rollout_id, cohort, attribute, values in totals:
         conn.execute(
             rollout_totals.insert().values(
-                rollout_id=rollout_id,
-                cohort=cohort,
-                attribute=attribute,
-                kind="mean",
-                n=n,
-                sum=str(total),
-                sum_sq=str(total_sq),
+                rollout_id=rollout_id, cohort=cohort, attribute=attribute, **values
             )
         )
 

@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from otel_prompt_canary.analysis import (
+    DEFAULT_POLICY,
     Direction,
     Policy,
     ProportionStats,
@@ -37,6 +38,7 @@ from otel_prompt_canary.analysis import (
     mixture_test,
 )
 from otel_prompt_canary.analysis.prometheus import ALERT_NAME, prometheus_rules
+from tests.dashboards.support import REPO
 from tests.support.services import promtool
 
 #: One sample every 15 s; the canary starts at 60 min, everything is read at 120 min.
@@ -298,3 +300,11 @@ def test_generated_rules_compute_the_judges_bound_and_alert_on_it(rules_test: Pa
         [promtool(), "test", "rules", rules_test.name], cwd=rules_test.parent, capture_output=True, text=True
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_the_shipped_example_is_what_the_command_writes() -> None:
+    example = REPO / "dashboards" / "prometheus" / "support-bot.policy.rules.yml"
+    assert example.read_text() == prometheus_rules(DEFAULT_POLICY, "support-bot"), (
+        f"{example} is stale: run `prompt-canary policy default | "
+        f"prompt-canary policy rules - --prompt support-bot -o {example}`"
+    )

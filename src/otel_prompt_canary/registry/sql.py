@@ -27,6 +27,7 @@ from sqlalchemy import (
     Engine,
     Numeric,
     RowMapping,
+    bindparam,
     case,
     cast,
     create_engine,
@@ -794,31 +795,39 @@ class SqlRegistry:
             else:
                 key = (tot.rollout_id == rollout_id) & (tot.cohort == cohort) & (tot.attribute == attribute)
                 conn.execute(t.rollout_totals.update().where(key).values(**values))
+        if not entries:
+            return
+        # The report's windows, read in one query (by the index on rollout and start) and written
+        # in two batches: a report costs a few statements, not two per window.
+        starts = [start for _, _, start, _ in entries]
+        this_size = (s.rollout_id == rollout_id) & (s.window_seconds == window_seconds)
+        stored = {
+            (row["cohort"], row["attribute"], row["window_start"]): _stats_of(row)
+            for row in conn.execute(
+                select(t.rollout_stats).where(this_size, s.window_start.between(min(starts), max(starts)))
+            ).mappings()
+        }
+        inserts, updates = [], []
         for cohort, attribute, start, stats in entries:
-            key = (
-                (s.rollout_id == rollout_id)
-                & (s.window_seconds == window_seconds)
-                & (s.cohort == cohort)
-                & (s.attribute == attribute)
-                & (s.window_start == start)
-            )
-            row = conn.execute(select(t.rollout_stats).where(key)).mappings().first()
-            if row is not None:
-                stats = merge_stats(_stats_of(row), stats)
-            values = _stats_values(stats)
-            if row is None:
-                conn.execute(
-                    t.rollout_stats.insert().values(
-                        rollout_id=rollout_id,
-                        window_seconds=window_seconds,
-                        cohort=cohort,
-                        attribute=attribute,
-                        window_start=start,
-                        **values,
-                    )
-                )
+            before = stored.get((cohort, attribute, start))
+            values = _stats_values(stats if before is None else merge_stats(before, stats))
+            if before is None:
+                inserts.append(
+                    {"rollout_id": rollout_id, "window_seconds": window_seconds, "cohort": cohort,
+                     "attribute": attribute, "window_start": start, **values}
+                )  # fmt: skip
             else:
-                conn.execute(t.rollout_stats.update().where(key).values(**values))
+                updates.append({"w_cohort": cohort, "w_attribute": attribute, "w_start": start, **values})
+        if inserts:
+            conn.execute(t.rollout_stats.insert(), inserts)
+        if updates:
+            window = (
+                this_size
+                & (s.cohort == bindparam("w_cohort"))
+                & (s.attribute == bindparam("w_attribute"))
+                & (s.window_start == bindparam("w_start"))
+            )
+            conn.execute(t.rollout_stats.update().where(window), updates)
 
     def rollout_reports(self, rollout_id: str) -> list[Report]:
         """Everything reported for ``rollout_id``, merged: one report per window size, smallest first."""

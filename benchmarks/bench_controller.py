@@ -8,7 +8,7 @@ signals, three checks and a score, in both cohorts; the current ramp step is the
 times,
 in the same run:
 
-- ``assess``: :func:`otel_prompt_canary.service.controller.assess`, the controller's whole
+- ``assess``: :func:`otel_prompt_canary.loop.assess`, the controller's whole
   judgement of one rollout (totals kept by the store, the step's windows summed in SQL);
 - the baseline ``full_read``: what judging read before the store kept totals, every window of the
   rollout read back (``rollout_reports``) and summed in Python, for all windows and for the step;
@@ -34,9 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from otel_prompt_canary.analysis import MeanStats, ProportionStats, Report, Snapshot
-from otel_prompt_canary.registry import PromptSpec, SqlRegistry, open_store
-from otel_prompt_canary.service.controller import assess
-from otel_prompt_canary.service.rollout_policy import start_rollout_with_policy
+from otel_prompt_canary.loop import SqlLoopStore, assess, start_rollout
+from otel_prompt_canary.registry import PromptSpec, open_store
 
 WINDOW = 60
 CHECKS = ("json_valid", "refusal", "truncation")
@@ -69,7 +68,7 @@ def _one_window(rollout_id: str, start: int) -> Report:
     return _report(rollout_id, range(start, start + WINDOW, WINDOW))
 
 
-def _full_read(store: SqlRegistry, rollout_id: str, since: float) -> tuple[Snapshot, Snapshot]:
+def _full_read(store: SqlLoopStore, rollout_id: str, since: float) -> tuple[Snapshot, Snapshot]:
     """The baseline: every window read back and summed in Python, for the rollout and its step."""
     reports = store.rollout_reports(rollout_id)
     total, step = Snapshot(), Snapshot()
@@ -92,16 +91,17 @@ def _measure(hours: float, repeat: int) -> dict[str, Any]:
     windows = max(1, round(hours * 3600 / WINDOW))
     with (
         tempfile.TemporaryDirectory(prefix="bench-controller-") as root,
-        open_store(Path(root) / "r.db") as store,
+        open_store(Path(root) / "r.db") as registry,
     ):
-        store.push(PromptSpec(name="support", template="Answer {{ q }}."))
-        store.push(PromptSpec(name="support", template="Answer {{ q }} in JSON."))
-        route = start_rollout_with_policy(store, "support", 2, policy=None, actor="bench", reason="bench")
+        store = SqlLoopStore(registry)
+        registry.push(PromptSpec(name="support", template="Answer {{ q }}."))
+        registry.push(PromptSpec(name="support", template="Answer {{ q }} in JSON."))
+        route = start_rollout(registry, "support", 2, policy=None, actor="bench", reason="bench")
         rollout_id = route.rollout_id
         assert rollout_id is not None
         # The rollout's windows end an hour into its current step: the controller reads all of
         # them for the totals, and the step's hour for readiness, as in a rollout's last step.
-        since = assess(store, route).step_started_at.timestamp()
+        since = assess(registry, store, route).step_started_at.timestamp()
         step = -(-int(since) // WINDOW) * WINDOW
         end = step + min(windows, STEP_WINDOWS) * WINDOW
         first = end - windows * WINDOW
@@ -111,7 +111,7 @@ def _measure(hours: float, repeat: int) -> dict[str, Any]:
             store.record_report(_report(rollout_id, batch), source="bench")
         fill_s = time.perf_counter() - filled
 
-        assess_ms = _median_ms(lambda: assess(store, route), repeat)
+        assess_ms = _median_ms(lambda: assess(registry, store, route), repeat)
         snapshot_ms = _median_ms(
             lambda: (store.rollout_snapshot(rollout_id), store.rollout_snapshot(rollout_id, since=since)),
             repeat,

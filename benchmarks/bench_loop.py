@@ -48,9 +48,8 @@ from otel_prompt_canary.analysis import (
     load_policy,
     mixture_rho2,
 )
+from otel_prompt_canary.loop import RolloutController, start_rollout
 from otel_prompt_canary.registry import PromptSpec, SqlRegistry, open_store
-from otel_prompt_canary.service import RolloutController
-from otel_prompt_canary.service.rollout_policy import start_rollout_with_policy
 
 PROMPT = "support-reply"
 CHECK = "prompt_canary.check.json_valid"
@@ -121,7 +120,7 @@ def bench_flip(db: Path, store: SqlRegistry, runs: int, interval: float, poll: f
         PromptRouter(str(db), poll_interval=poll, initial_timeout=10) as router,
     ):
         for run in range(runs):
-            route = start_rollout_with_policy(store, PROMPT, 2, policy=POLICY, actor="bench", reason="bench")
+            route = start_rollout(store, PROMPT, 2, policy=POLICY, actor="bench", reason="bench")
             rollout_id = route.rollout_id
             assert rollout_id is not None
 

@@ -162,7 +162,8 @@ def bench_flip(db: Path, flips: int) -> dict[str, Any]:
     try:
         import uvicorn
 
-        from otel_prompt_canary.service import ServiceSettings, create_app
+        from otel_prompt_canary.service import ServiceSettings
+        from otel_prompt_canary.service.app import create_app
     except ImportError as exc:
         return {"flip_skipped": f"control plane unavailable: {exc}"}
 

@@ -13,10 +13,14 @@
     ├── TemplateError                rendering failed: a variable is missing
     └── RegistryUnavailableError     the store or control plane cannot be reached
 
-Third-party exceptions (SQLAlchemy, httpx, pydantic) are mapped at the boundary with ``raise ... from``.
+Third-party exceptions (SQLAlchemy, httpx, pydantic) are mapped at the boundary with ``raise ... from``;
+a pydantic ``ValidationError`` becomes one line with :func:`describe_validation_errors`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "AuthenticationError",
@@ -29,6 +33,7 @@ __all__ = [
     "RevisionMismatchError",
     "TemplateError",
     "TooLargeError",
+    "describe_validation_errors",
 ]
 
 
@@ -88,3 +93,31 @@ class RegistryUnavailableError(PromptCanaryError):
     """The registry store or the control plane cannot be reached."""
 
     http_status = 503
+
+
+def describe_validation_errors(
+    errors: Iterable[Mapping[str, Any]], *, where: Sequence[str | int] = ()
+) -> str:
+    """One line naming each failed field and why: ``loc: message; loc: message``.
+
+    ``errors`` are pydantic's (``ValidationError.errors()``); ``where`` prefixes every location (say
+    ``("body",)``). Messages never echo the input. An unknown field reads ``unknown field``; a
+    request body that is missing or not JSON reads as such.
+    """
+    parts: list[str] = []
+    for err in errors:
+        loc = (*where, *err.get("loc", ()))
+        kind = err.get("type", "")
+        if kind == "json_invalid":
+            reason = (err.get("ctx") or {}).get("error", "invalid JSON")
+            at = f" at character {loc[-1]}" if len(loc) > 1 else ""
+            parts.append(f"malformed JSON body{at}: {reason}")
+            continue
+        if kind == "missing" and loc == ("body",):
+            parts.append("the request needs a JSON body")
+            continue
+        message = "unknown field" if kind == "extra_forbidden" else str(err.get("msg", "invalid"))
+        message = message.removeprefix("Value error, ")
+        shown = ".".join(str(part) for part in loc)
+        parts.append(f"{shown}: {message}" if shown else message)
+    return "; ".join(parts) or "invalid input"

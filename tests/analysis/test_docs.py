@@ -53,7 +53,7 @@ def test_quoted_error_messages_are_real(line: str) -> None:
             "signals": [{"name": "json_valid", "kind": "proportion", "harmful": "decrease"}],
             "rules": [{"signal": "json_valid", "type": "relative", "threshold": 0.9, "action": "pause"}],
         },
-        "Extra inputs are not permitted": {
+        "unknown field": {
             "signals": [{"name": "json_valid", "kind": "proportion", "harmfull": "decrease"}],
             "rules": [{"signal": "json_valid", "type": "relative", "action": "pause"}],
         },

@@ -204,7 +204,7 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ),
     (
         _doc(signals=[{"name": "json_valid", "kind": "proportion", "harmfull": "decrease"}]),
-        "signals.0.harmfull: Extra inputs are not permitted",
+        "signals.0.harmfull: unknown field",
     ),
     (
         _doc(signals=[{"name": "json valid!", "kind": "proportion", "harmful": "decrease"}]),

@@ -1,16 +1,24 @@
-"""Helpers of the CLI tests: spec files and a runner bound to one registry."""
+"""Helpers of the CLI tests: spec files, a runner bound to one registry, and ``serve`` in a process."""
 
 from __future__ import annotations
 
 import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
 
 from otel_prompt_canary.cli import cli
-
-TOKEN = "cli-test-token-0123456789"
+from tests.support.waiting import eventually
 
 SPEC_V1 = """\
 # A prompt spec, as users write them.
@@ -92,3 +100,57 @@ class Cli:
         assert first.startswith("error: "), result.stderr
         assert "Traceback" not in result.stderr
         return first.removeprefix("error: ")
+
+
+def process_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without the CLI's own variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_PROMPT_CANARY_")}
+    return env | extra
+
+
+@contextmanager
+def serving(*args: str, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """Run ``prompt-canary serve`` in a subprocess on an ephemeral port; yields (url, stderr lines
+    printed until it said where it runs). Stopped with SIGTERM at the end."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "otel_prompt_canary.cli", "serve", "--port", "0", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stderr is not None
+    stderr = process.stderr
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in stderr], daemon=True).start()
+    seen: list[str] = []
+    urls: list[str] = []
+
+    def announced() -> bool:
+        while not urls and not lines.empty():
+            seen.append(lines.get_nowait())
+            match = re.search(r"running on (http://127\.0\.0\.1:\d+)", seen[-1])
+            if match:
+                urls.append(match.group(1))
+        return bool(urls)
+
+    def still_running() -> None:
+        assert process.poll() is None, f"the server exited ({process.returncode})"
+
+    try:
+        eventually(
+            announced,
+            timeout=30,
+            what="the server saying where it runs",
+            between=still_running,
+            diagnostics=lambda: "".join(seen),
+        )
+        yield urls[0], seen
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            # uvicorn shuts down gracefully, then exits by the signal it was stopped with.
+            assert process.wait(timeout=15) in (0, -signal.SIGTERM)
+        finally:
+            if process.poll() is None:
+                process.kill()

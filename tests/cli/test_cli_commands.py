@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import CLEAN_ENV, ROUTE_FIELDS, Cli, write
 from click.testing import CliRunner
 
 from otel_prompt_canary.cli import cli
+from tests.cli.cli_helpers import CLEAN_ENV, ROUTE_FIELDS, Cli, write
 
 
 def test_push_list_show_diff(any_cli: Cli, specs: tuple[str, str]) -> None:

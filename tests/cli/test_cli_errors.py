@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_helpers import SPEC_V1, Cli, write
 
 from otel_prompt_canary.cli import EXIT_BAD_INPUT, EXIT_FAILURE
+from tests.cli.cli_helpers import SPEC_V1, Cli, write
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_helpers import SPEC_V1, SPEC_V2, Cli, write
 
 from otel_prompt_canary.analysis import DEFAULT_POLICY, load_policy, policy_json_schema, prometheus_rules
 from otel_prompt_canary.cli import EXIT_BAD_INPUT, cli
 from otel_prompt_canary.registry import open_store
+from tests.cli.cli_helpers import SPEC_V1, SPEC_V2, Cli, write
 
 VALID = """\
 ramp: {steps: [10, 50, 100], min_duration_seconds: 60}
@@ -40,7 +40,7 @@ def test_validate_a_valid_policy(local: Cli, tmp_path: Path) -> None:
         (VALID, ("--ramp", "5,100"), "the ramp 5,100 disagrees with the policy's ramp.steps 10,50,100"),
         ("signals: [\n", (), "malformed policy at line 2"),
         ("- 1\n", (), "the policy must be a mapping"),
-        (VALID.replace("harmful", "harmfull"), (), "signals.0.harmfull: Extra inputs are not permitted"),
+        (VALID.replace("harmful", "harmfull"), (), "signals.0.harmfull: unknown field"),
     ],
 )
 def test_validate_refuses_with_exit_2(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
-from cli_helpers import Cli
-
 from otel_prompt_canary.cli import EXIT_BAD_INPUT, EXIT_FAILURE
 from otel_prompt_canary.registry import SqlRegistry
+from tests.cli.cli_helpers import Cli
+from tests.support.loopback import free_port
 
 
 def test_writes_without_a_token_fail_with_a_hint(
@@ -27,9 +25,7 @@ def test_writes_without_a_token_fail_with_a_hint(
 
 
 def test_unreachable_control_plane(specs: tuple[str, str]) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     error = Cli(f"http://127.0.0.1:{port}").fails(EXIT_FAILURE, "prompt", "list")
     assert error.startswith(f"cannot reach the control plane at http://127.0.0.1:{port}")
 

@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import queue
-import re
-import signal
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+import click
 import httpx
 import pytest
-from cli_helpers import TOKEN, Cli
 
-from otel_prompt_canary.cli import EXIT_BAD_INPUT, EXIT_FAILURE
+from otel_prompt_canary.cli import EXIT_BAD_INPUT, EXIT_FAILURE, cli
+from otel_prompt_canary.service import ServiceSettings
 from otel_prompt_canary.service import server as service_server
-
-
-@pytest.fixture
-def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail loudly instead of blocking if a refused `serve` started a server after all."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the server must not start")
-
-    monkeypatch.setattr(service_server, "run_server", refuse)
+from tests.cli.cli_helpers import Cli, process_environment, serving
+from tests.support.auth import TOKEN
 
 
 @pytest.mark.usefixtures("no_server")
@@ -61,58 +46,61 @@ def test_says_how_to_install_the_server(db_path: str, monkeypatch: pytest.Monkey
     assert "pip install 'otel-prompt-canary[server]'" in error
 
 
-@contextmanager
-def _serve(*args: str, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
-    """Run `prompt-canary serve` in a subprocess on an ephemeral port; yields (url, stderr lines)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "otel_prompt_canary.cli", "serve", "--port", "0", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    seen: list[str] = []
-    assert process.stderr is not None
-    reader = threading.Thread(
-        target=lambda: [lines.put(line) for line in process.stderr],
-        daemon=True,  # type: ignore[union-attr]
-    )
-    reader.start()
-    url = None
-    deadline = time.monotonic() + 30
-    try:
-        while url is None and time.monotonic() < deadline:
-            try:
-                line = lines.get(timeout=0.2)
-            except queue.Empty:
-                assert process.poll() is None, "".join(seen)
-                continue
-            seen.append(line)
-            match = re.search(r"running on (http://127\.0\.0\.1:\d+)", line)
-            if match:
-                url = match.group(1)
-        assert url is not None, "".join(seen)
-        yield url, seen
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            # uvicorn shuts down gracefully, then exits by the signal it was stopped with.
-            assert process.wait(timeout=15) in (0, -signal.SIGTERM)
-        finally:
-            if process.poll() is None:
-                process.kill()
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[ServiceSettings]:
+    """The settings `serve` would run the server with, recorded instead of serving."""
+    seen: list[ServiceSettings] = []
+
+    def record(_registry: object, settings: ServiceSettings, **_where: object) -> None:
+        seen.append(settings)
+
+    monkeypatch.setattr(service_server, "run_server", record)
+    return seen
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_PROMPT_CANARY_")}
-    return env | extra
+def test_every_setting_is_one_option_of_serve() -> None:
+    serve = cli.commands["serve"]
+    options = {param.name: param for param in serve.params if isinstance(param, click.Option)}
+    for name, field in ServiceSettings.model_fields.items():
+        if name == "token":
+            continue  # the global --token
+        option = options[name]
+        assert option.envvar == "OTEL_PROMPT_CANARY_" + name.upper()
+        assert option.help == field.description
+        if field.default is not None:
+            assert option.default == field.default, name
+
+
+def test_options_and_variables_reach_the_settings(db_path: str, started: list[ServiceSettings]) -> None:
+    env: dict[str, str | None] = {
+        "OTEL_PROMPT_CANARY_CONTROLLER_INTERVAL_SECONDS": "0.5",
+        "OTEL_PROMPT_CANARY_WEBHOOK_SECRET": "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=",
+    }
+    result = Cli(db_path, token=TOKEN)(
+        "serve", "--time-scale", "60", "--no-controller", "--webhook-tolerance", "30", env=env
+    )
+    assert result.exit_code == 0, result.output
+    (settings,) = started
+    assert (settings.time_scale, settings.controller, settings.webhook_tolerance_seconds) == (60, False, 30)
+    assert settings.controller_interval_seconds == 0.5
+    assert settings.webhook_secret is not None
+    assert settings.token is not None and settings.token.get_secret_value() == TOKEN
+    assert settings.max_body_bytes == ServiceSettings.model_fields["max_body_bytes"].default
+    assert "warning: --time-scale 60" in result.stderr
+
+
+@pytest.mark.usefixtures("no_server")
+def test_a_bad_setting_from_the_environment_is_refused_by_name(db_path: str) -> None:
+    result = Cli(db_path, token=TOKEN)("serve", env={"OTEL_PROMPT_CANARY_TIME_SCALE": "fast"})
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "OTEL_PROMPT_CANARY_TIME_SCALE" in result.stderr
+    assert "'fast' is not a valid float" in result.stderr
 
 
 def test_serves_with_a_token_from_the_environment(tmp_path: Path, specs: tuple[str, str]) -> None:
     db = str(tmp_path / "served.db")
-    env = _env(OTEL_PROMPT_CANARY_TOKEN=TOKEN)
-    with _serve("--registry", db, env=env) as (url, _stderr):
+    env = process_environment(OTEL_PROMPT_CANARY_TOKEN=TOKEN)
+    with serving("--registry", db, env=env) as (url, _stderr):
         assert httpx.get(f"{url}/healthz").json()["status"] == "ok"
         assert Cli(url).fails(EXIT_FAILURE, "prompt", "push", specs[0]).startswith("missing credentials")
         assert Cli(url, token=TOKEN).ok("prompt", "push", specs[0]).stdout == ("support-bot@1 (new)\n")
@@ -122,7 +110,7 @@ def test_serves_with_a_token_from_the_environment(tmp_path: Path, specs: tuple[s
 
 def test_insecure_dev_starts_without_a_token_and_warns(tmp_path: Path, specs: tuple[str, str]) -> None:
     db = str(tmp_path / "dev.db")
-    with _serve("--registry", db, "--insecure-dev", env=_env()) as (url, stderr):
+    with serving("--registry", db, "--insecure-dev", env=process_environment()) as (url, stderr):
         assert any(line.startswith("warning: --insecure-dev without a token") for line in stderr)
         assert Cli(url).ok("prompt", "push", specs[0]).stdout == "support-bot@1 (new)\n"
 
@@ -132,7 +120,7 @@ def test_refusal_in_a_real_process(tmp_path: Path) -> None:
         [sys.executable, "-m", "otel_prompt_canary.cli", "serve", "--registry", str(tmp_path / "x.db")],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=process_environment(),
         timeout=60,
     )
     assert result.returncode == EXIT_BAD_INPUT

@@ -12,21 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_helpers import TOKEN, Cli
-from test_cli_serve import _env, _serve
 
 from otel_prompt_canary.cli import EXIT_BAD_INPUT
 from otel_prompt_canary.service import server as service_server
+from tests.cli.cli_helpers import Cli, process_environment, serving
+from tests.support.auth import TOKEN
 
 SECRET = "whsec_" + base64.b64encode(b"cli-webhook-secret-0123456789").decode()
-
-
-@pytest.fixture
-def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the server must not start")
-
-    monkeypatch.setattr(service_server, "run_server", refuse)
 
 
 @pytest.mark.usefixtures("no_server")
@@ -57,8 +49,8 @@ def test_empty_secrets_mean_unset_in_development(db_path: str, monkeypatch: pyte
 
 def test_a_served_control_plane_takes_signed_reports(tmp_path: Path, specs: tuple[str, str]) -> None:
     db = str(tmp_path / "served.db")
-    env = _env(OTEL_PROMPT_CANARY_TOKEN=TOKEN, OTEL_PROMPT_CANARY_WEBHOOK_SECRET=SECRET)
-    with _serve("--registry", db, "--time-scale", "60", env=env) as (url, stderr):
+    env = process_environment(OTEL_PROMPT_CANARY_TOKEN=TOKEN, OTEL_PROMPT_CANARY_WEBHOOK_SECRET=SECRET)
+    with serving("--registry", db, "--time-scale", "60", env=env) as (url, stderr):
         assert any(line.startswith("warning: --time-scale 60") for line in stderr)
         remote = Cli(url, token=TOKEN)
         remote.ok("prompt", "push", specs[0])

@@ -25,7 +25,8 @@ from typing import Any
 
 import yaml
 
-from tests.support.services import free_port
+from tests.support.loopback import free_port
+from tests.support.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "collector" / "build.sh"
@@ -246,12 +247,18 @@ def running_collector(
         config_path=config_path,
         log_path=log_path,
     )
+
+    def still_running() -> None:
+        assert process.poll() is None, f"the Collector exited ({process.returncode})"
+
     try:
-        deadline = time.monotonic() + startup_timeout
-        while READY_LINE not in collector.log():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise CollectorError(f"the Collector did not start:\n{collector.log_tail()}")
-            time.sleep(0.05)
+        eventually(
+            lambda: READY_LINE in collector.log(),
+            timeout=startup_timeout,
+            what="the Collector's start",
+            between=still_running,
+            diagnostics=collector.log_tail,
+        )
         yield collector
     finally:
         if process.poll() is None:

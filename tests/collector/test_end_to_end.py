@@ -16,9 +16,8 @@ plane (``prompt-canary serve`` on SQLite) moves the routing flag, and the router
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,24 +29,27 @@ import pytest
 from otel_prompt_canary import PromptRouter
 from otel_prompt_canary.demo import demo_behaviour
 from otel_prompt_canary.demo.simulated_llm import running_simulated_llm
+from otel_prompt_canary.loop import SqlLoopStore
 from otel_prompt_canary.registry import SqlRegistry, open_store
 from otel_prompt_canary.service import ServiceSettings
-from otel_prompt_canary.service.testing import running_server
 from tests.collector.support import Collector, running_collector
 from tests.instrumentation.otlp_receiver import Received, attributes, otlp_receiver
-from tests.support.app_process import AppProcess, running_app
+from tests.support.app_process import (
+    CANARY_SYSTEM,
+    PROMPT,
+    STABLE_SYSTEM,
+    AppProcess,
+    app_environment,
+    running_app,
+    start_canary_rollout,
+)
+from tests.support.auth import TOKEN
+from tests.support.loopback import running_server
+from tests.support.waiting import eventually
 
 # The first test of a session may build the distribution (about 3.5 minutes on 2 cores).
 pytestmark = pytest.mark.timeout(1200)
 
-PROMPT = "support-reply"
-STABLE_SYSTEM = "You are the support assistant of ACME. Reply with one JSON object: topic, answer, escalate."
-CANARY_SYSTEM = (
-    "You are the warm and thorough support assistant of ACME. Explain every step. "
-    "Reply with one JSON object: topic, answer, escalate."
-)
-TOKEN = "e2e-write-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WEBHOOK_SECRET = "e2e-collector-webhook-secret-0123456789"
 SOURCE = "e2e-gateway"
 
@@ -77,6 +79,11 @@ class Loop:
     router: PromptRouter
     app: AppProcess
 
+    @property
+    def alerts(self) -> SqlLoopStore:
+        """The control plane's alert log and reports, in the same database."""
+        return SqlLoopStore(self.store)
+
     def state(self) -> str | None:
         route = self.router.route(PROMPT)
         return None if route is None else route.state.value
@@ -93,33 +100,27 @@ class Loop:
             ]
         )
 
-    def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> float:
-        """Seconds until ``condition`` held; fails with the diagnostics after ``timeout``."""
-        return self.app.wait_for(condition, timeout, what, self.diagnostics)
-
     def stop_app(self) -> dict[str, Any]:
         """Stop the application and return its summary (calls by state/cohort/version)."""
         return self.app.stop(self.diagnostics)
 
 
 def _app_environment(llm_url: str, service: str, collector: Collector, stop_file: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTHONPATH"))}
-    return env | {
-        "APP_LLM_URL": llm_url,
-        "APP_CONTROL_PLANE": service,
-        "APP_PROMPT": PROMPT,
-        "APP_STOP_FILE": str(stop_file),
-        "APP_RATE": "100",
-        "APP_MAX_SECONDS": "240",
-        "OTEL_SERVICE_NAME": "e2e-support-bot",
-        "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_METRICS_EXPORTER": "otlp",
-        "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.http_endpoint,
-        "OTEL_BSP_SCHEDULE_DELAY": "200",
-        "OTEL_METRIC_EXPORT_INTERVAL": "5000",
-    }
+    return app_environment(
+        llm_url=llm_url,
+        control_plane=service,
+        stop_file=stop_file,
+        rate=100,
+        max_seconds=240,
+        OTEL_SERVICE_NAME="e2e-support-bot",
+        OTEL_TRACES_EXPORTER="otlp",
+        OTEL_METRICS_EXPORTER="otlp",
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_EXPORTER_OTLP_ENDPOINT=collector.http_endpoint,
+        OTEL_BSP_SCHEDULE_DELAY="200",
+        OTEL_METRIC_EXPORT_INTERVAL="5000",
+    )
 
 
 @contextmanager
@@ -138,23 +139,7 @@ def canary_loop(tmp_path: Path, binary: Path, *, healthy: bool, controller: bool
         llm = stack.enter_context(running_simulated_llm(behaviour))
         service = stack.enter_context(running_server(store, settings))
         http = stack.enter_context(httpx.Client(base_url=service, timeout=10))
-        for system in (STABLE_SYSTEM, CANARY_SYSTEM):
-            spec = {
-                "name": PROMPT,
-                "messages": [
-                    {"role": "system", "content": system},
-                    {"role": "user", "content": "{{ question }}"},
-                ],
-            }
-            pushed = http.post("/v1/prompts", json=spec, headers=AUTH)
-            assert pushed.status_code == 201, pushed.text
-        started = http.post(
-            f"/v1/prompts/{PROMPT}/rollouts",
-            json={"version": 2, "policy": POLICY, "reason": "warmer answers"},
-            headers=AUTH,
-        )
-        assert started.status_code == 201, started.text
-        rollout_id = started.json()["rollout_id"]
+        rollout_id = start_canary_rollout(http, policy=POLICY)
 
         backend_url, backend = stack.enter_context(otlp_receiver())
         collector = stack.enter_context(
@@ -199,9 +184,13 @@ def _check_forwarded(loop: Loop, summary: dict[str, Any], *, stable_after: str) 
     ``stable_after`` is the stable version once the rollout has ended (rolled back or promoted).
     """
     calls = sum(summary["calls"].values())
-    deadline = time.monotonic() + 15
-    while len(_forwarded_llm_spans(loop.backend)) < calls and time.monotonic() < deadline:
-        time.sleep(0.1)
+    eventually(
+        lambda: len(_forwarded_llm_spans(loop.backend)) >= calls,
+        timeout=15,
+        what=f"the {calls} LLM call spans forwarded to the backend",
+        interval=0.1,
+        diagnostics=lambda: f"forwarded {len(_forwarded_llm_spans(loop.backend))}; {summary}",
+    )
     forwarded = _forwarded_llm_spans(loop.backend)
     assert len(forwarded) == calls, (len(forwarded), summary)
     for span in forwarded:
@@ -221,7 +210,13 @@ def test_the_collector_rolls_back_a_regression_and_the_router_sees_it(
     tmp_path: Path, collector_binary: Path
 ) -> None:
     with canary_loop(tmp_path, collector_binary, healthy=False, controller=False) as loop:
-        seconds = loop.wait_for(lambda: loop.state() == "rolled_back", 90, "the rollback")
+        seconds = eventually(
+            lambda: loop.state() == "rolled_back",
+            timeout=90,
+            what="the rollback",
+            between=loop.app.check_running,
+            diagnostics=loop.diagnostics,
+        )
         # The router the test holds long-polls the control plane: every unit is back on stable.
         assert {loop.router.select(PROMPT, f"user-{i}").version for i in range(500)} == {1}
         time.sleep(1.5)  # the application keeps serving, on the stable version only
@@ -234,7 +229,7 @@ def test_the_collector_rolls_back_a_regression_and_the_router_sees_it(
 
         route = loop.store.get_route(PROMPT)
         history = loop.store.history(PROMPT)
-        alerts = loop.store.list_alerts(PROMPT)
+        alerts = loop.alerts.list_alerts(PROMPT)
 
     print(f"rolled back {seconds:.1f} s after the application started; calls: {summary['calls']}")
     assert summary["errors"] == 0, summary
@@ -285,7 +280,13 @@ def test_a_healthy_canary_is_promoted_on_the_collectors_reports(
     tmp_path: Path, collector_binary: Path
 ) -> None:
     with canary_loop(tmp_path, collector_binary, healthy=True, controller=True) as loop:
-        seconds = loop.wait_for(lambda: loop.state() == "promoted", 120, "the promotion")
+        seconds = eventually(
+            lambda: loop.state() == "promoted",
+            timeout=120,
+            what="the promotion",
+            between=loop.app.check_running,
+            diagnostics=loop.diagnostics,
+        )
         assert {loop.router.select(PROMPT, f"user-{i}").version for i in range(500)} == {2}
         summary = loop.stop_app()
         verdicts = loop.collector.metric("otelcol_processor_promptcanary_verdicts")
@@ -294,8 +295,8 @@ def test_a_healthy_canary_is_promoted_on_the_collectors_reports(
         _check_forwarded(loop, summary, stable_after="2")
 
         history = loop.store.history(PROMPT)
-        alerts = loop.store.list_alerts(PROMPT)
-        (totals,) = loop.store.rollout_reports(loop.rollout_id)
+        alerts = loop.alerts.list_alerts(PROMPT)
+        (totals,) = loop.alerts.rollout_reports(loop.rollout_id)
 
     print(f"promoted {seconds:.1f} s after the application started; calls: {summary['calls']}")
     assert summary["errors"] == 0, summary

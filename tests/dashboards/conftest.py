@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.dashboards.loop import ROLLBACK_ALERT, Regression, canary_loop
+from tests.support.waiting import eventually
 
 
 @pytest.fixture(scope="session")
@@ -21,9 +22,21 @@ def regression(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regression]
                 for a in loop.prometheus.alerts()
             )
 
-        fired_after = loop.wait_for(firing, 45, f"{ROLLBACK_ALERT} firing in Prometheus")
+        fired_after = eventually(
+            firing,
+            timeout=45,
+            what=f"{ROLLBACK_ALERT} firing in Prometheus",
+            between=loop.app.check_running,
+            diagnostics=loop.diagnostics,
+        )
         fired_at = time.time()
-        loop.wait_for(lambda: loop.route_state() == "rolled_back", 30, "the rollback")
+        eventually(
+            lambda: loop.route_state() == "rolled_back",
+            timeout=30,
+            what="the rollback",
+            between=loop.app.check_running,
+            diagnostics=loop.diagnostics,
+        )
         rolled_back_after = time.monotonic() - began
         time.sleep(1.0)  # a second of calls under the rolled-back route
         scrape = loop.scrape()

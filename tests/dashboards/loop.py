@@ -21,10 +21,9 @@ Every part is real and on loopback:
 
 from __future__ import annotations
 
-import os
 import re
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,26 +34,28 @@ import httpx
 from otel_prompt_canary.demo import demo_behaviour
 from otel_prompt_canary.demo.behaviour import ModelRequest, Reply, Rule
 from otel_prompt_canary.demo.simulated_llm import running_simulated_llm
+from otel_prompt_canary.loop import SqlLoopStore
 from otel_prompt_canary.registry import SqlRegistry, open_store
 from otel_prompt_canary.service import ServiceSettings
-from otel_prompt_canary.service.testing import running_server
 from tests.dashboards.support import (
     RULES,
     PrometheusApi,
     alertmanager_config,
     fast_rules,
 )
-from tests.support.app_process import AppProcess, running_app
-from tests.support.services import alertmanager_server, free_port, prometheus_server
-
-PROMPT = "support-reply"
-STABLE_SYSTEM = "You are the support assistant of ACME. Reply with one JSON object: topic, answer, escalate."
-CANARY_SYSTEM = (
-    "You are the warm and thorough support assistant of ACME. Explain every step. "
-    "Reply with one JSON object: topic, answer, escalate."
+from tests.support.app_process import (
+    CANARY_SYSTEM,
+    PROMPT,
+    STABLE_SYSTEM,
+    AppProcess,
+    app_environment,
+    running_app,
+    start_canary_rollout,
 )
-TOKEN = "dashboards-write-token-0123456789"
-AM_TOKEN = "dashboards-alertmanager-token-0123456789"
+from tests.support.auth import ALERTMANAGER_TOKEN, TOKEN
+from tests.support.loopback import free_port, running_server
+from tests.support.services import alertmanager_server, prometheus_server
+
 #: Calls per second of the application; the rollout sends half of them to the canary.
 APP_RATE = 60
 #: The alert that asks for a rollback when a check fails far more often on the canary.
@@ -103,6 +104,11 @@ class CanaryLoop:
     metrics_url: str
     app: AppProcess
 
+    @property
+    def alerts(self) -> SqlLoopStore:
+        """The control plane's alert log and reports, in the same database."""
+        return SqlLoopStore(self.store)
+
     def route_state(self) -> str:
         return self.store.get_route(PROMPT).state.value
 
@@ -120,15 +126,11 @@ class CanaryLoop:
         return "\n".join(
             [
                 f"route: {self.store.get_route(PROMPT)}",
-                f"alerts (control plane): {self.store.list_alerts(PROMPT)}",
+                f"alerts (control plane): {self.alerts.list_alerts(PROMPT)}",
                 f"alerts (Prometheus): {self.prometheus.alerts()}",
                 f"app stderr: {self.app.stderr_tail()}",
             ]
         )
-
-    def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> float:
-        """Seconds until ``condition`` held; fails with the diagnostics after ``timeout``."""
-        return self.app.wait_for(condition, timeout, what, self.diagnostics)
 
 
 @dataclass
@@ -151,48 +153,24 @@ class Regression:
     calls: dict[str, int]
 
 
-def _start_rollout(http: httpx.Client) -> str:
-    auth = {"Authorization": f"Bearer {TOKEN}"}
-    for system in (STABLE_SYSTEM, CANARY_SYSTEM):
-        spec = {
-            "name": PROMPT,
-            "messages": [
-                {"role": "system", "content": system},
-                {"role": "user", "content": "{{ question }}"},
-            ],
-        }
-        pushed = http.post("/v1/prompts", json=spec, headers=auth)
-        assert pushed.status_code == 201, pushed.text
-    started = http.post(
-        f"/v1/prompts/{PROMPT}/rollouts",
-        json={"version": 2, "ramp": [50, 100], "reason": "warmer answers"},
-        headers=auth,
-    )
-    assert started.status_code == 201, started.text
-    rollout_id: str = started.json()["rollout_id"]
-    return rollout_id
-
-
 def _app_environment(llm_url: str, service: str, metrics_port: int, stop_file: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTHONPATH"))}
-    return env | {
-        "APP_LLM_URL": llm_url,
-        "APP_CONTROL_PLANE": service,
-        "APP_PROMPT": PROMPT,
-        "APP_STOP_FILE": str(stop_file),
-        "APP_RATE": str(APP_RATE),
-        "APP_MAX_SECONDS": "180",
-        "OTEL_SERVICE_NAME": "support-bot",
-        "OTEL_TRACES_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_METRICS_EXPORTER": "prometheus",
-        "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
-        "OTEL_EXPORTER_PROMETHEUS_PORT": str(metrics_port),
-        "OTEL_PROMPT_CANARY_CHECKS": "json_valid,max_output_tokens,truncation,refusal,output_tokens",
-        "OTEL_PROMPT_CANARY_JUDGE_ENDPOINT": llm_url,
-        "OTEL_PROMPT_CANARY_JUDGE_MODEL": JUDGE_MODEL,
-        "OTEL_PROMPT_CANARY_JUDGE_SAMPLE_RATE": "0.25",
-    }
+    return app_environment(
+        llm_url=llm_url,
+        control_plane=service,
+        stop_file=stop_file,
+        rate=APP_RATE,
+        max_seconds=180,
+        OTEL_SERVICE_NAME="support-bot",
+        OTEL_TRACES_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_METRICS_EXPORTER="prometheus",
+        OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(metrics_port),
+        OTEL_PROMPT_CANARY_CHECKS="json_valid,max_output_tokens,truncation,refusal,output_tokens",
+        OTEL_PROMPT_CANARY_JUDGE_ENDPOINT=llm_url,
+        OTEL_PROMPT_CANARY_JUDGE_MODEL=JUDGE_MODEL,
+        OTEL_PROMPT_CANARY_JUDGE_SAMPLE_RATE="0.25",
+    )
 
 
 @contextmanager
@@ -212,15 +190,15 @@ def canary_loop(
     )
     behaviour.add(Rule(reply=Reply.failure(503, "overloaded", retryable=False), when=_one_call_in_a_hundred))
     behaviour.add(Rule(reply=_grade, model=JUDGE_MODEL))
-    settings = ServiceSettings(token=TOKEN, alertmanager_token=AM_TOKEN, controller=False)
+    settings = ServiceSettings(token=TOKEN, alertmanager_token=ALERTMANAGER_TOKEN, controller=False)
     token_file = workdir / "alertmanager-token"
-    token_file.write_text(AM_TOKEN)
+    token_file.write_text(ALERTMANAGER_TOKEN)
     with ExitStack() as stack:
         store = stack.enter_context(open_store(workdir / "registry.db"))
         llm = stack.enter_context(running_simulated_llm(behaviour))
         service = stack.enter_context(running_server(store, settings))
         http = stack.enter_context(httpx.Client(base_url=service, timeout=10))
-        rollout_id = _start_rollout(http)
+        rollout_id = start_canary_rollout(http, ramp=[50, 100])
 
         alertmanager = stack.enter_context(alertmanager_server(alertmanager_config(service, token_file)))
         app_port = free_port()

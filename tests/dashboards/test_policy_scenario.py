@@ -19,6 +19,7 @@ from otel_prompt_canary.analysis.prometheus import ALERT_NAME
 from tests.dashboards.loop import PROMPT, canary_loop
 from tests.dashboards.support import fast_policy_rules, load_dashboard, panels, substitute
 from tests.dashboards.test_docs import quoted_descriptions
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -26,7 +27,13 @@ pytestmark = pytest.mark.timeout(180)
 def test_the_policy_rules_roll_a_regressing_canary_back(tmp_path: Path) -> None:
     rules = {"policy.rules.yml": fast_policy_rules(PROMPT)}
     with canary_loop(tmp_path, healthy=False, rule_files=rules) as loop:
-        loop.wait_for(lambda: loop.route_state() == "rolled_back", 60, "the rollback")
+        eventually(
+            lambda: loop.route_state() == "rolled_back",
+            timeout=60,
+            what="the rollback",
+            between=loop.app.check_running,
+            diagnostics=loop.diagnostics,
+        )
         time.sleep(1.0)  # a second of calls under the rolled-back route
         summary = loop.stop_app()
 
@@ -34,7 +41,7 @@ def test_the_policy_rules_roll_a_regressing_canary_back(tmp_path: Path) -> None:
         broken = [(r["name"], r["lastError"]) for r in loop.prometheus.rules() if r["health"] != "ok"]
         assert broken == []
 
-        (decision,) = [d for d in loop.store.list_alerts(PROMPT) if d.outcome == "applied"]
+        (decision,) = [d for d in loop.alerts.list_alerts(PROMPT) if d.outcome == "applied"]
         assert (decision.source, decision.action, decision.rollout_id) == (
             "alertmanager",
             "rollback",

@@ -26,6 +26,7 @@ from tests.dashboards.support import (
     rule_groups,
     substitute,
 )
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -59,7 +60,7 @@ def test_a_regressing_canary_is_rolled_back_by_its_alert_through_alertmanager(re
     _rules_are_healthy(loop)
 
     # The control plane applied the rollback alert, received from Alertmanager, to this rollout.
-    decisions = loop.store.list_alerts(PROMPT)
+    decisions = loop.alerts.list_alerts(PROMPT)
     assert {d.source for d in decisions} == {"alertmanager"}
     applied = [d for d in decisions if d.outcome == "applied" and d.action == "rollback"]
     assert len(applied) == 1, decisions
@@ -165,7 +166,13 @@ def test_a_healthy_canary_fires_no_alert(tmp_path: Any) -> None:
             )
             return len(found) == 2 and all(float(s["value"][1]) >= 150 for s in found)
 
-        loop.wait_for(enough_samples, 45, "150 json_valid checks per window in each cohort")
+        eventually(
+            enough_samples,
+            timeout=45,
+            what="150 json_valid checks per window in each cohort",
+            between=loop.app.check_running,
+            diagnostics=loop.diagnostics,
+        )
         deadline = time.monotonic() + HEALTHY_WATCH_SECONDS
         while time.monotonic() < deadline:
             assert loop.prometheus.alerts() == []
@@ -184,5 +191,5 @@ def test_a_healthy_canary_fires_no_alert(tmp_path: Any) -> None:
         # The generated rules judged real data: both cohorts' JSON validity recorded, and equal.
         means = loop.prometheus.query('prompt_canary:policy_canary_mean{prompt_canary_signal="json_valid"}')
         assert [float(s["value"][1]) for s in means] == [1.0]
-        assert loop.store.list_alerts(PROMPT) == []
+        assert loop.alerts.list_alerts(PROMPT) == []
         assert loop.route_state() == "ramping"

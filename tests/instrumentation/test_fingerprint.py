@@ -15,7 +15,7 @@ from opentelemetry import context as otel_context
 from otel_prompt_canary.demo.behaviour import Behaviour
 from otel_prompt_canary.demo.simulated_llm import SimulatedLLM
 from otel_prompt_canary.instrumentation._fingerprint import compile_template
-from otel_prompt_canary.registry import PromptSpec, SqlRegistry, open_store
+from otel_prompt_canary.registry import PromptSpec, SqlRegistry
 from otel_prompt_canary.routing import PromptRouter, bucket
 from tests.instrumentation.support import Telemetry, attrs
 
@@ -34,13 +34,12 @@ def canary_text(company: str = "ACME") -> str:
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[SqlRegistry]:
-    reg = open_store(tmp_path / "registry.db")
-    reg.push(PromptSpec(name="support-reply", messages=[{"role": "system", "content": STABLE}]))  # type: ignore[list-item]
-    reg.push(PromptSpec(name="support-reply", messages=[{"role": "system", "content": CANARY}]))  # type: ignore[list-item]
-    reg.push(PromptSpec(name="faq", template=FAQ))
-    yield reg
-    reg.close()
+def registry(registry: SqlRegistry) -> SqlRegistry:
+    """The test's registry (tests/conftest.py) with two versions of a chat prompt and a text one."""
+    registry.push(PromptSpec(name="support-reply", messages=[{"role": "system", "content": STABLE}]))  # type: ignore[list-item]
+    registry.push(PromptSpec(name="support-reply", messages=[{"role": "system", "content": CANARY}]))  # type: ignore[list-item]
+    registry.push(PromptSpec(name="faq", template=FAQ))
+    return registry
 
 
 def start_rollout(reg: SqlRegistry, percent: float) -> str:
@@ -194,11 +193,11 @@ def test_rewrite_on_anthropic_system(
 
 
 def test_registry_setting_opens_a_router(
-    instrument: Any, registry: SqlRegistry, tmp_path: Path, llm: SimulatedLLM, telemetry: Telemetry
+    instrument: Any, registry: SqlRegistry, store_target: str, llm: SimulatedLLM, telemetry: Telemetry
 ) -> None:
-    from otel_prompt_canary.instrumentation.instrumentor import active_runtime
+    from otel_prompt_canary.instrumentation._active import active_runtime
 
-    instrument(registry=str(tmp_path / "registry.db"))
+    instrument(registry=store_target)
     runtime = active_runtime()
     assert runtime is not None and runtime.identify is not None
     router = runtime.identify.__self__._router  # type: ignore[attr-defined]

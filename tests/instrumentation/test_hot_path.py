@@ -15,8 +15,8 @@ from otel_prompt_canary.instrumentation import (
     InstrumentationConfig,
     PromptCanaryInstrumentor,
     _evaluations,
-    _openai,
     _tags,
+    utils,
 )
 from otel_prompt_canary.instrumentation._processor import PromptSpanProcessor
 from otel_prompt_canary.instrumentation._tags import CACHE_LIMIT, MetricAttributes, Tags, TagsCache
@@ -199,14 +199,14 @@ def test_evaluation_events_are_fresh_dicts_and_the_cache_is_bounded() -> None:
 def test_server_attributes_follow_the_clients_url_object() -> None:
     client = openai.OpenAI(base_url="http://127.0.0.1:8123/v1", api_key="test")
     resource = client.chat.completions
-    first = _openai.server_attributes(resource)
+    first = utils.server_attributes(resource)
     assert first == {"server.address": "127.0.0.1", "server.port": 8123}
     first["gen_ai.request.model"] = "m"  # the caller extends its own copy
-    assert _openai.server_attributes(resource) == {"server.address": "127.0.0.1", "server.port": 8123}
+    assert utils.server_attributes(resource) == {"server.address": "127.0.0.1", "server.port": 8123}
     client.base_url = "http://localhost:9000/v1"  # type: ignore[assignment]
-    assert _openai.server_attributes(resource) == {"server.address": "localhost", "server.port": 9000}
-    assert _openai.server_attributes(SimpleNamespace()) == {}
-    assert len(_openai._SERVERS) <= CACHE_LIMIT
+    assert utils.server_attributes(resource) == {"server.address": "localhost", "server.port": 9000}
+    assert utils.server_attributes(SimpleNamespace()) == {}
+    assert len(utils._SERVERS) <= CACHE_LIMIT
 
 
 class _Headers(Mapping[str, Any]):
@@ -236,8 +236,8 @@ class _Headers(Mapping[str, Any]):
     ],
 )
 def test_field_reads_mappings_and_objects_alike(obj: object, expected: object) -> None:
-    assert _openai.field(obj, "id") == expected
-    assert _openai.field(obj, "id") == expected  # the second read goes through the type cache
+    assert utils.field(obj, "id") == expected
+    assert utils.field(obj, "id") == expected  # the second read goes through the type cache
 
 
 class _Check:

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from otel_prompt_canary.demo.simulated_llm import SimulatedLLM
 from otel_prompt_canary.registry import PromptSpec, open_store
 from otel_prompt_canary.routing import bucket
 from tests.instrumentation.otlp_receiver import attributes, otlp_receiver
+from tests.support.waiting import eventually
 
 STABLE = "You are the support assistant of {{company}}. Be concise."
 CANARY = "You are the friendly support assistant of {{company}}. Answer in two sentences."
@@ -115,9 +115,10 @@ def test_opentelemetry_instrument_app(
         )
         assert done.returncode == 0, done.stderr[-4000:]
         assert "app done" in done.stdout
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not received.metric_points("prompt_canary.responses"):
-            time.sleep(0.05)
+        eventually(
+            lambda: received.metric_points("prompt_canary.responses"),
+            what="the application's prompt_canary.responses metric at the OTLP receiver",
+        )
 
         scoped = [
             (scope, s)

@@ -96,7 +96,7 @@ def test_concurrent_pushes_of_distinct_content_number_versions_densely(registry:
 
 def test_versions_are_immutable_in_the_database(registry: SqlRegistry) -> None:
     registry.push(spec())
-    engine = registry._engine
+    engine = registry.database.engine
     for statement in ("UPDATE prompt_versions SET content_hash = 'x'", "DELETE FROM prompt_versions"):
         with pytest.raises(SQLAlchemyError, match="immutable"), engine.begin() as conn:
             conn.execute(text(statement))
@@ -106,9 +106,9 @@ def test_versions_are_immutable_in_the_database(registry: SqlRegistry) -> None:
 def test_audit_records_are_append_only(registry: SqlRegistry) -> None:
     two_versions(registry)
     registry.start_rollout("support", 2, actor="ana")
-    with pytest.raises(SQLAlchemyError, match="immutable"), registry._engine.begin() as conn:
+    with pytest.raises(SQLAlchemyError, match="immutable"), registry.database.engine.begin() as conn:
         conn.execute(text("UPDATE audit SET reason = 'rewritten'"))
-    with pytest.raises(SQLAlchemyError, match="immutable"), registry._engine.begin() as conn:
+    with pytest.raises(SQLAlchemyError, match="immutable"), registry.database.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit"))
     assert len(registry.history("support")) == 1
 
@@ -285,17 +285,6 @@ def test_start_validates_before_writing(registry: SqlRegistry) -> None:
     assert registry.history("support") == []
 
 
-def test_a_policy_that_cannot_be_decided_is_refused_at_start(registry: SqlRegistry) -> None:
-    two_versions(registry)
-    undecidable = {"signals": [{"name": "json_valid", "kind": "proportion", "harmful": "decrease"}]}
-    with pytest.raises(InvalidInputError, match="invalid policy"):
-        registry.start_rollout("support", 2, actor="t", policy=undecidable)
-    with pytest.raises(InvalidInputError, match="invalid policy"):
-        registry.start_rollout("support", 2, actor="t", policy={"rules": [{"signal": "nope"}]})
-    assert registry.get_route("support").state == "idle"
-    assert registry.history("support") == []
-
-
 def test_compare_and_set_on_revision(registry: SqlRegistry) -> None:
     two_versions(registry)
     route = registry.start_rollout("support", 2, actor="t", expected_revision=1)
@@ -382,7 +371,7 @@ def test_state_survives_reopening(store_target: str) -> None:
     again = open_store(store_target)
     try:
         assert again.get_route("support") == route
-        with again._engine.connect() as conn:
+        with again.database.engine.connect() as conn:
             assert conn.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION
     finally:
         again.close()
@@ -396,7 +385,7 @@ def test_a_newer_schema_is_refused(tmp_path: object) -> None:
     path = Path(str(tmp_path)) / "r.db"
     open_store(path).close()
     reg = open_store(path)
-    with reg._engine.begin() as conn:
+    with reg.database.engine.begin() as conn:
         conn.execute(text("UPDATE schema_version SET version = 999"))
     reg.close()
     with pytest.raises(RegistryUnavailableError, match="newer than this release"):

@@ -1,20 +1,30 @@
-"""Test doubles for the router suite: a scripted registry and a small control plane on loopback.
+"""Test doubles for the router suite: a scripted registry and small HTTP servers on loopback.
 
 ``ScriptedRegistry`` serves whatever routes a test sets, including states a real registry never
 produces (a stale replica still showing a rolled-back rollout as ramping). ``FakeControlPlane`` speaks
 just the two endpoints routers read (``GET /v1/routes`` with ETag, 304 and ``wait``, and
 ``GET /v1/prompts/{name}/versions/{n}``) under uvicorn on 127.0.0.1; tests stop and restart it.
+``CannedServer`` answers every request as a test function says (odd answers, TLS), and
+``RecordingProxy`` is an HTTP proxy (forwarding and ``CONNECT``) that records what went through it.
+Each runs in a thread by :mod:`tests.support.loopback`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
+import select
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
@@ -24,6 +34,7 @@ from starlette.routing import Route as HttpRoute
 
 from otel_prompt_canary.errors import NotFoundError, RegistryUnavailableError
 from otel_prompt_canary.registry.models import PromptSpec, PromptVersion, RolloutState, Route
+from tests.support.loopback import http_server, uvicorn_in_thread
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -91,16 +102,6 @@ def ramping(prompt: str, rollout_id: str, weight_bp: int, *, revision: int = 2) 
 def rolled_back(prompt: str, rollout_id: str, *, revision: int = 3) -> Route:
     """``prompt`` after rolling back ``rollout_id``: everyone on version 1."""
     return route(prompt, stable=1, rollout_id=rollout_id, state=RolloutState.ROLLED_BACK, revision=revision)
-
-
-def eventually(predicate: Callable[[], bool], timeout: float = 3.0, interval: float = 0.01) -> float:
-    """Wait until ``predicate()`` holds; return the seconds it took (fail after ``timeout``)."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
-    return time.monotonic() - start
 
 
 class ScriptedRegistry:
@@ -175,8 +176,7 @@ class FakeControlPlane:
         #: When set, applied to the JSON body of every 200 answer of /v1/routes.
         self.rewrite_body: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ExitStack | None = None
         self._stopping = False
         self.app = Starlette(
             routes=[
@@ -255,21 +255,145 @@ class FakeControlPlane:
             timeout_keep_alive=30,
         )
         self._stopping = False
-        server = self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="fake-control-plane", daemon=True
-        )
-        self._thread.start()
-        eventually(lambda: server.started, timeout=10)
+        with ExitStack() as serving:
+            serving.enter_context(
+                uvicorn_in_thread(uvicorn.Server(config), name="fake-control-plane", sockets=[sock])
+            )
+            self._serving = serving.pop_all()
         return self
 
     def stop(self) -> None:
         """Stop serving: connections are closed, the port refuses connections."""
-        if self._server is None or self._thread is None:
+        if self._serving is None:
             return
         self._stopping = True
-        self._server.should_exit = True
-        self._thread.join(10)
-        assert not self._thread.is_alive(), "the fake control plane did not stop"
-        self._server = None
-        self._thread = None
+        serving, self._serving = self._serving, None
+        serving.close()
+
+
+# -- plain HTTP servers (http.server) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request a loopback server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+
+#: What a canned server answers: (status, headers, body).
+Canned = tuple[int, dict[str, str], bytes]
+
+
+class _Recording(BaseHTTPRequestHandler):
+    """A request handler that records each request in ``received`` and answers quietly."""
+
+    protocol_version = "HTTP/1.1"
+    received: list[Received]
+
+    def record(self) -> Received:
+        length = int(self.headers.get("Content-Length") or 0)
+        request = Received(
+            self.command,
+            self.path,
+            {k.lower(): v for k, v in self.headers.items()},
+            self.rfile.read(length) if length else b"",
+        )
+        self.received.append(request)
+        return request
+
+    def reply(self, status: int, headers: Iterable[tuple[str, str]], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def canned_server(
+    answer: Callable[[Received], Canned], *, tls: ssl.SSLContext | None = None
+) -> Iterator[tuple[str, list[Received]]]:
+    """Serve ``answer(request)`` for every request on 127.0.0.1; yields (base URL, requests received).
+
+    With ``tls`` (a server-side context) the server speaks HTTPS.
+    """
+
+    class Handler(_Recording):
+        def _answer(self) -> None:
+            status, headers, body = answer(self.record())
+            self.reply(status, headers.items(), body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+    Handler.received = []
+    with http_server(Handler, tls=tls, name="canned server") as url:
+        yield url, Handler.received
+
+
+@contextmanager
+def recording_proxy() -> Iterator[tuple[str, list[Received]]]:
+    """An HTTP proxy on 127.0.0.1 (absolute-URI forwarding and ``CONNECT`` tunnels).
+
+    Yields (proxy URL, requests received): a forwarded request records its absolute URL as
+    ``path``, a tunnel records ``CONNECT`` and ``host:port``.
+    """
+
+    class Handler(_Recording):
+        def _forward(self) -> None:
+            request = self.record()
+            target = urlsplit(request.path)
+            upstream = http.client.HTTPConnection(target.hostname or "", target.port or 80, timeout=60)
+            hop_by_hop = {"proxy-authorization", "proxy-connection", "connection", "keep-alive"}
+            forwarded = {k: v for k, v in request.headers.items() if k not in hop_by_hop}
+            path = target.path + (f"?{target.query}" if target.query else "")
+            try:
+                upstream.request(request.method, path, body=request.body or None, headers=forwarded)
+                response = upstream.getresponse()
+                body = response.read()
+            except OSError:
+                self.send_error(502)
+                return
+            finally:
+                upstream.close()
+            framing = ("transfer-encoding", "connection", "content-length")
+            headers = [(k, v) for k, v in response.getheaders() if k.lower() not in framing]
+            self.reply(response.status, headers, body)
+
+        do_GET = do_POST = _forward
+
+        def do_CONNECT(self) -> None:
+            self.record()
+            host, _, port = self.path.rpartition(":")
+            try:
+                upstream = socket.create_connection((host, int(port)), timeout=10)
+            except OSError:
+                self.send_error(502)
+                return
+            self.send_response(200, "Connection established")
+            self.end_headers()
+            self.close_connection = True
+            with upstream:
+                sockets = [self.connection, upstream]
+                while True:
+                    readable, _, _ = select.select(sockets, [], [], 60)
+                    if not readable:
+                        return
+                    for sock in readable:
+                        data = b""
+                        with suppress(OSError):
+                            data = sock.recv(65536)
+                        if not data:
+                            return
+                        (upstream if sock is self.connection else self.connection).sendall(data)
+
+    Handler.received = []
+    with http_server(Handler, name="recording proxy") as url:
+        yield url, Handler.received

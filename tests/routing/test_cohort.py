@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from otel_prompt_canary.routing import PromptRouter, assign_cohort, bucket, is_canary
 from otel_prompt_canary.routing.cache import make_chooser
 from otel_prompt_canary.routing.selection import Arm
-from tests.routing.fakes import ScriptedRegistry, eventually, ramping, route, version
+from tests.routing.fakes import ScriptedRegistry, ramping, route, version
+from tests.support.waiting import eventually
 
 # The vectors in otel_prompt_canary/routing/cohort.py's docstring.
 VECTORS = [

@@ -10,12 +10,12 @@ from otel_prompt_canary.registry.models import RolloutState
 from otel_prompt_canary.routing import PromptRouter
 from tests.routing.fakes import (
     ScriptedRegistry,
-    eventually,
     ramping,
     rolled_back,
     route,
     version,
 )
+from tests.support.waiting import eventually
 
 KEYS = [f"user-{i}" for i in range(3000)]
 

@@ -8,13 +8,15 @@ classifier are tested through their real HTTP client.
 from __future__ import annotations
 
 import json
-import socket
 import threading
-import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.loopback import free_port, http_server
+from tests.support.waiting import eventually
 
 
 @dataclass
@@ -103,43 +105,36 @@ class FakeOpenAI:
                 except OSError:  # the client gave up (timeout): nothing to answer
                     pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._handler = Handler
+        self._serving = ExitStack()
+        self._url = ""
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return f"{self._url}/v1"
 
     def start(self) -> FakeOpenAI:
-        self._thread.start()
+        self._url = self._serving.enter_context(http_server(self._handler, name="fake OpenAI"))
         return self
 
     def stop(self) -> None:
-        self.release.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        self.release.set()  # first: a handler waiting to answer must not hold the server
+        self._serving.close()
 
     def count(self, path: str) -> int:
         with self._lock:
             return sum(1 for r in self.requests if r.path == path)
 
-    def wait_for_requests(self, n: int, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait_for_requests(self, n: int) -> None:
+        """Wait until ``n`` requests have arrived."""
+
+        def arrived() -> bool:
             with self._lock:
-                if len(self.requests) >= n:
-                    return True
-            time.sleep(0.005)
-        return False
+                return len(self.requests) >= n
+
+        eventually(arrived, what=f"{n} requests at the fake OpenAI endpoint", interval=0.005)
 
 
 def unreachable_base_url() -> str:
-    """The URL of a loopback port nobody listens on (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
+    """The URL of a loopback port nobody listens on."""
+    return f"http://127.0.0.1:{free_port()}/v1"

@@ -1,23 +1,19 @@
-"""Fixtures of the control-plane tests: a real SQLite registry per test and the app in front of it."""
+"""Fixtures of the control-plane tests: the app in front of the test's registry (see tests/conftest.py).
+
+A module whose tests need other settings overrides ``settings``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from service_factories import TOKEN
 
-from otel_prompt_canary.registry import SqlRegistry, open_store
-from otel_prompt_canary.service import ServiceSettings, create_app
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[SqlRegistry]:
-    store = open_store(tmp_path / "registry.db")
-    yield store
-    store.close()
+from otel_prompt_canary.registry import SqlRegistry
+from otel_prompt_canary.service import ServiceSettings
+from otel_prompt_canary.service.app import create_app
+from tests.support.auth import TOKEN
 
 
 @pytest.fixture

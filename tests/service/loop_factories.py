@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from service_factories import AUTH, TOKEN, started
 
 from otel_prompt_canary.service import ServiceSettings
+from tests.service.service_factories import started
+from tests.support.auth import ALERTMANAGER_TOKEN, AUTH, TOKEN
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"collector-secret-0123456789abcdef").decode()
 WEBHOOK_KEY = b"collector-secret-0123456789abcdef"
 GRAFANA_SECRET = "grafana-hmac-secret-0123456789"
-AM_TOKEN = "alertmanager-token-0123456789"
 AM_USER, AM_PASSWORD = "alertmanager", "am-password-0123456789"
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -35,7 +35,7 @@ def loop_settings(**extra: Any) -> ServiceSettings:
         "token": TOKEN,
         "webhook_secret": WEBHOOK_SECRET,
         "grafana_secret": GRAFANA_SECRET,
-        "alertmanager_token": AM_TOKEN,
+        "alertmanager_token": ALERTMANAGER_TOKEN,
         "alertmanager_basic_auth": f"{AM_USER}:{AM_PASSWORD}",
         "controller": False,
     }
@@ -218,7 +218,7 @@ def grafana_headers(
     return headers
 
 
-AM_AUTH = {"Authorization": f"Bearer {AM_TOKEN}"}
+AM_AUTH = {"Authorization": f"Bearer {ALERTMANAGER_TOKEN}"}
 
 
 def basic_auth(user: str = AM_USER, password: str = AM_PASSWORD) -> dict[str, str]:

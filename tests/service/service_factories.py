@@ -6,9 +6,6 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-TOKEN = "test-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
 
 def text_spec(
     name: str = "greeter", template: str = "Greet {{ name }} warmly.", **extra: Any

@@ -7,20 +7,20 @@ receiver, which rolls the canary back, and a :class:`PromptRouter` long-polling 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
-from loop_factories import AM_TOKEN, loop_settings
-from service_factories import AUTH, text_spec
-from tests.support.services import alertmanager_server
 
 from otel_prompt_canary import PromptRouter
-from otel_prompt_canary.registry import open_store
-from otel_prompt_canary.service.testing import running_server
+from otel_prompt_canary.loop import SqlLoopStore
+from otel_prompt_canary.registry import SqlRegistry
+from tests.service.loop_factories import loop_settings
+from tests.service.service_factories import text_spec
+from tests.support.auth import ALERTMANAGER_TOKEN, AUTH
+from tests.support.loopback import running_server
+from tests.support.services import alertmanager_server
+from tests.support.waiting import eventually
 
 CONFIG = """\
 route:
@@ -41,19 +41,11 @@ receivers:
 """
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> float:
-    begin = time.monotonic()
-    while not condition():
-        if time.monotonic() - begin > timeout:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-    return time.monotonic() - begin
-
-
-def test_an_alertmanager_alert_rolls_back_what_the_router_routes(tmp_path: Path) -> None:
+def test_an_alertmanager_alert_rolls_back_what_the_router_routes(
+    registry: SqlRegistry, loop_store: SqlLoopStore
+) -> None:
     with (
-        open_store(tmp_path / "registry.db") as store,
-        running_server(store, loop_settings()) as service,
+        running_server(registry, loop_settings()) as service,
         httpx.Client(base_url=service, timeout=10) as http,
     ):
         for template in ("Greet {{ name }} warmly.", "Greet {{ name }} briefly."):
@@ -70,7 +62,7 @@ def test_an_alertmanager_alert_rolls_back_what_the_router_routes(tmp_path: Path)
             assert route is not None and route.state == "ramping"
             assert {router.select("greeter", f"user-{i}").version for i in range(200)} == {1, 2}
 
-            with alertmanager_server(CONFIG.format(url=service, token=AM_TOKEN)) as alertmanager:
+            with alertmanager_server(CONFIG.format(url=service, token=ALERTMANAGER_TOKEN)) as alertmanager:
                 alert: dict[str, Any] = {
                     "labels": {"alertname": "CanaryJsonValidity", "prompt": "greeter", "action": "rollback"},
                     "annotations": {"summary": "canary JSON validity is below stable"},
@@ -84,11 +76,11 @@ def test_an_alertmanager_alert_rolls_back_what_the_router_routes(tmp_path: Path)
                     seen = router.route("greeter")
                     return seen is not None and seen.state == "rolled_back"
 
-                wait_for(rolled_back)
+                eventually(rolled_back, timeout=30, what="the rollback seen by the router")
                 # Every unit, canary or not before, now gets the stable version.
                 assert {router.select("greeter", f"user-{i}").version for i in range(200)} == {1}
 
-                (decision,) = store.list_alerts("greeter")
+                (decision,) = loop_store.list_alerts("greeter")
                 assert (decision.source, decision.outcome, decision.action) == (
                     "alertmanager",
                     "applied",
@@ -97,7 +89,7 @@ def test_an_alertmanager_alert_rolls_back_what_the_router_routes(tmp_path: Path)
                 evidence: Any = decision.alert
                 assert evidence["receiver"] == "prompt-canary"
                 assert evidence["alert"]["fingerprint"]
-                last = store.history("greeter")[-1]
+                last = registry.history("greeter")[-1]
                 assert (last.action, last.actor, last.id) == ("rollback", "alertmanager", decision.audit_id)
 
                 # Resolving the alert is recorded, and never re-enables the canary.
@@ -105,8 +97,12 @@ def test_an_alertmanager_alert_rolls_back_what_the_router_routes(tmp_path: Path)
                 assert (
                     httpx.post(f"{alertmanager}/api/v2/alerts", json=[alert], timeout=10).status_code == 200
                 )
-                wait_for(lambda: any(a.status == "resolved" for a in store.list_alerts("greeter")))
-                resolved = [a for a in store.list_alerts("greeter") if a.status == "resolved"]
+                eventually(
+                    lambda: any(a.status == "resolved" for a in loop_store.list_alerts("greeter")),
+                    timeout=30,
+                    what="the resolved alert in the alert log",
+                )
+                resolved = [a for a in loop_store.list_alerts("greeter") if a.status == "resolved"]
                 assert [a.outcome for a in resolved] == ["recorded"]
-                assert store.get_route("greeter").state == "rolled_back"
-                assert [r.action for r in store.history("greeter")] == ["start", "rollback"]
+                assert registry.get_route("greeter").state == "rolled_back"
+                assert [r.action for r in registry.history("greeter")] == ["start", "rollback"]

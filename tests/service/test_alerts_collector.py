@@ -6,8 +6,6 @@ import base64
 import copy
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -16,7 +14,13 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from loop_factories import (
+
+from otel_prompt_canary.loop import SqlLoopStore
+from otel_prompt_canary.registry import SqlRegistry
+from otel_prompt_canary.service import ServiceSettings
+from otel_prompt_canary.service.app import create_app
+from otel_prompt_canary.service.payloads import CollectorAlert
+from tests.service.loop_factories import (
     SCHEMAS,
     WEBHOOK_KEY,
     collector_alert,
@@ -27,11 +31,8 @@ from loop_factories import (
     standard_signature,
     state_of,
 )
-from service_factories import AUTH, TOKEN, error_of
-
-from otel_prompt_canary.registry import SqlRegistry, open_store
-from otel_prompt_canary.service import ServiceSettings, create_app
-from otel_prompt_canary.service.collector import CollectorAlert
+from tests.service.service_factories import error_of
+from tests.support.auth import AUTH, TOKEN
 
 SCHEMA = json.loads((SCHEMAS / "collector-alert.schema.json").read_text())
 
@@ -104,7 +105,7 @@ def test_alerts_about_other_rollouts_are_recorded_and_ignored(
     assert late["outcome"] == "ignored"
     assert "has finished (promoted)" in late["reason"]
     assert registry.get_route("greeter").state == "promoted"
-    assert [a.outcome for a in registry.list_alerts("greeter")] == ["ignored", "ignored"]
+    assert [a.outcome for a in SqlLoopStore(registry).list_alerts("greeter")] == ["ignored", "ignored"]
 
 
 def test_several_signatures_and_the_whsec_key(client: TestClient, registry: SqlRegistry) -> None:
@@ -196,11 +197,8 @@ def test_unknown_prompt_is_404_and_records_nothing(client: TestClient) -> None:
     assert state_of(client) == before
 
 
-def test_signed_without_a_configured_secret_is_refused(tmp_path: Path) -> None:
-    with (
-        open_store(tmp_path / "r.db") as store,
-        TestClient(create_app(store, ServiceSettings(token=TOKEN))) as c,
-    ):
+def test_signed_without_a_configured_secret_is_refused(registry: SqlRegistry) -> None:
+    with TestClient(create_app(registry, ServiceSettings(token=TOKEN))) as c:
         body, headers = signed(collector_alert())
         response = c.post("/v1/alerts/collector", content=body, headers=headers)
         assert response.status_code == 401
@@ -261,9 +259,8 @@ def _mutated(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def fuzz_client(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
-    with open_store(tmp_path / "fuzz.db") as store, TestClient(create_app(store, loop_settings())) as c:
-        yield c, rollout(c)["rollout_id"]
+def fuzz_client(client: TestClient) -> tuple[TestClient, str]:
+    return client, rollout(client)["rollout_id"]
 
 
 def test_fuzzed_payloads(fuzz_client: tuple[TestClient, str]) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +13,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from loop_factories import (
+
+from otel_prompt_canary.loop import SqlLoopStore
+from otel_prompt_canary.registry import SqlRegistry
+from otel_prompt_canary.service import ServiceSettings
+from otel_prompt_canary.service.app import create_app
+from tests.service.loop_factories import (
     AM_AUTH,
     GRAFANA_SECRET,
     alertmanager_payload,
@@ -27,10 +30,8 @@ from loop_factories import (
     rollout,
     state_of,
 )
-from service_factories import AUTH, error_of, two_versions
-
-from otel_prompt_canary.registry import SqlRegistry, open_store
-from otel_prompt_canary.service import ServiceSettings, create_app
+from tests.service.service_factories import error_of, two_versions
+from tests.support.auth import AUTH
 
 
 @pytest.fixture
@@ -118,13 +119,13 @@ def test_alternative_label_names(client: TestClient, registry: SqlRegistry) -> N
     del alert["labels"]["prompt"]
     alert["labels"]["gen_ai_prompt_name"] = "greeter"
     assert outcomes(post_am(client, alert)) == ["applied"]
-    assert registry.list_alerts("greeter")[0].rollout_id == route["rollout_id"]
+    assert SqlLoopStore(registry).list_alerts("greeter")[0].rollout_id == route["rollout_id"]
 
 
 def test_no_rollout_or_a_finished_one_is_ignored(client: TestClient, registry: SqlRegistry) -> None:
     two_versions(client, AUTH)
     assert outcomes(post_am(client, prometheus_alert())) == ["ignored"]
-    assert "has no rollout" in registry.list_alerts("greeter")[-1].reason
+    assert "has no rollout" in SqlLoopStore(registry).list_alerts("greeter")[-1].reason
     rollout_id = client.post("/v1/prompts/greeter/rollouts", json={"version": 2}, headers=AUTH).json()[
         "rollout_id"
     ]
@@ -207,9 +208,9 @@ def test_alertmanager_credentials(
     assert state_of(client) == before
 
 
-def test_basic_auth_needs_configuring(tmp_path: Path) -> None:
+def test_basic_auth_needs_configuring(registry: SqlRegistry) -> None:
     settings = loop_settings(alertmanager_basic_auth=None)
-    with open_store(tmp_path / "r.db") as store, TestClient(create_app(store, settings)) as c:
+    with TestClient(create_app(registry, settings)) as c:
         rollout(c)
         response = post_am(c, prometheus_alert(), headers=basic_auth())
         assert response.status_code == 401
@@ -276,9 +277,9 @@ def test_grafana_refusals_change_nothing(client: TestClient, tweak: str, message
     assert state_of(client) == before
 
 
-def test_grafana_custom_header_names(tmp_path: Path) -> None:
+def test_grafana_custom_header_names(registry: SqlRegistry) -> None:
     settings = loop_settings(grafana_signature_header="X-Sig", grafana_timestamp_header="X-Sig-Time")
-    with open_store(tmp_path / "r.db") as store, TestClient(create_app(store, settings)) as c:
+    with TestClient(create_app(registry, settings)) as c:
         rollout(c)
         body = json.dumps(grafana_payload(prometheus_alert())).encode()
         stamp = str(int(time.time()))
@@ -345,10 +346,9 @@ def _mutated(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def fuzz_client(tmp_path: Path) -> Iterator[TestClient]:
-    with open_store(tmp_path / "fuzz.db") as store, TestClient(create_app(store, loop_settings())) as c:
-        rollout(c)
-        yield c
+def fuzz_client(client: TestClient) -> TestClient:
+    rollout(client)
+    return client
 
 
 @pytest.mark.parametrize("receiver", ["alertmanager", "grafana"])

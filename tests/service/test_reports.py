@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,14 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from loop_factories import (
+
+from otel_prompt_canary.analysis import MeanStats, ProportionStats, Report
+from otel_prompt_canary.loop import SqlLoopStore
+from otel_prompt_canary.registry import SqlRegistry, open_store
+from otel_prompt_canary.service import ServiceSettings
+from otel_prompt_canary.service.app import create_app
+from otel_prompt_canary.service.payloads import ReportEnvelope
+from tests.service.loop_factories import (
     SCHEMAS,
     alertmanager_payload,
     collector_alert,
@@ -27,12 +33,8 @@ from loop_factories import (
     rollout,
     signed,
 )
-from service_factories import AUTH, error_of
-
-from otel_prompt_canary.analysis import MeanStats, ProportionStats, Report
-from otel_prompt_canary.registry import SqlRegistry, open_store
-from otel_prompt_canary.service import ServiceSettings, create_app
-from otel_prompt_canary.service.collector import ReportEnvelope
+from tests.service.service_factories import error_of
+from tests.support.auth import AUTH
 
 SCHEMA = json.loads((SCHEMAS / "report.schema.json").read_text())
 CHECK = "prompt_canary.check.json_valid"
@@ -50,7 +52,7 @@ def post_report(client: TestClient, envelope: dict[str, Any], **kwargs: Any) -> 
 
 
 def totals(store: SqlRegistry, rollout_id: str) -> dict[str, Any]:
-    snapshot = [r.snapshot() for r in store.rollout_reports(rollout_id)]
+    snapshot = [r.snapshot() for r in SqlLoopStore(store).rollout_reports(rollout_id)]
     assert len(snapshot) <= 1
     return snapshot[0].model_dump(mode="json") if snapshot else {}
 
@@ -107,7 +109,7 @@ def test_unknown_rollouts_prompts_and_mismatches(client: TestClient, registry: S
     wrong = post_report(client, report_envelope(rid, prompt="other"))
     assert wrong.status_code == 422
     assert f"rollout {rid} is a rollout of 'greeter', not of 'other'" in error_of(wrong)[1]
-    assert registry.rollout_reports(rid) == []
+    assert SqlLoopStore(registry).rollout_reports(rid) == []
 
 
 @pytest.mark.parametrize(
@@ -134,7 +136,7 @@ def test_inconsistent_reports_are_refused_whole(
     response = post_report(client, envelope)
     assert response.status_code == 422, response.text
     assert message in error_of(response)[1]
-    assert registry.rollout_reports(rid) == []
+    assert SqlLoopStore(registry).rollout_reports(rid) == []
 
 
 def test_a_kind_conflict_with_earlier_reports_is_refused(client: TestClient, registry: SqlRegistry) -> None:
@@ -199,8 +201,8 @@ def test_merging_is_exact_whatever_the_split_and_order(data: st.DataObject) -> N
         rid = store.get_route("p").rollout_id
         assert rid is not None
         for part in parts:
-            store.record_report(part.model_copy(update={"rollout_id": rid}), source="t")
-        merged = store.rollout_reports(rid)
+            SqlLoopStore(store).record_report(part.model_copy(update={"rollout_id": rid}), source="t")
+        merged = SqlLoopStore(store).rollout_reports(rid)
         expected = whole.model_copy(update={"rollout_id": rid})
         if not samples:
             assert merged == []
@@ -228,14 +230,14 @@ def test_restart_keeps_aggregates_and_dedup_ids(tmp_path: Path) -> None:
         assert (
             c.post("/v1/alerts/alertmanager", json=alertmanager_payload(am), headers=AUTH).status_code == 200
         )
-        before = store.rollout_reports(rid)
+        before = SqlLoopStore(store).rollout_reports(rid)
     with open_store(path) as store, TestClient(create_app(store, settings)) as c:
-        assert store.rollout_reports(rid) == before
+        assert SqlLoopStore(store).rollout_reports(rid) == before
         assert post_report(c, report).json()["outcome"] == "duplicate"
         assert post_collector(c, alert).json()["decisions"][0]["outcome"] == "duplicate"
         again = c.post("/v1/alerts/alertmanager", json=alertmanager_payload(am), headers=AUTH)
         assert again.json()["decisions"][0]["outcome"] == "duplicate"
-        assert store.rollout_reports(rid) == before
+        assert SqlLoopStore(store).rollout_reports(rid) == before
         assert store.get_route("greeter").state == "paused"
 
 
@@ -249,9 +251,8 @@ _JSON = st.recursive(
 
 
 @pytest.fixture
-def fuzz_client(tmp_path: Path) -> Iterator[tuple[TestClient, SqlRegistry, str]]:
-    with open_store(tmp_path / "fuzz.db") as store, TestClient(create_app(store, loop_settings())) as c:
-        yield c, store, rollout(c)["rollout_id"]
+def fuzz_client(client: TestClient, registry: SqlRegistry) -> tuple[TestClient, SqlRegistry, str]:
+    return client, registry, rollout(client)["rollout_id"]
 
 
 def test_fuzzed_reports(fuzz_client: tuple[TestClient, SqlRegistry, str]) -> None:
@@ -277,7 +278,7 @@ def test_fuzzed_reports(fuzz_client: tuple[TestClient, SqlRegistry, str]) -> Non
             elif payload:
                 payload.pop(data.draw(st.sampled_from(sorted(payload))))
         payload["id"] = base["id"] if data.draw(st.booleans()) else payload.get("id")
-        before = store.rollout_reports(rid)
+        before = SqlLoopStore(store).rollout_reports(rid)
         valid = jsonschema.Draft202012Validator(SCHEMA).is_valid(payload)
         # The id doubles as the webhook-id header when it can be one (an empty header is no header).
         sent_id = payload.get("id")
@@ -288,7 +289,7 @@ def test_fuzzed_reports(fuzz_client: tuple[TestClient, SqlRegistry, str]) -> Non
         if not valid:
             assert response.status_code == 422, (payload, response.text)
         if response.status_code != 200 or response.json()["outcome"] != "merged":
-            assert store.rollout_reports(rid) == before
+            assert SqlLoopStore(store).rollout_reports(rid) == before
 
     check()
 
@@ -301,8 +302,8 @@ def test_a_null_versions_field_is_malformed_even_for_a_counted_report(
         rid, stable={CHECK: {"10": proportion(5, 4)}}, canary={CHECK: {"10": proportion(5, 5)}}
     )
     assert post_report(client, report).json()["outcome"] == "merged"
-    before = store.rollout_reports(rid)
+    before = SqlLoopStore(store).rollout_reports(rid)
     response = post_report(client, {**report, "versions": None})
     assert response.status_code == 422
     assert "versions" in response.text
-    assert store.rollout_reports(rid) == before
+    assert SqlLoopStore(store).rollout_reports(rid) == before

@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from service_factories import AUTH, error_of, started, text_spec
 
 from otel_prompt_canary.registry import SqlRegistry
-from otel_prompt_canary.service import ServiceSettings, create_app
+from otel_prompt_canary.service import ServiceSettings
+from otel_prompt_canary.service.app import create_app
+from tests.service.service_factories import error_of, started, text_spec
+from tests.support.auth import AUTH
 
 WRITES: list[tuple[str, dict[str, Any]]] = [
     ("/v1/prompts", text_spec(template="Greet {{ name }} in verse.")),

@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from service_factories import AUTH, error_of, two_versions
 
 from otel_prompt_canary.analysis import DEFAULT_POLICY, load_policy
+from otel_prompt_canary.loop.start import policy_document, resolve_rollout_policy
 from otel_prompt_canary.registry import SqlRegistry
-from otel_prompt_canary.service.rollout_policy import policy_document, resolve_rollout_policy
+from tests.service.service_factories import error_of, two_versions
+from tests.support.auth import AUTH
 
 SIGNALS = [{"name": "json_valid", "kind": "proportion", "harmful": "decrease"}]
 RULES = [{"signal": "json_valid", "type": "relative", "margin": 0.01, "action": "rollback"}]

@@ -6,11 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from service_factories import AUTH, chat_spec, error_of, text_spec, two_versions
 
 from otel_prompt_canary.errors import RegistryUnavailableError
 from otel_prompt_canary.registry import SqlRegistry
-from otel_prompt_canary.service import ServiceSettings, create_app
+from otel_prompt_canary.service import ServiceSettings
+from otel_prompt_canary.service.app import create_app
+from tests.service.service_factories import chat_spec, error_of, text_spec, two_versions
+from tests.support.auth import AUTH
 
 
 def test_push_creates_then_finds_identical_content(client: TestClient) -> None:

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from service_factories import AUTH, error_of, started, two_versions
 
 from otel_prompt_canary.registry import SqlRegistry
+from tests.service.service_factories import error_of, started, two_versions
+from tests.support.auth import AUTH
 
 POLICY = {
     "signals": [{"name": "format_valid", "kind": "proportion", "harmful": "decrease"}],

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from service_factories import AUTH, error_of, started, two_versions
+
+from tests.service.service_factories import error_of, started, two_versions
+from tests.support.auth import AUTH
 
 
 def test_empty_registry_has_a_revision(client: TestClient) -> None:

@@ -1,26 +1,89 @@
 """The canary test application (``tests/collector/canary_app.py``) in a subprocess.
 
 It runs under ``opentelemetry-instrument``, stops when its stop file appears and prints a JSON summary
-as its last line of output. The end-to-end suites (Collector, Prometheus) drive it alike.
+as its last line of output. The end-to-end suites (Collector, Prometheus) drive it alike: the same
+prompt, whose canary version asks for longer answers (:func:`start_canary_rollout`), and the same
+settings (:func:`app_environment`) beside their own telemetry exporters.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-__all__ = ["APP", "AppProcess", "running_app"]
+from tests.support.auth import AUTH
+
+__all__ = [
+    "APP",
+    "CANARY_SYSTEM",
+    "PROMPT",
+    "STABLE_SYSTEM",
+    "AppProcess",
+    "app_environment",
+    "running_app",
+    "start_canary_rollout",
+]
 
 APP = Path(__file__).parents[1] / "collector" / "canary_app.py"
+
+#: The application's prompt, and the system message of its stable and canary versions.
+PROMPT = "support-reply"
+STABLE_SYSTEM = "You are the support assistant of ACME. Reply with one JSON object: topic, answer, escalate."
+CANARY_SYSTEM = (
+    "You are the warm and thorough support assistant of ACME. Explain every step. "
+    "Reply with one JSON object: topic, answer, escalate."
+)
+
+
+def start_canary_rollout(http: httpx.Client, **rollout: Any) -> str:
+    """Push the stable and the canary version of :data:`PROMPT` to the control plane ``http`` talks
+    to, and start a rollout of the canary (``rollout``: more fields of the request, a ramp or a
+    policy); returns the rollout's id."""
+    for system in (STABLE_SYSTEM, CANARY_SYSTEM):
+        spec = {
+            "name": PROMPT,
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": "{{ question }}"},
+            ],
+        }
+        pushed = http.post("/v1/prompts", json=spec, headers=AUTH)
+        assert pushed.status_code == 201, pushed.text
+    started = http.post(
+        f"/v1/prompts/{PROMPT}/rollouts",
+        json={"version": 2, "reason": "warmer answers", **rollout},
+        headers=AUTH,
+    )
+    assert started.status_code == 201, started.text
+    rollout_id: str = started.json()["rollout_id"]
+    return rollout_id
+
+
+def app_environment(
+    *, llm_url: str, control_plane: str, stop_file: Path, rate: int, max_seconds: int, **telemetry: str
+) -> dict[str, str]:
+    """The application's environment: this process's without ``OTEL_*`` and ``PYTHONPATH``, its own
+    settings, and ``telemetry`` (the ``OTEL_*`` variables of the suite's exporters)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTHONPATH"))}
+    return env | {
+        "APP_LLM_URL": llm_url,
+        "APP_CONTROL_PLANE": control_plane,
+        "APP_PROMPT": PROMPT,
+        "APP_STOP_FILE": str(stop_file),
+        "APP_RATE": str(rate),
+        "APP_MAX_SECONDS": str(max_seconds),
+        **telemetry,
+    }
 
 
 @dataclass
@@ -35,19 +98,10 @@ class AppProcess:
     def stderr_tail(self, chars: int = 3000) -> str:
         return self.stderr.read_text(errors="replace")[-chars:]
 
-    def wait_for(
-        self, condition: Callable[[], bool], timeout: float, what: str, diagnostics: Callable[[], str]
-    ) -> float:
-        """Seconds until ``condition`` held; fails with ``diagnostics()`` after ``timeout`` or when
-        the application exits first."""
-        begin = time.monotonic()
-        while not condition():
-            if self.process.poll() is not None:
-                pytest.fail(f"the application exited while waiting for {what}\n{diagnostics()}")
-            if time.monotonic() - begin > timeout:
-                pytest.fail(f"{what} did not happen within {timeout:.0f} s\n{diagnostics()}")
-            time.sleep(0.05)
-        return time.monotonic() - begin
+    def check_running(self) -> None:
+        """Fail if the application has exited: pass it as ``between`` to
+        :func:`~tests.support.waiting.eventually` while waiting on what it does."""
+        assert self.process.poll() is None, f"the application exited ({self.process.returncode})"
 
     def stop(self, diagnostics: Callable[[], str]) -> dict[str, Any]:
         """Stop the application; its summary: calls by ``<routing state>/<cohort>/<version>``."""

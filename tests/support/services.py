@@ -11,12 +11,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.support.loopback import free_port
+from tests.support.waiting import eventually
 
 
 def in_ci() -> bool:
@@ -28,13 +30,6 @@ def unavailable(reason: str) -> None:
     if in_ci():
         pytest.fail(f"{reason} (CI must not skip: the test command installs it)")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _postgres_bin(name: str) -> str | None:
@@ -69,12 +64,12 @@ def postgres_server() -> Iterator[str]:
             capture_output=True,
         )
         url = f"postgresql://canary@127.0.0.1:{port}/postgres"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def accepts_connections() -> bool:
             with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        eventually(accepts_connections, timeout=20, what="PostgreSQL accepting connections", interval=0.1)
         yield url
     except subprocess.CalledProcessError as exc:
         log = Path(root, "log")
@@ -162,21 +157,30 @@ def _ready_server(name: str, command: list[str], root: str, url: str, *, timeout
     import urllib.request
 
     log_path = Path(root, "log")
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
+                return bool(answer.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
     try:
         with open(log_path, "wb") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+            def still_running() -> None:
+                assert process.poll() is None, f"{name} exited ({process.returncode})"
+
             try:
-                deadline = time.monotonic() + timeout
-                while True:
-                    try:
-                        with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
-                            if answer.status == 200:
-                                break
-                    except (urllib.error.URLError, OSError):
-                        pass
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail(f"could not start {name}: {log_path.read_text(errors='replace')}")
-                    time.sleep(0.1)
+                eventually(
+                    ready,
+                    timeout=timeout,
+                    what=f"{name} getting ready",
+                    interval=0.1,
+                    between=still_running,
+                    diagnostics=lambda: f"could not start {name}: {log_path.read_text(errors='replace')}",
+                )
                 yield url
             finally:
                 process.terminate()

@@ -47,7 +47,8 @@ from typing import Any, Final
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from otel_prompt_canary.errors import InvalidInputError
+from otel_prompt_canary.errors import InvalidInputError, describe_validation_errors
+from otel_prompt_canary.names import CHECK_PREFIX, SCORE_PREFIX
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -68,10 +69,6 @@ __all__ = [
 
 #: The default ramp, in percent of traffic routed to the canary at each step.
 DEFAULT_RAMP: Final[tuple[float, ...]] = (1.0, 5.0, 20.0, 50.0, 100.0)
-
-#: Span attribute prefixes of the two sources a signal can read (see ARCHITECTURE.md).
-CHECK_PREFIX: Final = "prompt_canary.check."
-SCORE_PREFIX: Final = "prompt_canary.score."
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _NAME_HELP = "1-128 characters from letters, digits, '_', '.' and '-', starting with a letter or digit"
@@ -422,15 +419,6 @@ statistics:
 """
 
 
-def _format_errors(exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors():
-        loc = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{loc}: {message}" if loc else message)
-    return "; ".join(lines)
-
-
 def _read_source(source: str | os.PathLike[str]) -> tuple[str, str]:
     """Return ``(text, where)`` for a path or a document given inline."""
     if isinstance(source, os.PathLike):
@@ -479,7 +467,7 @@ def load_policy(source: str | os.PathLike[str] | Mapping[str, Any]) -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInputError(f"invalid {where}: {_format_errors(exc)}") from exc
+        raise InvalidInputError(f"invalid {where}: {describe_validation_errors(exc.errors())}") from exc
 
 
 def policy_json_schema() -> dict[str, Any]:

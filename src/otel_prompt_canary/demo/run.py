@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from otel_prompt_canary.demo.report import CohortPoint, DemoRecord, Tick, Transition, render_html, render_text
+from otel_prompt_canary.names import CHECK_PREFIX, SCORE_PREFIX
 
 __all__ = ["DEMO_POLICY", "DemoResult", "run_demo"]
 
@@ -68,10 +69,9 @@ DEMO_POLICY: dict[str, Any] = {
     "statistics": {"target_samples": 300, "warmup_samples": 30},
 }
 
-_LABELS = {
-    "prompt_canary.check.json_valid": "JSON valid (check)",
-    "prompt_canary.score.output_tokens": "output tokens (score)",
-}
+_JSON_VALID = CHECK_PREFIX + "json_valid"
+_OUTPUT_TOKENS = SCORE_PREFIX + "output_tokens"
+_LABELS = {_JSON_VALID: "JSON valid (check)", _OUTPUT_TOKENS: "output tokens (score)"}
 _SIGNALS = tuple(_LABELS)
 
 
@@ -146,9 +146,9 @@ def run_demo(
         add_observation_listener,
         remove_observation_listener,
     )
+    from otel_prompt_canary.loop import start_rollout
     from otel_prompt_canary.registry import PromptSpec, open_store
     from otel_prompt_canary.routing import PromptRouter
-    from otel_prompt_canary.service.rollout_policy import start_rollout_with_policy
     from otel_prompt_canary.service.server import build_server
     from otel_prompt_canary.service.settings import ServiceSettings
 
@@ -212,18 +212,16 @@ def run_demo(
                         for check in obs.results.checks:
                             if check.passed is not None and check.name == "json_valid":
                                 controller.observe(obs.rollout_id, obs.cohort, check.name, check.passed)
-                                counters.add(
-                                    obs.cohort, "prompt_canary.check.json_valid", float(check.passed)
-                                )
+                                counters.add(obs.cohort, _JSON_VALID, float(check.passed))
                         for score in obs.results.scores:
                             if score.value is not None and score.name == "output_tokens":
                                 controller.observe(obs.rollout_id, obs.cohort, score.name, float(score.value))
-                                counters.add(obs.cohort, "prompt_canary.score.output_tokens", score.value)
+                                counters.add(obs.cohort, _OUTPUT_TOKENS, score.value)
 
                 listener = on_observation
                 add_observation_listener(listener)
                 client = openai.OpenAI(base_url=llm.base_url, api_key="demo", max_retries=0)
-                route = start_rollout_with_policy(
+                route = start_rollout(
                     registry,
                     PROMPT,
                     2,

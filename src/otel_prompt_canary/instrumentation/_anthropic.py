@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from otel_prompt_canary.instrumentation import attributes as attr
+from otel_prompt_canary import names
 from otel_prompt_canary.instrumentation._call import CallState, RequestView
-from otel_prompt_canary.instrumentation._openai import _int, _number, _str, field, server_attributes
+from otel_prompt_canary.instrumentation.utils import as_float, as_int, as_str, field, server_attributes
 from otel_prompt_canary.scoring import LLMResponse, ToolCall
 
 __all__ = ["MessagesApi", "MessagesStreamAccumulator"]
@@ -19,7 +19,7 @@ def _system_blocks(system: object) -> list[str]:
     if isinstance(system, str):
         return [system] if system else []
     if isinstance(system, Sequence) and not isinstance(system, bytes | bytearray):
-        texts = [_str(field(block, "text")) for block in system]
+        texts = [as_str(field(block, "text")) for block in system]
         return [t for t in texts if t]
     return []
 
@@ -36,25 +36,25 @@ class MessagesApi:
 
     def request(self, kwargs: Mapping[str, Any], instance: object) -> RequestView:
         attributes = server_attributes(instance)
-        model = _str(kwargs.get("model"))
+        model = as_str(kwargs.get("model"))
         if model is not None:
-            attributes[attr.REQUEST_MODEL] = model
-        max_tokens = _int(kwargs.get("max_tokens"))
+            attributes[names.REQUEST_MODEL] = model
+        max_tokens = as_int(kwargs.get("max_tokens"))
         if max_tokens is not None:
-            attributes[attr.REQUEST_MAX_TOKENS] = max_tokens
-        for key, name in (("temperature", attr.REQUEST_TEMPERATURE), ("top_p", attr.REQUEST_TOP_P)):
-            value = _number(kwargs.get(key))
+            attributes[names.REQUEST_MAX_TOKENS] = max_tokens
+        for key, name in (("temperature", names.REQUEST_TEMPERATURE), ("top_p", names.REQUEST_TOP_P)):
+            value = as_float(kwargs.get(key))
             if value is not None:
                 attributes[name] = value
-        top_k = _int(kwargs.get("top_k"))
+        top_k = as_int(kwargs.get("top_k"))
         if top_k is not None:
-            attributes[attr.REQUEST_TOP_K] = top_k
+            attributes[names.REQUEST_TOP_K] = top_k
         stop = kwargs.get("stop_sequences")
         if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-            attributes[attr.REQUEST_STOP_SEQUENCES] = stop
+            attributes[names.REQUEST_STOP_SEQUENCES] = stop
         stream = kwargs.get("stream") is True
         if stream:
-            attributes[attr.REQUEST_STREAM] = True
+            attributes[names.REQUEST_STREAM] = True
         messages = kwargs.get("messages")
         system = _system_blocks(kwargs.get("system"))
         return RequestView(
@@ -93,28 +93,28 @@ class MessagesApi:
             for block in content:
                 kind = field(block, "type")
                 if kind == "text":
-                    texts.append(_str(field(block, "text")) or "")
+                    texts.append(as_str(field(block, "text")) or "")
                 elif kind == "tool_use":
-                    name = _str(field(block, "name"))
+                    name = as_str(field(block, "name"))
                     if name is not None:
                         arguments = field(block, "input")
                         tools.append(
                             ToolCall(
                                 name,
                                 arguments if isinstance(arguments, Mapping) else {},
-                                _str(field(block, "id")),
+                                as_str(field(block, "id")),
                             )
                         )
-        reason = _str(field(result, "stop_reason"))
+        reason = as_str(field(result, "stop_reason"))
         usage = field(result, "usage")
         return call.llm_response(
             output_text="".join(texts),
             tool_calls=tuple(tools),
             finish_reasons=(reason,) if reason else (),
-            input_tokens=_int(field(usage, "input_tokens")),
-            output_tokens=_int(field(usage, "output_tokens")),
-            model=_str(field(result, "model")),
-            response_id=_str(field(result, "id")),
+            input_tokens=as_int(field(usage, "input_tokens")),
+            output_tokens=as_int(field(usage, "output_tokens")),
+            model=as_str(field(result, "model")),
+            response_id=as_str(field(result, "id")),
         )
 
     def is_stream(self, result: object) -> bool:
@@ -141,9 +141,9 @@ class MessagesStreamAccumulator:
         kind = field(item, "type")
         if kind == "content_block_delta":
             delta = field(item, "delta")
-            block = self._blocks.get(_int(field(item, "index")) or 0)
+            block = self._blocks.get(as_int(field(item, "index")) or 0)
             if block is not None:
-                piece = _str(field(delta, "text")) or _str(field(delta, "partial_json"))
+                piece = as_str(field(delta, "text")) or as_str(field(delta, "partial_json"))
                 if piece:
                     block[3].append(piece)
             return False
@@ -151,20 +151,20 @@ class MessagesStreamAccumulator:
             return True
         if kind == "message_start":
             message = field(item, "message")
-            self._id = _str(field(message, "id"))
-            self._model = _str(field(message, "model"))
-            self._input = _int(field(field(message, "usage"), "input_tokens"))
+            self._id = as_str(field(message, "id"))
+            self._model = as_str(field(message, "model"))
+            self._input = as_int(field(field(message, "usage"), "input_tokens"))
         elif kind == "content_block_start":
             block = field(item, "content_block")
-            self._blocks[_int(field(item, "index")) or 0] = [
+            self._blocks[as_int(field(item, "index")) or 0] = [
                 field(block, "type"),
-                _str(field(block, "name")),
-                _str(field(block, "id")),
-                [_str(field(block, "text")) or ""],
+                as_str(field(block, "name")),
+                as_str(field(block, "id")),
+                [as_str(field(block, "text")) or ""],
             ]
         elif kind == "message_delta":
-            self._reason = _str(field(field(item, "delta"), "stop_reason")) or self._reason
-            output = _int(field(field(item, "usage"), "output_tokens"))
+            self._reason = as_str(field(field(item, "delta"), "stop_reason")) or self._reason
+            output = as_int(field(field(item, "usage"), "output_tokens"))
             if output is not None:
                 self._output = output
         return False

@@ -12,14 +12,9 @@ from typing import Final
 
 from opentelemetry.util.types import AttributeValue
 
-from otel_prompt_canary.instrumentation import attributes as attr
+from otel_prompt_canary import names
 from otel_prompt_canary.instrumentation._tags import remember
-from otel_prompt_canary.scoring import (
-    CHECK_ATTRIBUTE_PREFIX,
-    SCORE_ATTRIBUTE_PREFIX,
-    CheckOutcome,
-    ScoringResults,
-)
+from otel_prompt_canary.scoring import CheckOutcome, ScoringResults
 
 __all__ = ["evaluation_events", "record_evaluations"]
 
@@ -32,14 +27,14 @@ _SCORE_KEYS: Final[dict[str, str]] = {}
 def _check_entry(check: CheckOutcome) -> tuple[str | None, Mapping[str, AttributeValue]]:
     found = _CHECKS.get(check)
     if found is None:
-        event: dict[str, AttributeValue] = {attr.EVALUATION_NAME: check.name}
+        event: dict[str, AttributeValue] = {names.EVALUATION_NAME: check.name}
         key = None
         if check.passed is None:
-            event[attr.ERROR_TYPE] = check.error or "error"
+            event[names.ERROR_TYPE] = check.error or "error"
         else:
-            event[attr.EVALUATION_SCORE_VALUE] = 1.0 if check.passed else 0.0
-            event[attr.EVALUATION_SCORE_LABEL] = "pass" if check.passed else "fail"
-            key = CHECK_ATTRIBUTE_PREFIX + check.name
+            event[names.EVALUATION_SCORE_VALUE] = 1.0 if check.passed else 0.0
+            event[names.EVALUATION_SCORE_LABEL] = "pass" if check.passed else "fail"
+            key = names.CHECK_PREFIX + check.name
         found = remember(_CHECKS, check, (key, event))
     return found
 
@@ -47,7 +42,7 @@ def _check_entry(check: CheckOutcome) -> tuple[str | None, Mapping[str, Attribut
 def _score_key(name: str) -> str:
     found = _SCORE_KEYS.get(name)
     if found is None:
-        found = remember(_SCORE_KEYS, name, SCORE_ATTRIBUTE_PREFIX + name)
+        found = remember(_SCORE_KEYS, name, names.SCORE_PREFIX + name)
     return found
 
 
@@ -71,19 +66,19 @@ def record_evaluations(
             span_attributes[key] = passed
         event = dict(template)
         if response_id:
-            event[attr.RESPONSE_ID] = response_id
+            event[names.RESPONSE_ID] = response_id
         events.append(event)
     for score in results.scores:
         value = score.value
         if value is None:
             if score.error is None:
                 continue
-            event = {attr.EVALUATION_NAME: score.name, attr.ERROR_TYPE: score.error or "error"}
+            event = {names.EVALUATION_NAME: score.name, names.ERROR_TYPE: score.error or "error"}
         else:
             span_attributes[_score_key(score.name)] = value
-            event = {attr.EVALUATION_NAME: score.name, attr.EVALUATION_SCORE_VALUE: value}
+            event = {names.EVALUATION_NAME: score.name, names.EVALUATION_SCORE_VALUE: value}
         if response_id:
-            event[attr.RESPONSE_ID] = response_id
+            event[names.RESPONSE_ID] = response_id
         events.append(event)
     return events
 

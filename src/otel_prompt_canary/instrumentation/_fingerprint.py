@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from opentelemetry import baggage
 
-from otel_prompt_canary.instrumentation import attributes as attr
+from otel_prompt_canary import names
 from otel_prompt_canary.instrumentation._call import Api
 from otel_prompt_canary.instrumentation._tags import FINGERPRINT, Tags, TagsCache
 from otel_prompt_canary.instrumentation.config import InstrumentationConfig
@@ -149,7 +149,7 @@ class Catalog:
         if match.version.version != entry.stable.version:
             return self._tags.get(name, match.version.version, None, rollout_id, FINGERPRINT), None
         if self._rewrite and canary is not None and rollout_id is not None:
-            unit = baggage.get_baggage(attr.UNIT_BAGGAGE_KEY)
+            unit = baggage.get_baggage(names.UNIT_BAGGAGE_KEY)
             routed = entry.choose(unit if isinstance(unit, str) else None)
             if routed.cohort == "canary":
                 replacement = self._replacement(api, kwargs, match, canary)

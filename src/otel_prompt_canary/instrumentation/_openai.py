@@ -1,9 +1,10 @@
 """Pure extraction for the OpenAI APIs: request attributes, response views, stream accumulators.
 
-Everything reads defensively (``getattr`` with defaults, type checks): a field the installed SDK
-version lacks, or a value of an unexpected type, yields nothing rather than an exception. The same
-helpers serve the SDK patches (pydantic objects) and the HTTP path (decoded JSON), since
-:func:`field` reads attributes and mapping keys alike.
+Everything reads defensively, with the helpers of :mod:`~otel_prompt_canary.instrumentation.utils`:
+a field the installed SDK version lacks, or a value of an unexpected type, yields nothing rather
+than an exception. The same readers serve the SDK patches (pydantic objects) and the HTTP path
+(decoded JSON), since :func:`~otel_prompt_canary.instrumentation.utils.field` reads attributes and
+mapping keys alike.
 """
 
 from __future__ import annotations
@@ -13,72 +14,15 @@ from typing import Any, Final
 
 from opentelemetry.util.types import AttributeValue
 
-from otel_prompt_canary.instrumentation import attributes as attr
+from otel_prompt_canary import names
 from otel_prompt_canary.instrumentation._call import CallState, RequestView
-from otel_prompt_canary.instrumentation._tags import remember
+from otel_prompt_canary.instrumentation.utils import as_float, as_int, as_str, field, server_attributes
 from otel_prompt_canary.scoring import LLMResponse, ToolCall
 
-__all__ = ["ChatCompletionsApi", "ResponsesApi", "field", "server_attributes"]
+__all__ = ["ChatCompletionsApi", "ResponsesApi"]
 
 _SYSTEM_ROLES: Final = ("system", "developer")
 _JSON_FORMATS: Final = ("json_object", "json_schema")
-
-# Whether a type is a Mapping, per type: ``isinstance(obj, Mapping)`` walks the ABC machinery, and
-# a response is read a dozen fields at a time. Bounded like every cache of this package.
-_IS_MAPPING: Final[dict[type, bool]] = {dict: True}
-# The server attributes of a client's base URL, per URL object (kept, so that its id stays unique).
-_SERVERS: Final[dict[int, tuple[object, dict[str, AttributeValue]]]] = {}
-
-
-def field(obj: object, name: str) -> Any:
-    """``obj.name`` or ``obj[name]``; None when absent."""
-    kind = type(obj)
-    mapping = _IS_MAPPING.get(kind)
-    if mapping is None:
-        mapping = remember(_IS_MAPPING, kind, isinstance(obj, Mapping))
-    if mapping:
-        return obj.get(name)  # type: ignore[attr-defined]
-    return getattr(obj, name, None)
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def server_attributes(instance: object) -> dict[str, AttributeValue]:
-    """``server.address``/``server.port`` of the client behind a resource (``instance._client``).
-
-    Read once per base URL object (a client's URL is replaced, not changed, when it is set); the
-    result is a fresh dict the caller may extend.
-    """
-    url = getattr(getattr(instance, "_client", None), "base_url", None)
-    if url is None:
-        return {}
-    cached = _SERVERS.get(id(url))
-    if cached is not None and cached[0] is url:
-        return dict(cached[1])
-    return dict(remember(_SERVERS, id(url), (url, _server_of(url)))[1])
-
-
-def _server_of(url: object) -> dict[str, AttributeValue]:
-    host = getattr(url, "host", None)
-    if not isinstance(host, str) or not host:
-        return {}
-    result: dict[str, AttributeValue] = {attr.SERVER_ADDRESS: host}
-    port = getattr(url, "port", None)
-    if isinstance(port, int):
-        result[attr.SERVER_PORT] = port
-    return result
 
 
 def text_of(content: object) -> str | None:
@@ -86,7 +30,7 @@ def text_of(content: object) -> str | None:
     if isinstance(content, str):
         return content
     if isinstance(content, Sequence) and not isinstance(content, bytes | bytearray):
-        parts = [_str(field(part, "text")) for part in content]
+        parts = [as_str(field(part, "text")) for part in content]
         texts = [p for p in parts if p is not None]
         return "\n".join(texts) if texts else None
     return None
@@ -97,7 +41,7 @@ def _request_format(value: object) -> str | None:
         return None
     if isinstance(value, type):  # parse(response_format=SomeModel)
         return "json_schema"
-    return _str(field(value, "type"))
+    return as_str(field(value, "type"))
 
 
 #: Request parameters read by :func:`_common_request` beyond the model (the usual call has none).
@@ -106,19 +50,19 @@ _COMMON_PARAMETERS: Final = frozenset({"temperature", "top_p", "stream"})
 
 def _common_request(kwargs: Mapping[str, Any], instance: object) -> dict[str, AttributeValue]:
     attributes = server_attributes(instance)
-    model = _str(kwargs.get("model"))
+    model = as_str(kwargs.get("model"))
     if model is not None:
-        attributes[attr.REQUEST_MODEL] = model
+        attributes[names.REQUEST_MODEL] = model
     if _COMMON_PARAMETERS.isdisjoint(kwargs):  # the usual call: no sampling parameter at all
         return attributes
-    temperature = _number(kwargs.get("temperature"))
+    temperature = as_float(kwargs.get("temperature"))
     if temperature is not None:
-        attributes[attr.REQUEST_TEMPERATURE] = temperature
-    top_p = _number(kwargs.get("top_p"))
+        attributes[names.REQUEST_TEMPERATURE] = temperature
+    top_p = as_float(kwargs.get("top_p"))
     if top_p is not None:
-        attributes[attr.REQUEST_TOP_P] = top_p
+        attributes[names.REQUEST_TOP_P] = top_p
     if kwargs.get("stream") is True:
-        attributes[attr.REQUEST_STREAM] = True
+        attributes[names.REQUEST_STREAM] = True
     return attributes
 
 
@@ -176,32 +120,32 @@ _CHAT_PARAMETERS: Final = frozenset(
 
 def _chat_parameters(kwargs: Mapping[str, Any], attributes: dict[str, AttributeValue]) -> str | None:
     """Add the Chat Completions parameters' attributes; returns the requested response format."""
-    max_tokens = _int(kwargs.get("max_completion_tokens"))
+    max_tokens = as_int(kwargs.get("max_completion_tokens"))
     if max_tokens is None:
-        max_tokens = _int(kwargs.get("max_tokens"))
+        max_tokens = as_int(kwargs.get("max_tokens"))
     if max_tokens is not None:
-        attributes[attr.REQUEST_MAX_TOKENS] = max_tokens
+        attributes[names.REQUEST_MAX_TOKENS] = max_tokens
     for key, name in (
-        ("frequency_penalty", attr.REQUEST_FREQUENCY_PENALTY),
-        ("presence_penalty", attr.REQUEST_PRESENCE_PENALTY),
+        ("frequency_penalty", names.REQUEST_FREQUENCY_PENALTY),
+        ("presence_penalty", names.REQUEST_PRESENCE_PENALTY),
     ):
-        value = _number(kwargs.get(key))
+        value = as_float(kwargs.get(key))
         if value is not None:
             attributes[name] = value
-    seed = _int(kwargs.get("seed"))
+    seed = as_int(kwargs.get("seed"))
     if seed is not None:
-        attributes[attr.REQUEST_SEED] = seed
-    n = _int(kwargs.get("n"))
+        attributes[names.REQUEST_SEED] = seed
+    n = as_int(kwargs.get("n"))
     if n is not None and n != 1:
-        attributes[attr.REQUEST_CHOICE_COUNT] = n
+        attributes[names.REQUEST_CHOICE_COUNT] = n
     stop = kwargs.get("stop")
     if isinstance(stop, str):
-        attributes[attr.REQUEST_STOP_SEQUENCES] = [stop]
+        attributes[names.REQUEST_STOP_SEQUENCES] = [stop]
     elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-        attributes[attr.REQUEST_STOP_SEQUENCES] = stop
+        attributes[names.REQUEST_STOP_SEQUENCES] = stop
     response_format = _request_format(kwargs.get("response_format"))
     if response_format is not None:
-        attributes[attr.OUTPUT_TYPE] = "json" if response_format in _JSON_FORMATS else "text"
+        attributes[names.OUTPUT_TYPE] = "json" if response_format in _JSON_FORMATS else "text"
     return response_format
 
 
@@ -222,7 +166,7 @@ class ChatCompletionsApi:
             response_format = _chat_parameters(kwargs, attributes)
         messages = kwargs.get("messages")
         return RequestView(
-            model=_str(kwargs.get("model")),
+            model=as_str(kwargs.get("model")),
             attributes=attributes,
             stream=kwargs.get("stream") is True,
             request_messages=messages if isinstance(messages, list | tuple) else (),
@@ -245,23 +189,23 @@ class ChatCompletionsApi:
         tool_calls: tuple[ToolCall, ...] = ()
         finish: list[str] = []
         for index, choice in enumerate(choices):
-            reason = _str(field(choice, "finish_reason"))
+            reason = as_str(field(choice, "finish_reason"))
             if reason is not None:
                 finish.append(reason)
             if index == 0:
                 message = field(choice, "message")
-                text = _str(field(message, "content")) or ""
-                refusal = _str(field(message, "refusal"))
+                text = as_str(field(message, "content")) or ""
+                refusal = as_str(field(message, "refusal"))
                 tool_calls = _tool_calls(field(message, "tool_calls"))
         usage = field(result, "usage")
         return call.llm_response(
             output_text=text,
             tool_calls=tool_calls,
             finish_reasons=tuple(finish),
-            input_tokens=_int(field(usage, "prompt_tokens")),
-            output_tokens=_int(field(usage, "completion_tokens")),
-            model=_str(field(result, "model")),
-            response_id=_str(field(result, "id")),
+            input_tokens=as_int(field(usage, "prompt_tokens")),
+            output_tokens=as_int(field(usage, "completion_tokens")),
+            model=as_str(field(result, "model")),
+            response_id=as_str(field(result, "id")),
             refusal=refusal,
         )
 
@@ -278,11 +222,11 @@ def _tool_calls(calls: object) -> tuple[ToolCall, ...]:
     found: list[ToolCall] = []
     for call in calls:
         function = field(call, "function")
-        name = _str(field(function, "name"))
+        name = as_str(field(function, "name"))
         if name is not None:
             arguments = field(function, "arguments")
             found.append(
-                ToolCall(name, arguments if isinstance(arguments, str) else "", _str(field(call, "id")))
+                ToolCall(name, arguments if isinstance(arguments, str) else "", as_str(field(call, "id")))
             )
     return tuple(found)
 
@@ -304,22 +248,22 @@ class ChatStreamAccumulator:
 
     def add(self, item: object) -> bool:
         if self._id is None:
-            self._id = _str(field(item, "id"))
-            self._model = _str(field(item, "model"))
+            self._id = as_str(field(item, "id"))
+            self._model = as_str(field(item, "model"))
         choices = field(item, "choices")
         if isinstance(choices, Sequence):
             for choice in choices:
-                index = _int(field(choice, "index")) or 0
-                reason = _str(field(choice, "finish_reason"))
+                index = as_int(field(choice, "index")) or 0
+                reason = as_str(field(choice, "finish_reason"))
                 if reason is not None:
                     self._finish[index] = reason
                 if index != 0:
                     continue
                 delta = field(choice, "delta")
-                content = _str(field(delta, "content"))
+                content = as_str(field(delta, "content"))
                 if content:
                     self._text.append(content)
-                refusal = _str(field(delta, "refusal"))
+                refusal = as_str(field(delta, "refusal"))
                 if refusal:
                     self._refusal.append(refusal)
                 calls = field(delta, "tool_calls")
@@ -328,21 +272,21 @@ class ChatStreamAccumulator:
                         self._tool_delta(call)
         usage = field(item, "usage")
         if usage is not None:
-            self._input = _int(field(usage, "prompt_tokens"))
-            self._output = _int(field(usage, "completion_tokens"))
+            self._input = as_int(field(usage, "prompt_tokens"))
+            self._output = as_int(field(usage, "completion_tokens"))
         return False
 
     def _tool_delta(self, call: object) -> None:
-        index = _int(field(call, "index")) or 0
+        index = as_int(field(call, "index")) or 0
         slot = self._tools.setdefault(index, [None, None, []])
-        call_id = _str(field(call, "id"))
+        call_id = as_str(field(call, "id"))
         if call_id:
             slot[0] = call_id
         function = field(call, "function")
-        name = _str(field(function, "name"))
+        name = as_str(field(function, "name"))
         if name:
             slot[1] = name
-        arguments = _str(field(function, "arguments"))
+        arguments = as_str(field(function, "arguments"))
         if arguments:
             slot[2].append(arguments)
 
@@ -373,7 +317,7 @@ def _responses_format(kwargs: Mapping[str, Any]) -> str | None:
     if kwargs.get("text_format") is not None and isinstance(kwargs.get("text_format"), type):
         return "json_schema"
     text = kwargs.get("text")
-    return _str(field(field(text, "format"), "type")) if text is not None else None
+    return as_str(field(field(text, "format"), "type")) if text is not None else None
 
 
 class ResponsesApi:
@@ -388,12 +332,12 @@ class ResponsesApi:
 
     def request(self, kwargs: Mapping[str, Any], instance: object) -> RequestView:
         attributes = _common_request(kwargs, instance)
-        max_tokens = _int(kwargs.get("max_output_tokens"))
+        max_tokens = as_int(kwargs.get("max_output_tokens"))
         if max_tokens is not None:
-            attributes[attr.REQUEST_MAX_TOKENS] = max_tokens
+            attributes[names.REQUEST_MAX_TOKENS] = max_tokens
         response_format = _responses_format(kwargs)
         if response_format is not None:
-            attributes[attr.OUTPUT_TYPE] = "json" if response_format in _JSON_FORMATS else "text"
+            attributes[names.OUTPUT_TYPE] = "json" if response_format in _JSON_FORMATS else "text"
         items = kwargs.get("input")
         messages: Sequence[Mapping[str, Any]] = ()
         if isinstance(items, str):
@@ -401,16 +345,16 @@ class ResponsesApi:
         elif isinstance(items, list | tuple):
             messages = items
         return RequestView(
-            model=_str(kwargs.get("model")),
+            model=as_str(kwargs.get("model")),
             attributes=attributes,
             stream=kwargs.get("stream") is True,
             request_messages=messages,
-            instructions=_str(kwargs.get("instructions")),
+            instructions=as_str(kwargs.get("instructions")),
             response_format=response_format,
         )
 
     def system_texts(self, kwargs: Mapping[str, Any]) -> tuple[str, ...]:
-        instructions = _str(kwargs.get("instructions"))
+        instructions = as_str(kwargs.get("instructions"))
         texts = _system_texts_of_messages(kwargs.get("input"))
         return (instructions, *texts) if instructions else texts
 
@@ -447,38 +391,38 @@ def responses_view(result: object, call: CallState) -> LLMResponse:
                     for part in content:
                         part_type = field(part, "type")
                         if part_type == "output_text":
-                            texts.append(_str(field(part, "text")) or "")
+                            texts.append(as_str(field(part, "text")) or "")
                         elif part_type == "refusal":
-                            refusal = _str(field(part, "refusal"))
+                            refusal = as_str(field(part, "refusal"))
             elif kind == "function_call":
-                name = _str(field(item, "name"))
+                name = as_str(field(item, "name"))
                 if name is not None:
                     arguments = field(item, "arguments")
                     tools.append(
                         ToolCall(
                             name,
                             arguments if isinstance(arguments, str) else "",
-                            _str(field(item, "call_id")),
+                            as_str(field(item, "call_id")),
                         )
                     )
     status = field(result, "status")
     if status == "incomplete":
-        reason = _str(field(field(result, "incomplete_details"), "reason")) or "incomplete"
+        reason = as_str(field(field(result, "incomplete_details"), "reason")) or "incomplete"
     elif status == "failed":
         reason = "error"
     elif tools:
         reason = "tool_calls"
     else:
-        reason = "stop" if status == "completed" else (_str(status) or "")
+        reason = "stop" if status == "completed" else (as_str(status) or "")
     usage = field(result, "usage")
     return call.llm_response(
         output_text="".join(texts),
         tool_calls=tuple(tools),
         finish_reasons=(reason,) if reason else (),
-        input_tokens=_int(field(usage, "input_tokens")),
-        output_tokens=_int(field(usage, "output_tokens")),
-        model=_str(field(result, "model")),
-        response_id=_str(field(result, "id")),
+        input_tokens=as_int(field(usage, "input_tokens")),
+        output_tokens=as_int(field(usage, "output_tokens")),
+        model=as_str(field(result, "model")),
+        response_id=as_str(field(result, "id")),
         refusal=refusal,
     )
 

@@ -18,7 +18,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from otel_prompt_canary.instrumentation import attributes as attr
+from otel_prompt_canary import names
 from otel_prompt_canary.instrumentation._call import CALL_KEY, CallState
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class PromptSpanProcessor(SpanProcessor):
             if scope is not None and scope.name == self._scope:
                 return
             attributes = span.attributes
-            if not attributes or attr.OPERATION_NAME not in attributes:
+            if not attributes or names.OPERATION_NAME not in attributes:
                 return
             ctx = parent_context if parent_context is not None else otel_context.get_current()
             call = ctx.get(CALL_KEY)

@@ -28,7 +28,7 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util.types import AttributeValue
 
-from otel_prompt_canary.instrumentation import attributes as attr
+from otel_prompt_canary import names
 from otel_prompt_canary.instrumentation._call import CALL_KEY, Api, CallState, RequestView
 from otel_prompt_canary.instrumentation._evaluations import evaluation_events, record_evaluations
 from otel_prompt_canary.instrumentation._streams import CLOSED_EARLY, proxy_stream
@@ -88,7 +88,7 @@ def is_foreign_genai_span(span: object, own_scope: str) -> bool:
         if _scope_name(span) == own_scope:
             return False
         attributes = getattr(span, "attributes", None)
-        return attributes is not None and attr.OPERATION_NAME in attributes
+        return attributes is not None and names.OPERATION_NAME in attributes
     except Exception:
         return False
 
@@ -205,14 +205,14 @@ class Runtime:
     ) -> Span:
         operation = api.operation
         attributes: dict[str, AttributeValue] = {
-            attr.OPERATION_NAME: operation,
-            attr.PROVIDER_NAME: api.provider,
+            names.OPERATION_NAME: operation,
+            names.PROVIDER_NAME: api.provider,
             **request.attributes,
         }
         if tags is not None:
             attributes.update(tags.span_attributes)
         if rewritten:
-            attributes[attr.REWRITTEN] = True
+            attributes[names.REWRITTEN] = True
         model = request.model
         name = f"{operation} {model}" if model else operation
         return self.tracer.start_span(name, context=ctx, kind=SpanKind.CLIENT, attributes=attributes)
@@ -305,7 +305,7 @@ class Runtime:
             self._metrics(UNTAGGED if tags is None else tags.metrics, response, results, error_type, elapsed)
             if error_type is not None and own is not None and recording:
                 own.set_status(Status(StatusCode.ERROR))
-                own.set_attribute(attr.ERROR_TYPE, error_type)
+                own.set_attribute(names.ERROR_TYPE, error_type)
         finally:
             if own is not None:
                 own.end()
@@ -347,15 +347,15 @@ class Runtime:
         response_id = response.response_id
         if own:  # our own span: the GenAI response attributes are ours to write
             if response_id:
-                attributes[attr.RESPONSE_ID] = response_id
+                attributes[names.RESPONSE_ID] = response_id
             if response.model:
-                attributes[attr.RESPONSE_MODEL] = response.model
+                attributes[names.RESPONSE_MODEL] = response.model
             if response.finish_reasons:
-                attributes[attr.RESPONSE_FINISH_REASONS] = response.finish_reasons
+                attributes[names.RESPONSE_FINISH_REASONS] = response.finish_reasons
             if response.input_tokens is not None:
-                attributes[attr.USAGE_INPUT_TOKENS] = response.input_tokens
+                attributes[names.USAGE_INPUT_TOKENS] = response.input_tokens
             if response.output_tokens is not None:
-                attributes[attr.USAGE_OUTPUT_TOKENS] = response.output_tokens
+                attributes[names.USAGE_OUTPUT_TOKENS] = response.output_tokens
         # Span events leave out gen_ai.response.id: the semantic conventions ask for it where the span
         # is not known, and this span carries it (saves validating one attribute per event).
         events = record_evaluations(results, None, attributes)
@@ -363,7 +363,7 @@ class Runtime:
             span.set_attributes(attributes)
         add_event = span.add_event
         for event in events:
-            add_event(attr.EVALUATION_EVENT, event)
+            add_event(names.EVALUATION_EVENT, event)
 
     def _log_events(self, span: Span | None, response_id: str | None, results: ScoringResults) -> None:
         """Evaluation results as log-based events (for a span that ended, or none)."""
@@ -372,7 +372,7 @@ class Runtime:
             return
         ctx = None if span is None else set_span_in_context(span, Context())
         for event in events:
-            self.event_logger.emit(event_name=attr.EVALUATION_EVENT, attributes=event, context=ctx)
+            self.event_logger.emit(event_name=names.EVALUATION_EVENT, attributes=event, context=ctx)
 
     def _metrics(
         self,
@@ -438,11 +438,11 @@ class Runtime:
             prompt, version, cohort, rollout_id = identity
             base: dict[str, AttributeValue] = {}
             if prompt is not None:
-                base[attr.PROMPT_NAME] = prompt
+                base[names.PROMPT_NAME] = prompt
             if version is not None:
-                base[attr.PROMPT_VERSION] = version
+                base[names.PROMPT_VERSION] = version
             if cohort is not None:
-                base[attr.COHORT] = cohort
+                base[names.COHORT] = cohort
             if isinstance(outcome, CheckOutcome):
                 results = ScoringResults((outcome,), ())
             else:
@@ -455,7 +455,7 @@ class Runtime:
             ctx = None if span is None else set_span_in_context(span, Context())
             for event in events:
                 event.update(base)
-                self.event_logger.emit(event_name=attr.EVALUATION_EVENT, attributes=event, context=ctx)
+                self.event_logger.emit(event_name=names.EVALUATION_EVENT, attributes=event, context=ctx)
             if self.listeners.items:
                 self.listeners.notify(
                     Observation(

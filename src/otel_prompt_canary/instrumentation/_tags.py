@@ -13,7 +13,7 @@ from typing import Final, TypeVar, final
 
 from opentelemetry.util.types import AttributeValue
 
-from otel_prompt_canary.instrumentation import attributes as attr
+from otel_prompt_canary import names
 from otel_prompt_canary.scoring import CheckOutcome
 
 __all__ = ["FINGERPRINT", "SELECTION", "UNTAGGED", "MetricAttributes", "Tags", "TagsCache"]
@@ -49,8 +49,8 @@ class MetricAttributes:
 
     def __init__(self, base: Mapping[str, AttributeValue]) -> None:
         self.base = base
-        self.input_tokens = extend(base, (attr.TOKEN_TYPE, "input"))
-        self.output_tokens = extend(base, (attr.TOKEN_TYPE, "output"))
+        self.input_tokens = extend(base, (names.TOKEN_TYPE, "input"))
+        self.output_tokens = extend(base, (names.TOKEN_TYPE, "output"))
         self._checks: dict[CheckOutcome, Mapping[str, AttributeValue]] = {}
         self._scores: dict[str, Mapping[str, AttributeValue]] = {}
         self._errors: dict[str, Mapping[str, AttributeValue]] = {}
@@ -63,7 +63,7 @@ class MetricAttributes:
             found = remember(
                 self._checks,
                 outcome,
-                extend(self.base, (attr.CHECK, outcome.name, attr.CHECK_OUTCOME, label)),
+                extend(self.base, (names.CHECK, outcome.name, names.CHECK_OUTCOME, label)),
             )
         return found
 
@@ -71,14 +71,14 @@ class MetricAttributes:
         """``gen_ai.evaluation.name`` of a score."""
         found = self._scores.get(name)
         if found is None:
-            found = remember(self._scores, name, extend(self.base, (attr.EVALUATION_NAME, name)))
+            found = remember(self._scores, name, extend(self.base, (names.EVALUATION_NAME, name)))
         return found
 
     def error(self, error_type: str) -> Mapping[str, AttributeValue]:
         """``error.type`` of a failed call."""
         found = self._errors.get(error_type)
         if found is None:
-            found = remember(self._errors, error_type, extend(self.base, (attr.ERROR_TYPE, error_type)))
+            found = remember(self._errors, error_type, extend(self.base, (names.ERROR_TYPE, error_type)))
         return found
 
     def __len__(self) -> int:
@@ -122,21 +122,21 @@ class Tags:
         self.rollout_id = rollout_id
         self.source = source
         span: dict[str, AttributeValue] = {
-            attr.PROMPT_NAME: name,
-            attr.PROMPT_VERSION: self.version,
-            attr.PROMPT_SOURCE: source,
+            names.PROMPT_NAME: name,
+            names.PROMPT_VERSION: self.version,
+            names.PROMPT_SOURCE: source,
         }
-        metric: dict[str, AttributeValue] = {attr.PROMPT_NAME: name, attr.PROMPT_VERSION: self.version}
+        metric: dict[str, AttributeValue] = {names.PROMPT_NAME: name, names.PROMPT_VERSION: self.version}
         if cohort is not None:
-            span[attr.COHORT] = cohort
-            metric[attr.COHORT] = cohort
+            span[names.COHORT] = cohort
+            metric[names.COHORT] = cohort
         if rollout_id is not None:
-            span[attr.ROLLOUT_ID] = rollout_id
+            span[names.ROLLOUT_ID] = rollout_id
         if "openinference" in mirrors:
-            span[attr.OPENINFERENCE_TEMPLATE_VERSION] = self.version
+            span[names.OPENINFERENCE_TEMPLATE_VERSION] = self.version
         if "langfuse" in mirrors:
-            span[attr.LANGFUSE_PROMPT_NAME] = name
-            span[attr.LANGFUSE_PROMPT_VERSION] = _int_or_str(self.version)
+            span[names.LANGFUSE_PROMPT_NAME] = name
+            span[names.LANGFUSE_PROMPT_VERSION] = _int_or_str(self.version)
         self.span_attributes: Mapping[str, AttributeValue] = span
         self.metric_attributes: Mapping[str, AttributeValue] = metric
         #: The metric attribute sets of this identity.

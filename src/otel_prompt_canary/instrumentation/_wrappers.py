@@ -16,14 +16,17 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from wrapt import wrap_function_wrapper
 
 from otel_prompt_canary.instrumentation._call import Api, active_call
-from otel_prompt_canary.instrumentation._runtime import PeerCheck, Runtime
+
+# The runtime is injected into the wrappers, never looked up: it is needed here as a type only.
+if TYPE_CHECKING:
+    from otel_prompt_canary.instrumentation._runtime import PeerCheck, Runtime
 
 __all__ = [
     "Patcher",

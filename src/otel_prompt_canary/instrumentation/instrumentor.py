@@ -18,27 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
+from otel_prompt_canary.instrumentation._active import set_active_runtime
 from otel_prompt_canary.instrumentation.config import InstrumentationConfig
 from otel_prompt_canary.instrumentation.package import _instruments, library_problem
 from otel_prompt_canary.instrumentation.version import __version__
 
 if TYPE_CHECKING:
-    from otel_prompt_canary.instrumentation._runtime import Runtime
     from otel_prompt_canary.instrumentation._setup import Installation
 
-__all__ = ["SCOPE", "PromptCanaryInstrumentor", "active_runtime"]
+__all__ = ["SCOPE", "PromptCanaryInstrumentor"]
 
 logger = logging.getLogger("otel_prompt_canary.instrumentation")
 
 #: The instrumentation scope of this project's spans, metrics and events.
 SCOPE = "otel_prompt_canary.instrumentation"
-
-_RUNTIME: list[Runtime] = []
-
-
-def active_runtime() -> Runtime | None:
-    """The runtime of the current instrumentation, or None when not instrumented."""
-    return _RUNTIME[0] if _RUNTIME else None
 
 
 class PromptCanaryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -86,11 +79,11 @@ class PromptCanaryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             library_problem=library_problem,
         )
         self._installation: Installation | None = installation
-        _RUNTIME[:] = [installation.runtime]
+        set_active_runtime(installation.runtime)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         installation: Installation | None = getattr(self, "_installation", None)
-        _RUNTIME.clear()
+        set_active_runtime(None)
         self._installation = None
         if installation is not None:
             installation.remove()

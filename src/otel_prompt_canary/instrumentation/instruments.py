@@ -12,7 +12,7 @@ from typing import Final
 
 from opentelemetry.metrics import Histogram, Meter
 
-from otel_prompt_canary.instrumentation import attributes as attr
+from otel_prompt_canary import names
 from otel_prompt_canary.instrumentation._counters import LocalCounter, local_counter
 
 __all__ = ["Instruments"]
@@ -54,30 +54,30 @@ class Instruments:
         return cls(
             responses=local_counter(
                 meter,
-                attr.METRIC_RESPONSES,
+                names.METRIC_RESPONSES,
                 unit="{response}",
                 description="LLM responses by prompt version and cohort (error.type on failures)",
             ),
             checks=local_counter(
                 meter,
-                attr.METRIC_CHECKS,
+                names.METRIC_CHECKS,
                 unit="{check}",
                 description="Check outcomes by prompt version, cohort, check and outcome",
             ),
             score=meter.create_histogram(
-                attr.METRIC_SCORE,
+                names.METRIC_SCORE,
                 unit="1",
                 description="Scores of responses by prompt version, cohort and evaluation name",
                 explicit_bucket_boundaries_advisory=_SCORE_BUCKETS,
             ),
             token_usage=meter.create_histogram(
-                attr.METRIC_TOKEN_USAGE,
+                names.METRIC_TOKEN_USAGE,
                 unit="{token}",
                 description="Tokens used per LLM call, by prompt version, cohort and token type",
                 explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
             ),
             duration=meter.create_histogram(
-                attr.METRIC_DURATION,
+                names.METRIC_DURATION,
                 unit="s",
                 description="Duration of LLM calls, streams until their end, by prompt version and cohort",
                 explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,

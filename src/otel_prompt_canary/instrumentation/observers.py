@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from otel_prompt_canary.instrumentation._active import active_runtime
+
 if TYPE_CHECKING:
     from otel_prompt_canary.scoring import ScoringResults
 
@@ -103,7 +105,7 @@ def record_feedback(response_id: str, score: float | bool, *, name: str | None =
     :class:`~otel_prompt_canary.errors.InvalidInputError` for a score that is not a bool or a
     number in [0, 1].
     """
-    from otel_prompt_canary.instrumentation.instrumentor import active_runtime
+    # Imported here: scoring is loaded when instrumenting, not when an application imports this package.
     from otel_prompt_canary.scoring import (
         FEEDBACK_SCORE_NAME,
         ScoreOutcome,

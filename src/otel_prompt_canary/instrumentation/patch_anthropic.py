@@ -16,7 +16,7 @@ import logging
 import sys
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import wrapt
 from opentelemetry import context as otel_context
@@ -24,7 +24,6 @@ from opentelemetry.trace import NoOpTracer, ProxyTracer
 
 from otel_prompt_canary.instrumentation._anthropic import MessagesApi
 from otel_prompt_canary.instrumentation._call import CallState
-from otel_prompt_canary.instrumentation._runtime import Runtime
 from otel_prompt_canary.instrumentation._streams import CLOSED_EARLY
 from otel_prompt_canary.instrumentation._wrappers import (
     Patcher,
@@ -35,6 +34,10 @@ from otel_prompt_canary.instrumentation._wrappers import (
     sync_call_wrapper,
     sync_response_wrapper,
 )
+
+# The runtime is injected into the wrappers, never looked up: it is needed here as a type only.
+if TYPE_CHECKING:
+    from otel_prompt_canary.instrumentation._runtime import Runtime
 
 __all__ = ["PEER_INSTRUMENTORS", "patch", "peer_active", "sdk_traces"]
 

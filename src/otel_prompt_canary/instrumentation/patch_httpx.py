@@ -18,16 +18,19 @@ import json
 import logging
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import context as otel_context
 
-from otel_prompt_canary.instrumentation import attributes as attr
 from otel_prompt_canary.instrumentation._call import Accumulator, Api, CallState
 from otel_prompt_canary.instrumentation._openai import ChatCompletionsApi, ResponsesApi
-from otel_prompt_canary.instrumentation._runtime import Runtime
 from otel_prompt_canary.instrumentation._streams import CLOSED_EARLY
 from otel_prompt_canary.instrumentation._wrappers import Patcher, Wrapper, skip
+from otel_prompt_canary.instrumentation.utils import server_of
+
+# The runtime is injected into the wrappers, never looked up: it is needed here as a type only.
+if TYPE_CHECKING:
+    from otel_prompt_canary.instrumentation._runtime import Runtime
 
 __all__ = ["LLM_PATHS", "patch"]
 
@@ -72,16 +75,6 @@ def _body(request: Any) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _server(request: Any) -> dict[str, Any]:
-    url = request.url
-    result: dict[str, Any] = {}
-    if url.host:
-        result[attr.SERVER_ADDRESS] = url.host
-    if url.port is not None:
-        result[attr.SERVER_PORT] = url.port
-    return result
-
-
 def _rebuild(module: Any, request: Any, body: dict[str, Any]) -> Any:
     headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "content-length"]
     return module.Request(
@@ -103,9 +96,9 @@ def _start(
     if started is None:
         return None
     call, ctx, call_body = started
-    call.request.attributes.update(_server(request))
+    call.request.attributes.update(server_of(request.url))
     if call.span is not None:
-        call.span.set_attributes(_server(request))
+        call.span.set_attributes(server_of(request.url))
     if call_body is not body:
         try:
             request = _rebuild(module, request, call_body)

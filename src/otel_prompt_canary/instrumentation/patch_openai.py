@@ -9,10 +9,9 @@ instrumentation opened around the call.
 from __future__ import annotations
 
 import sys
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from otel_prompt_canary.instrumentation._openai import ChatCompletionsApi, ResponsesApi
-from otel_prompt_canary.instrumentation._runtime import Runtime
 from otel_prompt_canary.instrumentation._wrappers import (
     Patcher,
     async_call_wrapper,
@@ -20,6 +19,10 @@ from otel_prompt_canary.instrumentation._wrappers import (
     sync_call_wrapper,
     sync_response_wrapper,
 )
+
+# The runtime is injected into the wrappers, never looked up: it is needed here as a type only.
+if TYPE_CHECKING:
+    from otel_prompt_canary.instrumentation._runtime import Runtime
 
 __all__ = ["PEER_INSTRUMENTORS", "patch", "peer_active"]
 

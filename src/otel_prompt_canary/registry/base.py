@@ -2,7 +2,7 @@
 
 Two implementations exist: :class:`~otel_prompt_canary.registry.sql.SqlRegistry` (SQLite file or
 PostgreSQL, in process) and the HTTP client of the control plane
-(:class:`otel_prompt_canary.client.RemoteRegistry`). Both raise the errors of
+(:class:`otel_prompt_canary.routing.remote.RemoteRegistry`). Both raise the errors of
 :mod:`otel_prompt_canary.errors`, so callers handle one set of failures whatever the transport.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from pydantic import JsonValue
 
@@ -27,12 +27,7 @@ from otel_prompt_canary.registry.models import (
     Route,
 )
 
-if TYPE_CHECKING:
-    from otel_prompt_canary.analysis.stats import Report, Snapshot
-    from otel_prompt_canary.registry.alerts import AlertNotice, AlertRecord
-    from otel_prompt_canary.registry.reports import ReportReceipt
-
-__all__ = ["DEFAULT_MAX_TEMPLATE_BYTES", "LoopStore", "Registry", "store_url"]
+__all__ = ["DEFAULT_MAX_TEMPLATE_BYTES", "Registry", "store_url"]
 
 #: Templates larger than this are refused (HTTP 413); configurable per registry.
 DEFAULT_MAX_TEMPLATE_BYTES = 256 * 1024
@@ -100,7 +95,12 @@ class Registry(Protocol):
         policy: dict[str, JsonValue] | None = None,
         expected_revision: int | None = None,
     ) -> Route:
-        """Start canarying ``version`` of ``name`` along ``ramp`` (default 1,5,20,50,100 percent)."""
+        """Start canarying ``version`` of ``name`` along ``ramp`` (default 1,5,20,50,100 percent).
+
+        ``policy`` is stored with the rollout; a store checks nothing about it. Applications and tools
+        start rollouts with :func:`otel_prompt_canary.loop.start_rollout`, which resolves and
+        validates the policy first (a control plane does so behind its API).
+        """
         ...
 
     def transition(
@@ -133,43 +133,4 @@ class Registry(Protocol):
 
     def close(self) -> None:
         """Release connections."""
-        ...
-
-
-@runtime_checkable
-class LoopStore(Protocol):
-    """What closing the loop needs from a store, besides :class:`Registry`: alerts and reports.
-
-    A separate interface, so that existing :class:`Registry` implementations (and the router, which
-    only reads routes) are unaffected. :class:`~otel_prompt_canary.registry.sql.SqlRegistry`
-    implements both; the control plane's alert receivers, report endpoint and rollout controller
-    need both.
-    """
-
-    def receive_alert(self, notice: AlertNotice) -> AlertRecord:
-        """Decide an alert once per key and record the decision (see :mod:`~.registry.alerts`)."""
-        ...
-
-    def list_alerts(
-        self, prompt: str | None = None, *, rollout_id: str | None = None, limit: int | None = None
-    ) -> list[AlertRecord]:
-        """The alert log, oldest first (the newest ``limit`` records when given)."""
-        ...
-
-    def record_report(
-        self, report: Report, *, source: str, prompt: str | None = None, report_id: str | None = None
-    ) -> ReportReceipt:
-        """Add a report into its rollout's statistics, once per ``report_id``."""
-        ...
-
-    def rollout_reports(self, rollout_id: str) -> list[Report]:
-        """Everything reported for a rollout, merged: one report per window size."""
-        ...
-
-    def rollout_snapshot(self, rollout_id: str, *, since: float | None = None) -> Snapshot:
-        """A rollout's totals over the windows starting at or after ``since`` (all by default)."""
-        ...
-
-    def rollout_evidence(self, rollout_id: str, *, since: float) -> tuple[Snapshot, Snapshot]:
-        """A rollout's totals over all windows and over those from ``since`` on, read together."""
         ...

@@ -16,25 +16,18 @@ with capped exponential backoff (0.2 s doubling up to 5 s by default).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
 import ssl
-import threading
 import time
-import weakref
-from collections.abc import Iterable
-from typing import Any, Final
+from typing import Final
 from urllib.parse import quote
 
-import httpcore
-import httpx
 from pydantic import ValidationError
 
-from otel_prompt_canary._version import __version__
-from otel_prompt_canary.errors import NotFoundError, RegistryUnavailableError
+from otel_prompt_canary.errors import NotFoundError
 from otel_prompt_canary.registry.models import PromptVersion, Route
 from otel_prompt_canary.routing.cache import RouteCache
+from otel_prompt_canary.routing.control_plane import Answer, ControlPlaneClient
 from otel_prompt_canary.routing.source import Backoff, RouteSource
 
 __all__ = ["DEFAULT_LONG_POLL_WAIT", "DEFAULT_TIMEOUT", "HttpSource"]
@@ -59,61 +52,13 @@ def _known_fields(fields: frozenset[str], data: object) -> object:
     return data
 
 
-class _InterruptibleBackend(httpcore.SyncBackend):
-    """A network backend that can shut down every socket it opened.
-
-    Closing an httpx client does not wake a thread blocked reading a long poll; shutting the socket
-    down does, so that :meth:`HttpSource.close` returns at once.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
-        self._interrupted = False
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        stream = super().connect_tcp(host, port, timeout, local_address, socket_options)
-        sock = stream.get_extra_info("socket")
-        with self._lock:
-            if self._interrupted:
-                stream.close()
-                raise httpcore.ConnectError("the route source is closed")
-            if isinstance(sock, socket.socket):
-                self._sockets.add(sock)
-        return stream
-
-    def interrupt(self) -> None:
-        with self._lock:
-            self._interrupted = True
-            sockets = list(self._sockets)
-        for sock in sockets:
-            with contextlib.suppress(OSError):  # already closed
-                sock.shutdown(socket.SHUT_RDWR)
-
-
-def _transport(backend: httpcore.NetworkBackend, verify: ssl.SSLContext | str | bool) -> httpx.HTTPTransport:
-    transport = httpx.HTTPTransport(verify=verify)
-    if isinstance(getattr(transport, "_pool", None), httpcore.ConnectionPool):
-        # httpx offers no public hook for the network backend; without it, close() still works but
-        # waits for a long poll in progress to end (or its timeout).
-        transport._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
-            max_connections=4,
-            keepalive_expiry=5.0,
-            network_backend=backend,
-        )
-    return transport
-
-
 class HttpSource(RouteSource):
-    """Long-polls the control plane at ``base_url`` for routing flags."""
+    """Long-polls the control plane at ``base_url`` for routing flags.
+
+    Requests go through a :class:`~otel_prompt_canary.routing.control_plane.ControlPlaneClient`
+    (timeouts, proxies from the environment, TLS ``verify``); :meth:`close` wakes a long poll in
+    progress at once.
+    """
 
     def __init__(
         self,
@@ -132,42 +77,29 @@ class HttpSource(RouteSource):
                 "long_poll_wait and min_interval must be >= 0 and timeout > 0, got "
                 f"{long_poll_wait}, {min_interval} and {timeout}"
             )
-        base_url = base_url.rstrip("/")
-        super().__init__(cache, description=base_url, backoff=backoff)
-        self._base_url = base_url
+        client = ControlPlaneClient(base_url, token=token, timeout=timeout, verify=verify)
+        super().__init__(cache, description=client.base_url, backoff=backoff)
+        self._client = client
         self._long_poll_wait = long_poll_wait
         self._min_interval = min_interval
-        self._backend = _InterruptibleBackend()
-        headers = {
-            "Accept": "application/json",
-            "User-Agent": f"otel-prompt-canary/{__version__}",
-        }
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self._timeout = httpx.Timeout(timeout)
-        self._long_poll_timeout = httpx.Timeout(timeout, read=long_poll_wait + timeout)
-        self._client = httpx.Client(
-            base_url=base_url,
-            headers=headers,
-            timeout=self._timeout,
-            transport=_transport(self._backend, verify),
-        )
         self._etag: str | None = None
         self._complete = True
 
     def poll_once(self) -> float:
-        params: dict[str, str] = {}
+        query: dict[str, str] = {}
         headers: dict[str, str] = {}
         if self._etag is not None and self._complete:
             headers["If-None-Match"] = self._etag
-            params["wait"] = f"{self._long_poll_wait:g}"
+            query["wait"] = f"{self._long_poll_wait:g}"
         started = time.monotonic()
-        response = self._get("/v1/routes", params, headers, self._long_poll_timeout)
-        if response.status_code == 304:
+        answer = self._client.request(
+            "GET", "/v1/routes", query=query, headers=headers, long_poll=self._long_poll_wait
+        )
+        if answer.status == 304:
             return self._pace(started)
-        if response.status_code != 200:
-            raise RegistryUnavailableError(self._http_error("GET /v1/routes", response))
-        etag, routes = self._parse_routes(response)
+        if answer.status != 200:
+            raise self._client.unexpected(f"GET /v1/routes answered HTTP {answer.status}")
+        etag, routes = self._parse_routes(answer)
         if etag is not None and etag == self._etag and self._complete:
             return self._pace(started)  # the server ignored If-None-Match: nothing changed
         self._complete = self.cache.apply(routes, self._fetch_version)
@@ -180,53 +112,33 @@ class HttpSource(RouteSource):
         # A server that answers at once (no long polling) must not turn the loop into a busy loop.
         return max(0.0, self._min_interval - (time.monotonic() - started))
 
-    def _get(
-        self, path: str, params: dict[str, str], headers: dict[str, str], timeout: httpx.Timeout
-    ) -> httpx.Response:
-        try:
-            return self._client.get(path, params=params, headers=headers, timeout=timeout)
-        except httpx.HTTPError as exc:
-            raise RegistryUnavailableError(f"GET {self._base_url}{path}: {exc!r}") from exc
-
-    def _http_error(self, what: str, response: httpx.Response) -> str:
-        body = response.text[:200].strip()
-        return f"{what} on {self._base_url} answered HTTP {response.status_code}: {body}"
-
-    def _parse_routes(self, response: httpx.Response) -> tuple[str | None, list[Route]]:
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise RegistryUnavailableError(f"GET /v1/routes: the body is not JSON ({exc})") from exc
+    def _parse_routes(self, answer: Answer) -> tuple[str | None, list[Route]]:
+        body = answer.data
         if not isinstance(body, dict) or not isinstance(body.get("routes"), list):
-            raise RegistryUnavailableError(
-                f'GET /v1/routes: expected {{"revision": ..., "routes": [...]}}, got {response.text[:200]!r}'
+            raise self._client.unexpected(
+                f'GET /v1/routes: expected {{"revision": ..., "routes": [...]}}, got {str(body)[:200]!r}'
             )
         routes: list[Route] = []
         for item in body["routes"]:
             try:
                 routes.append(Route.model_validate(_known_fields(_ROUTE_FIELDS, item)))
             except ValidationError as exc:
-                logger.warning("ignoring a malformed route from %s: %s", self._base_url, exc)
-        etag = response.headers.get("etag")
+                logger.warning("ignoring a malformed route from %s: %s", self.description, exc)
+        etag = answer.headers.get("etag")
         if etag is None and body.get("revision") is not None:
             etag = str(body["revision"])
         return etag, routes
 
     def _fetch_version(self, name: str, version: int) -> PromptVersion:
         path = f"/v1/prompts/{quote(name, safe='')}/versions/{version}"
-        response = self._get(path, {}, {}, self._timeout)
-        if response.status_code == 404:
-            raise NotFoundError(f"the control plane has no version {name}@{version}")
-        if response.status_code != 200:
-            raise RegistryUnavailableError(self._http_error(f"GET {path}", response))
         try:
-            data = _known_fields(_VERSION_FIELDS, response.json())
-            return PromptVersion.model_validate(data)
-        except (ValueError, ValidationError) as exc:
-            raise RegistryUnavailableError(f"GET {path}: malformed version ({exc})") from exc
+            answer = self._client.request("GET", path)
+        except NotFoundError as exc:
+            raise NotFoundError(f"the control plane has no version {name}@{version}") from exc
+        try:
+            return PromptVersion.model_validate(_known_fields(_VERSION_FIELDS, answer.data))
+        except ValidationError as exc:
+            raise self._client.unexpected(f"GET {path}: malformed version ({exc})") from exc
 
     def _interrupt(self) -> None:
-        self._backend.interrupt()
-
-    def _release(self) -> None:
         self._client.close()

@@ -24,6 +24,7 @@ from otel_prompt_canary.registry.base import Registry, store_url
 from otel_prompt_canary.registry.models import Message, PromptSpec, Route, validate_prompt_name
 from otel_prompt_canary.routing.cache import RouteCache, Snapshot
 from otel_prompt_canary.routing.cohort import STABLE
+from otel_prompt_canary.routing.control_plane import is_remote
 from otel_prompt_canary.routing.http_source import (
     DEFAULT_LONG_POLL_WAIT,
     DEFAULT_TIMEOUT,
@@ -165,7 +166,7 @@ class PromptRouter:
         token: str | None,
         verify: ssl.SSLContext | str | bool,
     ) -> RouteSource:
-        if isinstance(registry, str) and registry.lower().startswith(("http://", "https://")):
+        if isinstance(registry, str) and is_remote(registry):
             return HttpSource(
                 self._cache,
                 registry,

@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -34,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from otel_prompt_canary.errors import InvalidInputError
+from otel_prompt_canary.errors import InvalidInputError, describe_validation_errors
 from otel_prompt_canary.scoring._detectors import DEFAULT_ESCALATION_PHRASES, DEFAULT_ESCALATION_TOOLS
 from otel_prompt_canary.scoring._judge import DEFAULT_RUBRIC
 from otel_prompt_canary.scoring._outcomes import validate_evaluation_name
@@ -313,15 +312,8 @@ class ScoringSettings(_Section):
         try:
             return ScoringConfig(**merged)
         except ValidationError as exc:
-            raise InvalidInputError(f"scoring for prompt {prompt_name!r}: {_describe(exc)}") from None
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "(root)"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
+            problems = describe_validation_errors(exc.errors())
+            raise InvalidInputError(f"scoring for prompt {prompt_name!r}: {problems}") from None
 
 
 def _read(source: str | Path | Mapping[str, Any], what: str) -> Mapping[str, Any]:
@@ -336,6 +328,10 @@ def _read(source: str | Path | Mapping[str, Any], what: str) -> Mapping[str, Any
         text = source
     else:
         raise InvalidInputError(f"{what}: expected YAML text, a pathlib.Path or a mapping")
+    # Imported on first use: the instrumentation loads this module, and an application that
+    # configures scoring with a mapping (or not at all) should not pay for PyYAML.
+    import yaml
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -354,7 +350,8 @@ def load_scoring_config(source: str | Path | Mapping[str, Any]) -> ScoringConfig
     try:
         return ScoringConfig.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInputError(f"invalid scoring configuration: {_describe(exc)}") from None
+        problems = describe_validation_errors(exc.errors())
+        raise InvalidInputError(f"invalid scoring configuration: {problems}") from None
 
 
 def load_scoring_settings(source: str | Path | Mapping[str, Any]) -> ScoringSettings:
@@ -363,7 +360,8 @@ def load_scoring_settings(source: str | Path | Mapping[str, Any]) -> ScoringSett
     try:
         settings = ScoringSettings.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInputError(f"invalid scoring settings: {_describe(exc)}") from None
+        problems = describe_validation_errors(exc.errors())
+        raise InvalidInputError(f"invalid scoring settings: {problems}") from None
     for prompt in settings.prompts:
         settings.for_prompt(prompt)  # a merge can still collide names: fail at load, not at use
     return settings

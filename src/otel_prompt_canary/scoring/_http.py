@@ -3,15 +3,18 @@
 The LLM judge (``/chat/completions``) and the moderation classifier (``/moderations``) share it. Every
 call has a timeout; httpx exceptions are mapped to :mod:`~otel_prompt_canary.scoring._errors` at this
 boundary. The API key goes in an ``Authorization: Bearer`` header and never into a ``repr``.
+
+httpx is imported when an endpoint is configured, not with this module: the instrumentation loads
+the scoring package, and importing httpx also imports click (httpx's own command line) whenever
+click is installed, which an application that configures no judge should not pay for.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.scoring._errors import (
@@ -19,6 +22,9 @@ from otel_prompt_canary.scoring._errors import (
     EvaluationResponseError,
     EvaluationTimeoutError,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["EndpointClient"]
 
@@ -43,6 +49,9 @@ class EndpointClient:
         headers: Mapping[str, str] | None = None,
         client: httpx.Client | None = None,
     ) -> None:
+        # A missing httpx fails here, when the judge or moderation is configured, as it did when
+        # this module imported it at the top: not at the first evaluation, in the worker thread.
+        importlib.import_module("httpx")
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise InvalidInputError(f"base_url must start with http:// or https://, got {base_url!r}")
         if not timeout > 0:
@@ -62,6 +71,8 @@ class EndpointClient:
         return self._base_url
 
     def _http(self) -> httpx.Client:
+        import httpx
+
         client = self._client
         if client is None:
             with self._lock:
@@ -72,6 +83,8 @@ class EndpointClient:
 
     def post_json(self, path: str, payload: Mapping[str, Any]) -> Any:
         """POST ``payload`` and return the JSON answer; raises :class:`EvaluationError` subclasses."""
+        import httpx
+
         url = self._base_url + path
         try:
             answer = self._http().post(url, json=payload, headers=self._headers, timeout=self._timeout)

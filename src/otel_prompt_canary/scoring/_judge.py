@@ -13,15 +13,16 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.scoring._errors import EvaluationResponseError
 from otel_prompt_canary.scoring._http import EndpointClient
 from otel_prompt_canary.scoring._outcomes import validate_evaluation_name
 from otel_prompt_canary.scoring._response import LLMResponse
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["DEFAULT_RUBRIC", "JUDGE_SYSTEM_PROMPT", "LLMJudge", "parse_judge_score"]
 

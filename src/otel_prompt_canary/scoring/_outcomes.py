@@ -19,6 +19,11 @@ import re
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 from otel_prompt_canary.errors import InvalidInputError
+
+# The span attribute of a check (a score) is this prefix plus its name. names.py defines both; the
+# scoring package re-exports them under these public names.
+from otel_prompt_canary.names import CHECK_PREFIX as CHECK_ATTRIBUTE_PREFIX
+from otel_prompt_canary.names import SCORE_PREFIX as SCORE_ATTRIBUTE_PREFIX
 from otel_prompt_canary.scoring._response import LLMResponse
 
 __all__ = [
@@ -32,11 +37,6 @@ __all__ = [
     "ScoringResults",
     "validate_evaluation_name",
 ]
-
-#: The span attribute of a check is this prefix plus the check's name.
-CHECK_ATTRIBUTE_PREFIX = "prompt_canary.check."
-#: The span attribute of a score is this prefix plus the scorer's name.
-SCORE_ATTRIBUTE_PREFIX = "prompt_canary.score."
 
 EVALUATION_NAME_PATTERN = re.compile(r"[a-z0-9_]{1,64}")
 

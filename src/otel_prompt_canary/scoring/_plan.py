@@ -12,8 +12,7 @@ import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.scoring._budget import MaxOutputTokensCheck, OutputTokensScorer, TruncationCheck
@@ -27,6 +26,9 @@ from otel_prompt_canary.scoring._runner import PreparedChecks
 from otel_prompt_canary.scoring._safety import ModerationClassifier, SafetyCheck, SafetyClassifier
 from otel_prompt_canary.scoring._sampling import Sampler
 from otel_prompt_canary.scoring._worker import LateResultCallback, ScoringWorker
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["LateEvaluation", "ScoringPlan", "build_scoring"]
 

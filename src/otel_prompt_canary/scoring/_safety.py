@@ -9,15 +9,16 @@ network belongs off the hot path: the scoring plan runs moderation in its backgr
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.scoring._errors import EvaluationResponseError
 from otel_prompt_canary.scoring._http import EndpointClient
 from otel_prompt_canary.scoring._outcomes import validate_evaluation_name
 from otel_prompt_canary.scoring._response import LLMResponse
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["ModerationClassifier", "SafetyCheck", "SafetyClassifier"]
 

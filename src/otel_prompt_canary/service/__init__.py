@@ -1,33 +1,21 @@
-"""The control plane: the HTTP service in front of the registry (``prompt-canary serve``).
+"""The control plane: the HTTP service in front of the registry and the loop (``prompt-canary serve``).
 
-Needs the ``server`` extra (FastAPI, uvicorn). :func:`create_app` builds the ASGI application for
-a registry and a validated :class:`ServiceSettings`; docs/control-plane.md describes the API.
-:class:`RolloutController` is the rollout controller the service runs, usable on its own in one
-process (it needs no HTTP stack); docs/control-plane.md has a section on it.
+:class:`ServiceSettings` says how it runs (each setting an argument, an environment variable
+``OTEL_PROMPT_CANARY_<SETTING>`` or an option of ``prompt-canary serve``). The application itself
+needs the ``server`` extra (FastAPI, uvicorn)::
 
-The HTTP application is imported on first use, so that the controller and the policy helpers can
-be imported where FastAPI is not installed.
+    from otel_prompt_canary.registry import open_store
+    from otel_prompt_canary.service import ServiceSettings
+    from otel_prompt_canary.service.app import create_app
+
+    app = create_app(open_store("registry.db"), ServiceSettings(token="..."))
+
+The HTTP resources are in :mod:`.api`, the alert receivers in :mod:`.receivers`; what they expose
+(the rollout controller, alerts, reports) is the loop's, :mod:`otel_prompt_canary.loop`, usable
+without HTTP. This package's ``__init__`` imports no HTTP stack, so that the CLI can read the
+settings without the ``server`` extra; docs/control-plane.md describes the API.
 """
-
-from typing import TYPE_CHECKING
 
 from otel_prompt_canary.service.settings import ServiceSettings
 
-if TYPE_CHECKING:
-    from otel_prompt_canary.service.app import create_app
-    from otel_prompt_canary.service.controller import RolloutController
-
-
-def __getattr__(name: str) -> object:
-    if name == "create_app":
-        from otel_prompt_canary.service.app import create_app
-
-        return create_app
-    if name == "RolloutController":
-        from otel_prompt_canary.service.controller import RolloutController
-
-        return RolloutController
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["RolloutController", "ServiceSettings", "create_app"]
+__all__ = ["ServiceSettings"]

@@ -11,9 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from otel_prompt_canary._version import __version__
 from otel_prompt_canary.errors import PromptCanaryError
-from otel_prompt_canary.registry.base import LoopStore, Registry
-from otel_prompt_canary.service import alerts, policies, prompts, reports, rollouts, routes
-from otel_prompt_canary.service.controller import RolloutController
+from otel_prompt_canary.loop.controller import RolloutController
+from otel_prompt_canary.loop.store import LoopStore, SqlLoopStore
+from otel_prompt_canary.registry.base import Registry
+from otel_prompt_canary.registry.sql import SqlRegistry
+from otel_prompt_canary.service import receivers
+from otel_prompt_canary.service.api import ROUTERS
 from otel_prompt_canary.service.deps import RouteWatchDep
 from otel_prompt_canary.service.errors import error_response, install_error_handlers
 from otel_prompt_canary.service.limits import RequestBodyGuard
@@ -36,15 +39,19 @@ Errors answer `{"error": {"type": ..., "message": ...}}`.
 def create_app(registry: Registry, settings: ServiceSettings) -> FastAPI:
     """The ASGI application serving ``registry`` (which the caller keeps and closes).
 
-    With ``settings.controller`` (the default) and a registry that stores alerts and reports (an
-    :class:`~otel_prompt_canary.registry.sql.SqlRegistry`), the rollout controller runs while the
-    application does (its lifespan); ``app.state.controller`` holds it (else None).
+    An :class:`~otel_prompt_canary.registry.sql.SqlRegistry` also stores alerts and reports (its
+    :class:`~otel_prompt_canary.loop.store.SqlLoopStore`); with any other registry, the alert
+    receivers and ``/v1/reports`` answer 501. With ``settings.controller`` (the default) and a store
+    of reports, the rollout controller runs while the application does (its lifespan);
+    ``app.state.controller`` holds it (else None).
     """
     watch = RouteWatch(registry.list_routes, poll_seconds=settings.store_poll_seconds)
+    store: LoopStore | None = SqlLoopStore(registry) if isinstance(registry, SqlRegistry) else None
     controller: RolloutController | None = None
-    if settings.controller and isinstance(registry, LoopStore):
+    if settings.controller and store is not None:
         controller = RolloutController(
             registry,
+            store,
             interval_seconds=settings.controller_interval_seconds,
             time_scale=settings.time_scale,
             on_change=lambda _route: watch.notify_threadsafe(),
@@ -72,15 +79,13 @@ def create_app(registry: Registry, settings: ServiceSettings) -> FastAPI:
     app.state.registry = registry
     app.state.settings = settings
     app.state.route_watch = watch
+    app.state.loop_store = store
     app.state.controller = controller
     app.add_middleware(RequestBodyGuard, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    app.include_router(prompts.router)
-    app.include_router(rollouts.router)
-    app.include_router(routes.router)
-    app.include_router(policies.router)
-    app.include_router(alerts.router)
-    app.include_router(reports.router)
+    for resource in ROUTERS:
+        app.include_router(resource)
+    app.include_router(receivers.router)
     app.add_api_route(
         "/healthz",
         healthz,

@@ -9,7 +9,9 @@ from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from otel_prompt_canary.errors import AuthenticationError, InvalidInputError, PromptCanaryError
-from otel_prompt_canary.registry.base import LoopStore, Registry
+from otel_prompt_canary.loop.store import LoopStore
+from otel_prompt_canary.names import ACTOR_HEADER
+from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.models import validate_prompt_name
 from otel_prompt_canary.service.credentials import secret_equals
 from otel_prompt_canary.service.settings import ServiceSettings
@@ -34,7 +36,6 @@ __all__ = [
     "require_writer",
 ]
 
-ACTOR_HEADER = "X-Prompt-Canary-Actor"
 _ACTOR_PATTERN = re.compile(r"^[\w.@:+/ -]{1,128}$")
 
 # Declared for the OpenAPI document; the header is checked by require_writer for precise messages.
@@ -66,13 +67,14 @@ class NotSupportedError(PromptCanaryError):
 
 
 def get_loop_store(request: Request) -> LoopStore:
-    """The registry, as the store of alerts and reports (501 when it is not one)."""
-    registry = request.app.state.registry
-    if not isinstance(registry, LoopStore):
+    """The store of alerts and reports (501 when the registry has none)."""
+    store: LoopStore | None = request.app.state.loop_store
+    if store is None:
+        registry = request.app.state.registry
         raise NotSupportedError(
             f"this control plane's registry ({type(registry).__name__}) does not store alerts or reports"
         )
-    return registry
+    return store
 
 
 RegistryDep = Annotated[Registry, Depends(get_registry)]

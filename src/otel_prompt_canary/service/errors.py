@@ -9,8 +9,7 @@ message naming each offending field.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,9 +21,10 @@ from otel_prompt_canary.errors import (
     InvalidInputError,
     NotFoundError,
     PromptCanaryError,
+    describe_validation_errors,
 )
 
-__all__ = ["describe_validation_errors", "error_response", "install_error_handlers"]
+__all__ = ["error_response", "install_error_handlers"]
 
 logger = logging.getLogger("otel_prompt_canary.service")
 
@@ -44,32 +44,6 @@ def error_response(
 ) -> JSONResponse:
     """The JSON error answer."""
     return JSONResponse({"error": {"type": type_, "message": message}}, status_code=status, headers=headers)
-
-
-def _where(loc: Sequence[Any]) -> str:
-    return ".".join(str(part) for part in loc)
-
-
-def describe_validation_errors(errors: Sequence[Mapping[str, Any]]) -> str:
-    """One line naming each failed field and why (pydantic's errors, without echoing input)."""
-    parts: list[str] = []
-    for err in errors:
-        loc = tuple(err.get("loc", ()))
-        kind = err.get("type", "")
-        if kind == "json_invalid":
-            reason = (err.get("ctx") or {}).get("error", "invalid JSON")
-            at = f" at character {loc[1]}" if len(loc) > 1 else ""
-            parts.append(f"malformed JSON body{at}: {reason}")
-            continue
-        msg = str(err.get("msg", "invalid"))
-        msg = msg.removeprefix("Value error, ")
-        if kind == "missing" and len(loc) == 1 and loc[0] == "body":
-            parts.append("the request needs a JSON body")
-            continue
-        if kind == "extra_forbidden":
-            msg = "unknown field"
-        parts.append(f"{_where(loc)}: {msg}" if loc else msg)
-    return "; ".join(parts) or "invalid request"
 
 
 async def _on_registry_error(request: Request, exc: Exception) -> JSONResponse:

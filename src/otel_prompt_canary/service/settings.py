@@ -1,5 +1,10 @@
 """The control plane's settings: one object, validated when it is built.
 
+:class:`ServiceSettings` is a pydantic-settings object: each field is read from its argument, else
+from the environment variable ``OTEL_PROMPT_CANARY_<FIELD>`` (``OTEL_PROMPT_CANARY_TOKEN``,
+``OTEL_PROMPT_CANARY_WEBHOOK_SECRET``...), else its default. ``prompt-canary serve`` takes its
+options from these fields, so that each setting is declared once.
+
 The service refuses insecure defaults: without a bearer token for writes it does not start, unless
 ``insecure_dev`` says this is a local development instance (then writes are open to anyone who can
 reach the port). Secrets of the alert receivers follow the same rule: an empty secret is refused,
@@ -12,13 +17,15 @@ import base64
 import binascii
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from otel_prompt_canary.registry.base import DEFAULT_MAX_TEMPLATE_BYTES
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_WEBHOOK_TOLERANCE_SECONDS",
+    "ENV_PREFIX",
     "GRAFANA_SIGNATURE_HEADER",
     "GRAFANA_TIMESTAMP_HEADER",
     "MAX_LONG_POLL_SECONDS",
@@ -26,6 +33,9 @@ __all__ = [
     "ServiceSettings",
     "webhook_key",
 ]
+
+#: Environment variables of the settings are this prefix and the field's name in capitals.
+ENV_PREFIX = "OTEL_PROMPT_CANARY_"
 
 #: Request bodies larger than this are refused with HTTP 413 before they are parsed.
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -57,10 +67,14 @@ def webhook_key(secret: str) -> bytes:
     return secret.encode()
 
 
-class ServiceSettings(BaseModel):
-    """How the control plane runs. Building it checks every rule; a bad setting raises at start-up."""
+class ServiceSettings(BaseSettings):
+    """How the control plane runs. Building it checks every rule; a bad setting raises at start-up.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    A field's ``json_schema_extra`` may name its command-line option (``option``) when it is not the
+    field's name in kebab case, and its ``metavar``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
 
     token: SecretStr | None = Field(None, description="Bearer token that every write (POST) must present")
     insecure_dev: bool = Field(
@@ -81,8 +95,8 @@ class ServiceSettings(BaseModel):
         0.25,
         gt=0,
         le=10,
-        description="While long-polls wait, how often the store is re-read for changes made "
-        "by other replicas",
+        description="While long-polls wait, seconds between two reads of the store for changes "
+        "made by other replicas",
     )
 
     # -- alert receivers and reports (docs/alerts.md) -----------------------------------------
@@ -92,7 +106,9 @@ class ServiceSettings(BaseModel):
         "token is accepted too",
     )
     alertmanager_basic_auth: SecretStr | None = Field(
-        None, description="'user:password' Alertmanager presents with basic_auth"
+        None,
+        description="'user:password' Alertmanager presents with basic_auth",
+        json_schema_extra={"metavar": "USER:PASSWORD"},
     )
     grafana_secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 secret of Grafana's webhook contact point (hmacConfig.secret)"
@@ -113,13 +129,18 @@ class ServiceSettings(BaseModel):
         DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
         ge=1,
         le=24 * 3600,
-        description="Signed timestamps further than this from the server's clock are refused",
+        description="Seconds a signed timestamp may differ from the server's clock; beyond, it is refused",
+        json_schema_extra={"option": "--webhook-tolerance"},
     )
 
     # -- the rollout controller (docs/control-plane.md) ---------------------------------------
     controller: bool = Field(True, description="Run the rollout controller inside the service")
     controller_interval_seconds: float = Field(
-        1.0, gt=0, le=60, description="How often the controller judges every active rollout"
+        1.0,
+        gt=0,
+        le=60,
+        description="Seconds between two judgements of every active rollout",
+        json_schema_extra={"option": "--controller-interval"},
     )
     time_scale: float = Field(
         1.0,

@@ -1,0 +1,128 @@
+"""``prompt-canary prompt``: push a spec as a new version, list prompts, show a version, diff two."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from otel_prompt_canary.cli.files import load_spec
+from otel_prompt_canary.cli.group import Group, State, common_options, default_actor, fail_input
+from otel_prompt_canary.cli.output import format_fields, format_table, percent, print_json, time_text
+from otel_prompt_canary.registry.models import PromptSummary, PromptVersion, validate_prompt_name
+
+__all__ = ["prompt"]
+
+_SUMMARY_HEADERS = ("NAME", "LATEST", "VERSIONS", "STABLE", "CANARY", "WEIGHT", "STATE", "REVISION")
+
+
+@click.group(cls=Group)
+def prompt() -> None:
+    """Push and inspect prompt versions."""
+
+
+@prompt.command("push")
+@click.argument("file", metavar="FILE")
+@click.option("--author", help="Author recorded when the spec names none (default: $USER).")
+@common_options
+@click.pass_obj
+def prompt_push(state: State, file: str, author: str | None) -> None:
+    """Store the prompt spec in FILE (YAML or JSON; - for stdin) as a new version.
+
+    Pushing content identical to an existing version stores nothing and names that version.
+    """
+    spec = load_spec(file)
+    result = state.registry().push(spec, author=author or default_actor())
+    if state.as_json:
+        print_json(result)
+        return
+    note = "new" if result.created else "unchanged: identical content"
+    click.echo(f"{result.version.ref} ({note})")
+
+
+@prompt.command("list")
+@common_options
+@click.pass_obj
+def prompt_list(state: State) -> None:
+    """List prompts with their newest version and routing state."""
+    summaries = state.registry().list_prompts()
+    if state.as_json:
+        print_json(summaries)
+        return
+    if not summaries:
+        click.echo("no prompts yet: push one with `prompt-canary prompt push FILE`")
+        return
+    click.echo(format_table(_SUMMARY_HEADERS, (_summary_row(s) for s in summaries)))
+
+
+def _summary_row(s: PromptSummary) -> tuple[object, ...]:
+    r = s.route
+    canary = r.canary_version
+    weight = percent(r.canary_weight_bp) if canary is not None else None
+    return (s.name, s.latest_version, s.versions, r.stable_version, canary, weight, r.state, r.revision)
+
+
+@prompt.command("show")
+@click.argument("ref", metavar="NAME[@VERSION]")
+@common_options
+@click.pass_obj
+def prompt_show(state: State, ref: str) -> None:
+    """Show one version (the newest without @VERSION)."""
+    name, version = _parse_ref(ref)
+    v = state.registry().get_version(name, version)
+    if state.as_json:
+        print_json(v)
+        return
+    click.echo(_describe_version(v))
+
+
+def _parse_ref(ref: str) -> tuple[str, int | None]:
+    name, sep, version = ref.rpartition("@")
+    if not sep:
+        return validate_prompt_name(ref), None
+    validate_prompt_name(name)
+    if version == "latest":
+        return name, None
+    if not version.isdigit() or int(version) < 1:
+        fail_input(f"invalid version {version!r} in {ref!r}: give NAME, NAME@N or NAME@latest")
+    return name, int(version)
+
+
+def _describe_version(v: PromptVersion) -> str:
+    env = {k: val for k, val in v.environment.model_dump().items() if val is not None}
+    lines = format_fields(
+        [
+            ("version", f"{v.ref}  {v.content_hash}"),
+            ("created", time_text(v.created_at) + (f" by {v.author}" if v.author else "")),
+            ("commit", v.commit_message or "-"),
+            ("model", v.model or "-"),
+            ("config", json.dumps(v.config, sort_keys=True) if v.config else "-"),
+            ("environment", ", ".join(f"{k}={val}" for k, val in env.items()) or "-"),
+            ("variables", ", ".join(v.variables) or "-"),
+        ]
+    )
+    if v.template is not None:
+        lines += ["", f"--- template ({v.template_role}) ---", v.template.rstrip("\n")]
+    else:
+        for i, m in enumerate(v.messages or ()):
+            lines += ["", f"--- message {i} ({m.role}) ---", m.content.rstrip("\n")]
+    return "\n".join(lines)
+
+
+@prompt.command("diff")
+@click.argument("name")
+@click.argument("a", type=click.IntRange(min=1))
+@click.argument("b", type=click.IntRange(min=1))
+@common_options
+@click.pass_obj
+def prompt_diff(state: State, name: str, a: int, b: int) -> None:
+    """Show what changed from version A to version B: a summary line, then unified diffs."""
+    d = state.registry().diff(validate_prompt_name(name), a, b)
+    if state.as_json:
+        print_json(d)
+        return
+    click.echo(d.summary)
+    for part in (d.template_diff, d.config_diff):
+        if part:
+            click.echo("")
+            click.echo(part.rstrip("\n"))

@@ -1,0 +1,333 @@
+"""Each rollout's statistics in SQL: reports added window by window, and totals kept beside them.
+
+A report adds its increments into one row per (rollout, window size, cohort, attribute, window
+start) and into the rollout's totals (one row per cohort and attribute), in one transaction, so
+that the two always agree and judging a rollout reads its totals, not all its windows. Sums are
+exact: counts are integers, and the means' sums (quantized scores, possibly beyond 64 bits) are
+stored as decimal strings and added as Python integers or PostgreSQL ``numeric``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Numeric,
+    RowMapping,
+    bindparam,
+    case,
+    cast,
+    false,
+    func,
+    select,
+    true,
+)
+
+from otel_prompt_canary.analysis.stats import MeanStats, ProportionStats, Report, Snapshot, merge_stats
+from otel_prompt_canary.errors import InvalidInputError, NotFoundError, RegistryUnavailableError
+from otel_prompt_canary.loop.reports import MAX_ATTRIBUTE_LENGTH, ReportOutcome, ReportReceipt
+from otel_prompt_canary.registry import schema as t
+from otel_prompt_canary.registry.database import Database, utc_now
+from otel_prompt_canary.registry.models import validate_prompt_name
+from otel_prompt_canary.registry.sql import SqlRegistry
+
+__all__ = ["RolloutStatistics"]
+
+Stats = ProportionStats | MeanStats
+#: One increment of a report: (cohort, attribute, window start, statistics).
+_Entry = tuple[str, str, int, Stats]
+
+
+class RolloutStatistics:
+    """The statistics reported for the rollouts of ``registry``, in its database."""
+
+    def __init__(self, registry: SqlRegistry) -> None:
+        self.registry = registry
+
+    @property
+    def _db(self) -> Database:
+        return self.registry.database
+
+    def record_report(
+        self, report: Report, *, source: str, prompt: str | None = None, report_id: str | None = None
+    ) -> ReportReceipt:
+        """Add ``report`` into its rollout's statistics, exactly; once per ``report_id``.
+
+        With ``prompt``, the rollout must be one of that prompt's
+        (:class:`~otel_prompt_canary.errors.InvalidInputError` otherwise; an unknown prompt raises
+        :class:`~otel_prompt_canary.errors.NotFoundError`). A report of an unknown rollout is
+        ``ignored``: nothing is stored. Statistics of one cohort and attribute keep one kind
+        (proportion or mean) across all reports: a report mixing them is refused whole.
+        """
+        if prompt is not None:
+            validate_prompt_name(prompt)
+        if not source or len(source) > 256:
+            raise InvalidInputError("a report's source must be 1-256 characters")
+        entries = _entries(report)
+        return self._db.write(
+            lambda conn: self._record(
+                conn, report, entries, source=source, prompt=prompt, report_id=report_id
+            ),
+            contended=f"could not store a report of rollout {report.rollout_id}: too many concurrent reports",
+        )
+
+    def _record(
+        self,
+        conn: Connection,
+        report: Report,
+        entries: list[_Entry],
+        *,
+        source: str,
+        prompt: str | None,
+        report_id: str | None,
+    ) -> ReportReceipt:
+        rollout_id = report.rollout_id
+        if prompt is not None and not self.registry.prompt_exists(conn, prompt):
+            raise NotFoundError(f"unknown prompt {prompt!r}")
+        # Lock the rollout's row: reports of one rollout are added one at a time, so that concurrent
+        # read-modify-writes of its statistics never lose an increment (PostgreSQL; SQLite's write
+        # lock already serialises them).
+        owner = conn.execute(
+            select(t.rollouts.c.prompt).where(t.rollouts.c.rollout_id == rollout_id).with_for_update()
+        ).scalar()
+        if owner is None:
+            reason = f"unknown rollout {rollout_id!r}: the report was not stored"
+            return ReportReceipt(
+                report_id=report_id, rollout_id=rollout_id, outcome=ReportOutcome.IGNORED, reason=reason
+            )
+        if prompt is not None and owner != prompt:
+            raise InvalidInputError(f"rollout {rollout_id} is a rollout of {owner!r}, not of {prompt!r}")
+        if report_id is not None:
+            receipts = t.report_receipts
+            seen = conn.execute(
+                select(receipts.c.received_at).where(receipts.c.report_id == report_id)
+            ).scalar()
+            if seen is not None:
+                reason = f"report {report_id} was counted at {seen}"
+                return ReportReceipt(
+                    report_id=report_id, rollout_id=rollout_id, outcome=ReportOutcome.DUPLICATE, reason=reason
+                )
+            conn.execute(
+                receipts.insert().values(
+                    report_id=report_id, rollout_id=rollout_id, source=source, received_at=utc_now()
+                )
+            )
+        _add_to_totals(conn, rollout_id, entries)
+        _add_to_windows(conn, rollout_id, report.window_seconds, entries)
+        samples = sum(stats.n for *_, stats in entries)
+        return ReportReceipt(
+            report_id=report_id,
+            rollout_id=rollout_id,
+            outcome=ReportOutcome.MERGED,
+            reason=f"added {samples} samples to rollout {rollout_id}",
+            samples=samples,
+        )
+
+    def rollout_reports(self, rollout_id: str) -> list[Report]:
+        """Everything reported for ``rollout_id``, merged: one report per window size, smallest first."""
+        s = t.rollout_stats.c
+        with self._db.read() as conn:
+            rows = list(conn.execute(select(t.rollout_stats).where(s.rollout_id == rollout_id)).mappings())
+        grouped: dict[int, dict[str, dict[str, dict[int, Stats]]]] = {}
+        for row in rows:
+            cohorts = grouped.setdefault(row["window_seconds"], {"stable": {}, "canary": {}})
+            cohorts[row["cohort"]].setdefault(row["attribute"], {})[row["window_start"]] = _stats_of(row)
+        return [
+            Report(rollout_id=rollout_id, window_seconds=size, stable=c["stable"], canary=c["canary"])
+            for size, c in sorted(grouped.items())
+        ]
+
+    def rollout_snapshot(self, rollout_id: str, *, since: float | None = None) -> Snapshot:
+        """Totals of ``rollout_id``'s statistics over every window size, summed by the database.
+
+        Counts the windows that start at or after ``since`` (all of them by default), whole, as
+        :meth:`Report.snapshot <otel_prompt_canary.analysis.Report.snapshot>` does over
+        :meth:`rollout_reports`, with the same result, at a cost that does not grow with the
+        rollout's age: the totals of all windows are kept by every report, and the windows from
+        ``since`` on are found by an index and summed in SQL. Sums stay exact: PostgreSQL adds the
+        means' arbitrary-precision sums as ``numeric``; SQLite, whose integers are 64-bit, adds
+        those of up to 18 characters and leaves longer ones (and a total that would overflow) to
+        Python.
+        """
+        if since is None:
+            with self._db.read() as conn:
+                return _totals(conn, rollout_id)
+        return self.rollout_evidence(rollout_id, since=since)[1]
+
+    def rollout_evidence(self, rollout_id: str, *, since: float) -> tuple[Snapshot, Snapshot]:
+        """:meth:`rollout_snapshot` of all windows and of those from ``since`` on, in one read.
+
+        What the rollout controller judges a rollout and its current step on: read together, the
+        step never holds a sample the totals lack.
+        """
+        if not math.isfinite(since):
+            raise InvalidInputError(f"since must be a finite time in seconds, got {since}")
+        s = t.rollout_stats.c
+        where = [s.rollout_id == rollout_id, s.window_start >= math.ceil(since)]
+        if self._db.dialect == "postgresql":
+            with self._db.read() as conn:
+                return _totals(conn, rollout_id), _step(conn, rollout_id, where, fits=true(), exact=Numeric)
+        # 18 characters: at most 17 digits and a sign, so every such value and its cast fit int64.
+        fits = (func.length(s.sum) <= 18) & (func.length(s.sum_sq) <= 18)
+        try:
+            with self._db.read() as conn:
+                return _totals(conn, rollout_id), _step(conn, rollout_id, where, fits=fits, exact=BigInteger)
+        except RegistryUnavailableError as exc:
+            # SQLite's sum() refuses to overflow rather than lose digits: add them all in Python.
+            if "integer overflow" not in str(exc.__cause__):
+                raise
+            with self._db.read() as conn:
+                return _totals(conn, rollout_id), _step(
+                    conn, rollout_id, where, fits=false(), exact=BigInteger
+                )
+
+
+def _entries(report: Report) -> list[_Entry]:
+    entries = [
+        (cohort, attribute, start, stats)
+        for cohort in ("stable", "canary")
+        for attribute, series in getattr(report, cohort).items()
+        for start, stats in series.items()
+    ]
+    for _, attribute, _, _ in entries:
+        if not attribute or len(attribute) > MAX_ATTRIBUTE_LENGTH:
+            raise InvalidInputError(
+                f"signal attribute {attribute[:40]!r}... is not 1-{MAX_ATTRIBUTE_LENGTH} characters"
+            )
+    return entries
+
+
+def _add_to_totals(conn: Connection, rollout_id: str, entries: list[_Entry]) -> None:
+    """Add ``entries`` into the rollout's totals, touching only the rows they change."""
+    tot = t.rollout_totals.c
+    totals = {
+        (row["cohort"], row["attribute"]): _stats_of(row)
+        for row in conn.execute(select(t.rollout_totals).where(tot.rollout_id == rollout_id)).mappings()
+    }
+    known, touched = set(totals), set()
+    for cohort, attribute, _, stats in entries:
+        total = totals.get((cohort, attribute))
+        if total is not None and total.kind != stats.kind:
+            raise InvalidInputError(
+                f"{cohort} signal {attribute!r} of rollout {rollout_id} holds {total.kind} statistics; "
+                f"cannot add {stats.kind} statistics to it"
+            )
+        totals[(cohort, attribute)] = stats if total is None else merge_stats(total, stats)
+        touched.add((cohort, attribute))
+    for cohort, attribute in touched:
+        values = _stats_values(totals[(cohort, attribute)])
+        if (cohort, attribute) not in known:
+            conn.execute(
+                t.rollout_totals.insert().values(
+                    rollout_id=rollout_id, cohort=cohort, attribute=attribute, **values
+                )
+            )
+        else:
+            key = (tot.rollout_id == rollout_id) & (tot.cohort == cohort) & (tot.attribute == attribute)
+            conn.execute(t.rollout_totals.update().where(key).values(**values))
+
+
+def _add_to_windows(conn: Connection, rollout_id: str, window_seconds: int, entries: list[_Entry]) -> None:
+    """Add ``entries`` into their windows: read in one query (by the index on rollout and start) and
+    written in two batches, so that a report costs a few statements, not two per window."""
+    if not entries:
+        return
+    s = t.rollout_stats.c
+    starts = [start for _, _, start, _ in entries]
+    this_size = (s.rollout_id == rollout_id) & (s.window_seconds == window_seconds)
+    stored = {
+        (row["cohort"], row["attribute"], row["window_start"]): _stats_of(row)
+        for row in conn.execute(
+            select(t.rollout_stats).where(this_size, s.window_start.between(min(starts), max(starts)))
+        ).mappings()
+    }
+    inserts, updates = [], []
+    for cohort, attribute, start, stats in entries:
+        before = stored.get((cohort, attribute, start))
+        values = _stats_values(stats if before is None else merge_stats(before, stats))
+        if before is None:
+            inserts.append(
+                {"rollout_id": rollout_id, "window_seconds": window_seconds, "cohort": cohort,
+                 "attribute": attribute, "window_start": start, **values}
+            )  # fmt: skip
+        else:
+            updates.append({"w_cohort": cohort, "w_attribute": attribute, "w_start": start, **values})
+    if inserts:
+        conn.execute(t.rollout_stats.insert(), inserts)
+    if updates:
+        window = (
+            this_size
+            & (s.cohort == bindparam("w_cohort"))
+            & (s.attribute == bindparam("w_attribute"))
+            & (s.window_start == bindparam("w_start"))
+        )
+        conn.execute(t.rollout_stats.update().where(window), updates)
+
+
+def _totals(conn: Connection, rollout_id: str) -> Snapshot:
+    rows = conn.execute(
+        select(t.rollout_totals).where(t.rollout_totals.c.rollout_id == rollout_id)
+    ).mappings()
+    cohorts: dict[str, dict[str, Stats]] = {"stable": {}, "canary": {}}
+    for row in rows:
+        cohorts[row["cohort"]][row["attribute"]] = _stats_of(row)
+    return Snapshot(stable=cohorts["stable"], canary=cohorts["canary"])
+
+
+def _step(
+    conn: Connection,
+    rollout_id: str,
+    where: list[ColumnElement[bool]],
+    *,
+    fits: ColumnElement[bool],
+    exact: type[Numeric[Any]] | type[BigInteger],
+) -> Snapshot:
+    """The windows ``where`` selects, summed in SQL as ``exact``, but for the means' sums not ``fits``."""
+    s = t.rollout_stats.c
+
+    def summed(column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return func.sum(case((fits, cast(column, exact)), else_=None))
+
+    totals = select(
+        s.cohort, s.attribute, s.kind, func.sum(s.n), func.sum(s.successes), summed(s.sum), summed(s.sum_sq)
+    ).where(*where)
+    rest = select(s.cohort, s.attribute, s.sum, s.sum_sq).where(s.kind == "mean", ~fits, *where)
+    rows = list(conn.execute(totals.group_by(s.cohort, s.attribute, s.kind)))
+    extra: dict[tuple[str, str], tuple[int, int]] = {}
+    for cohort, attribute, total, total_sq in conn.execute(rest):
+        before = extra.get((cohort, attribute), (0, 0))
+        extra[(cohort, attribute)] = (before[0] + int(total), before[1] + int(total_sq))
+    cohorts: dict[str, dict[str, Stats]] = {"stable": {}, "canary": {}}
+    for cohort, attribute, kind, n, successes, total, total_sq in rows:
+        if attribute in cohorts[cohort]:
+            raise InvalidInputError(f"{attribute} mixes checks and scores in rollout {rollout_id}")
+        if kind == "proportion":
+            cohorts[cohort][attribute] = ProportionStats(n=int(n), successes=int(successes))
+        else:
+            more, more_sq = extra.get((cohort, attribute), (0, 0))
+            cohorts[cohort][attribute] = MeanStats(
+                n=int(n), sum=int(total or 0) + more, sum_sq=int(total_sq or 0) + more_sq
+            )
+    return Snapshot(stable=cohorts["stable"], canary=cohorts["canary"])
+
+
+def _stats_of(row: RowMapping) -> Stats:
+    if row["kind"] == "proportion":
+        return ProportionStats(n=row["n"], successes=row["successes"])
+    return MeanStats(n=row["n"], sum=int(row["sum"]), sum_sq=int(row["sum_sq"]))
+
+
+def _stats_values(stats: Stats) -> dict[str, Any]:
+    if isinstance(stats, ProportionStats):
+        return {"kind": stats.kind, "n": stats.n, "successes": stats.successes, "sum": None, "sum_sq": None}
+    return {
+        "kind": stats.kind,
+        "n": stats.n,
+        "successes": None,
+        "sum": str(stats.sum),
+        "sum_sq": str(stats.sum_sq),
+    }

@@ -1,0 +1,137 @@
+"""Starting a rollout with its policy: the one way a rollout starts.
+
+A rollout is judged by one policy (:mod:`otel_prompt_canary.analysis.policy`). :func:`start_rollout`
+resolves what the caller gave into the policy that applies, validates it, and only then asks the
+registry to start the rollout, storing the policy with it; the CLI, the control plane's API and the
+demo all start rollouts through it. :func:`resolve_rollout_policy` does the first half alone:
+
+- no policy: :data:`~otel_prompt_canary.analysis.DEFAULT_POLICY`;
+- a policy that cannot be decided is refused (:class:`~otel_prompt_canary.errors.InvalidInputError`,
+  HTTP 422, CLI exit 2), so that no rollout discovers a broken policy while it runs.
+
+The ramp and the policy's ``ramp.steps`` must agree, since the judge's step index is an index into
+both. The rule:
+
+- the policy gives ``ramp.steps`` and no ramp is given: the policy's steps are the ramp;
+- a ramp is given and the policy leaves ``ramp.steps`` out (or there is no policy): the ramp fills
+  the policy's steps;
+- both are given: they must be equal, else the start is refused;
+- neither: the default ramp, 1, 5, 20, 50, 100.
+
+The policy is stored on the rollout in full (defaults filled in, null fields left out), so the audit
+record of the start says exactly what applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import JsonValue
+
+from otel_prompt_canary.analysis.policy import DEFAULT_POLICY, Policy, load_policy
+from otel_prompt_canary.errors import InvalidInputError
+from otel_prompt_canary.registry.base import Registry
+from otel_prompt_canary.registry.models import Route, parse_ramp
+
+__all__ = ["RolloutPolicy", "policy_document", "resolve_rollout_policy", "start_rollout", "with_steps"]
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutPolicy:
+    """The policy that applies to a rollout, and the ramp it walks (equal to ``policy.ramp.steps``)."""
+
+    policy: Policy
+    ramp: tuple[float, ...]
+
+    @property
+    def document(self) -> dict[str, JsonValue]:
+        """The policy as stored on the rollout: every field explicit, null fields left out."""
+        return policy_document(self.policy)
+
+
+def policy_document(policy: Policy) -> dict[str, JsonValue]:
+    """``policy`` as a JSON object: every field explicit, null fields left out."""
+    document: dict[str, JsonValue] = policy.model_dump(mode="json", exclude_none=True)
+    return document
+
+
+def with_steps(policy: Policy, steps: tuple[float, ...]) -> Policy:
+    """``policy`` with ``steps`` as its ``ramp.steps`` (validated again when they change)."""
+    if policy.ramp.steps == steps:
+        return policy
+    data = policy.model_dump(mode="json", exclude_none=True)
+    data["ramp"]["steps"] = list(steps)
+    return load_policy(data)
+
+
+def _gives_steps(policy: Mapping[str, Any]) -> bool:
+    ramp = policy.get("ramp")
+    return isinstance(ramp, Mapping) and "steps" in ramp
+
+
+def _steps_text(steps: Sequence[float]) -> str:
+    return ",".join(f"{s:g}" for s in steps)
+
+
+def resolve_rollout_policy(
+    policy: Mapping[str, Any] | None,
+    ramp: str | Sequence[float] | None = None,
+) -> RolloutPolicy:
+    """The policy and ramp a rollout starts with (see the module docstring for the rules).
+
+    Raises :class:`~otel_prompt_canary.errors.InvalidInputError` for an invalid ramp, a policy that
+    cannot be decided, or a ramp that disagrees with the policy's ``ramp.steps``.
+    """
+    steps = None if ramp is None else parse_ramp(list(ramp) if not isinstance(ramp, str) else ramp)
+    if policy is None:
+        base, explicit = DEFAULT_POLICY, False
+    else:
+        if not isinstance(policy, Mapping):
+            raise InvalidInputError("invalid policy: a policy is a JSON object with 'signals' and 'rules'")
+        base, explicit = load_policy(policy), _gives_steps(policy)
+    if explicit:
+        if steps is not None and steps != base.ramp.steps:
+            raise InvalidInputError(
+                f"the ramp {_steps_text(steps)} disagrees with the policy's ramp.steps "
+                f"{_steps_text(base.ramp.steps)}: give the ramp in one place, or the same steps in both"
+            )
+        steps = base.ramp.steps
+    elif steps is None:
+        steps = base.ramp.steps
+    return RolloutPolicy(policy=with_steps(base, steps), ramp=steps)
+
+
+def start_rollout(
+    registry: Registry,
+    name: str,
+    version: int,
+    *,
+    policy: Mapping[str, Any] | RolloutPolicy | None = None,
+    ramp: str | Sequence[float] | None = None,
+    actor: str,
+    reason: str = "",
+    expected_revision: int | None = None,
+) -> Route:
+    """Start canarying ``version`` of ``name``, judged by ``policy``; the new routing flag.
+
+    ``policy`` is a policy document (validated here; nothing is written when it is invalid), a
+    :class:`RolloutPolicy` already resolved (then ``ramp`` must be None), or None for the default
+    policy. ``ramp`` follows the rules of the module docstring.
+    """
+    if isinstance(policy, RolloutPolicy):
+        if ramp is not None:
+            raise InvalidInputError("give the ramp to resolve_rollout_policy(), not with a resolved policy")
+        resolved = policy
+    else:
+        resolved = resolve_rollout_policy(policy, ramp)
+    return registry.start_rollout(
+        name,
+        version,
+        ramp=resolved.ramp,
+        actor=actor,
+        reason=reason,
+        policy=resolved.document,
+        expected_revision=expected_revision,
+    )

@@ -1,0 +1,186 @@
+"""The public names of this project: span attributes, event and metric names, signal prefixes.
+
+These strings are a public contract (ARCHITECTURE.md, "Contracts shared across parts"). The Grafana
+dashboards and Prometheus alert rules in ``dashboards/``, the rules generated from a policy, the
+Collector's ``promptcanary`` processor (Go, which spells them again), the control plane's report
+endpoint and users' own queries all select on them. Renaming one breaks those readers silently, with
+no error anywhere: a value here changes only on purpose, with the dashboards, the processor and the
+documentation in the same change.
+
+- ``gen_ai.*`` names follow the OpenTelemetry GenAI semantic conventions. Where the installed
+  ``opentelemetry-semantic-conventions`` defines one, its constant is used (the package publishes the
+  GenAI names, still in development, under ``_incubating``); ``gen_ai.prompt.version`` and the
+  ``gen_ai.evaluation.result`` event name are spelled here, as the ``semantic-conventions-genai``
+  repository defines them. ``gen_ai.provider.name`` replaced ``gen_ai.system``.
+- ``prompt_canary.*`` names are the project's own: the cohort and rollout of a call, one attribute
+  per check (``prompt_canary.check.<name>``, a boolean) and per score (``prompt_canary.score.<name>``,
+  a double), and the metric names.
+- :data:`SIGNAL_KINDS` says which statistics each signal prefix carries: a check is a proportion, a
+  score or a token count a mean (the values of ``analysis.SignalKind``).
+
+:data:`ACTOR_HEADER`, the one header of the control plane's API that names who asks for a change,
+lives here too, since the control plane and its HTTP client both spell it.
+
+This module imports nothing from the package, so every subpackage can use it, the pure ``analysis``
+and ``scoring`` included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final, Literal
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
+from opentelemetry.semconv.attributes import error_attributes as _error
+from opentelemetry.semconv.attributes import server_attributes as _server
+
+__all__ = [
+    "ACTOR_HEADER",
+    "CHECK",
+    "CHECK_OUTCOME",
+    "CHECK_PREFIX",
+    "COHORT",
+    "ERROR_TYPE",
+    "EVALUATION_EVENT",
+    "EVALUATION_NAME",
+    "EVALUATION_SCORE_LABEL",
+    "EVALUATION_SCORE_VALUE",
+    "LANGFUSE_PROMPT_NAME",
+    "LANGFUSE_PROMPT_VERSION",
+    "METRIC_CHECKS",
+    "METRIC_DURATION",
+    "METRIC_RESPONSES",
+    "METRIC_SCORE",
+    "METRIC_TOKEN_USAGE",
+    "OPENINFERENCE_TEMPLATE_VERSION",
+    "OPERATION_NAME",
+    "OUTPUT_TYPE",
+    "PROMPT_NAME",
+    "PROMPT_SOURCE",
+    "PROMPT_VERSION",
+    "PROVIDER_NAME",
+    "REQUEST_CHOICE_COUNT",
+    "REQUEST_FREQUENCY_PENALTY",
+    "REQUEST_MAX_TOKENS",
+    "REQUEST_MODEL",
+    "REQUEST_PRESENCE_PENALTY",
+    "REQUEST_SEED",
+    "REQUEST_STOP_SEQUENCES",
+    "REQUEST_STREAM",
+    "REQUEST_TEMPERATURE",
+    "REQUEST_TOP_K",
+    "REQUEST_TOP_P",
+    "RESPONSE_FINISH_REASONS",
+    "RESPONSE_ID",
+    "RESPONSE_MODEL",
+    "REWRITTEN",
+    "ROLLOUT_ID",
+    "SCORE_PREFIX",
+    "SERVER_ADDRESS",
+    "SERVER_PORT",
+    "SIGNAL_KINDS",
+    "TOKEN_TYPE",
+    "UNIT_BAGGAGE_KEY",
+    "USAGE_INPUT_TOKENS",
+    "USAGE_OUTPUT_TOKENS",
+    "USAGE_PREFIX",
+    "SignalKindName",
+    "signal_kind",
+]
+
+# -- the prompt of a call, on every LLM call span and every data point ----------------------------
+
+PROMPT_NAME: Final = _gen_ai.GEN_AI_PROMPT_NAME
+PROMPT_VERSION: Final = "gen_ai.prompt.version"
+#: ``stable`` or ``canary``.
+COHORT: Final = "prompt_canary.cohort"
+#: The rollout the call was routed by (absent when no rollout is active).
+ROLLOUT_ID: Final = "prompt_canary.rollout.id"
+#: How the prompt was identified: ``selection`` (a router Selection was active) or ``fingerprint``.
+PROMPT_SOURCE: Final = "prompt_canary.prompt.source"
+#: True on a call whose system prompt the instrumentation replaced (rewrite mode).
+REWRITTEN: Final = "prompt_canary.rewritten"
+
+# -- signals: checks and scores -------------------------------------------------------------------
+
+#: Span attribute prefix of a check's boolean outcome: ``prompt_canary.check.<name>``.
+CHECK_PREFIX: Final = "prompt_canary.check."
+#: Span attribute prefix of a score's double value: ``prompt_canary.score.<name>``.
+SCORE_PREFIX: Final = "prompt_canary.score."
+#: Prefix of the token counts a call reports (``gen_ai.usage.output_tokens``...).
+USAGE_PREFIX: Final = "gen_ai.usage."
+#: Metric attribute naming the check of a ``prompt_canary.checks`` data point.
+CHECK: Final = "prompt_canary.check"
+#: Metric attribute of a ``prompt_canary.checks`` data point: ``pass`` or ``fail``.
+CHECK_OUTCOME: Final = "prompt_canary.check.outcome"
+
+#: The statistics a signal carries: the proportion of True of a check, or the mean of a number.
+SignalKindName = Literal["proportion", "mean"]
+
+#: Signal attribute prefix -> the kind of statistics its attributes carry. A report whose statistics
+#: contradict their attribute's prefix is refused by the control plane.
+SIGNAL_KINDS: Final[Mapping[str, SignalKindName]] = MappingProxyType(
+    {CHECK_PREFIX: "proportion", SCORE_PREFIX: "mean", USAGE_PREFIX: "mean"}
+)
+
+
+def signal_kind(attribute: str) -> SignalKindName | None:
+    """The kind of statistics ``attribute`` carries, by its prefix; None for an attribute of no signal."""
+    return next((kind for prefix, kind in SIGNAL_KINDS.items() if attribute.startswith(prefix)), None)
+
+
+# -- optional mirrors for other tools -------------------------------------------------------------
+
+OPENINFERENCE_TEMPLATE_VERSION: Final = "llm.prompt_template.version"
+LANGFUSE_PROMPT_NAME: Final = "langfuse.observation.prompt.name"
+LANGFUSE_PROMPT_VERSION: Final = "langfuse.observation.prompt.version"
+
+# -- OpenTelemetry GenAI semantic conventions, on the spans this project owns ---------------------
+
+OPERATION_NAME: Final = _gen_ai.GEN_AI_OPERATION_NAME
+PROVIDER_NAME: Final = _gen_ai.GEN_AI_PROVIDER_NAME
+REQUEST_MODEL: Final = _gen_ai.GEN_AI_REQUEST_MODEL
+REQUEST_MAX_TOKENS: Final = _gen_ai.GEN_AI_REQUEST_MAX_TOKENS
+REQUEST_TEMPERATURE: Final = _gen_ai.GEN_AI_REQUEST_TEMPERATURE
+REQUEST_TOP_P: Final = _gen_ai.GEN_AI_REQUEST_TOP_P
+REQUEST_TOP_K: Final = _gen_ai.GEN_AI_REQUEST_TOP_K
+REQUEST_SEED: Final = _gen_ai.GEN_AI_REQUEST_SEED
+REQUEST_STOP_SEQUENCES: Final = _gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES
+REQUEST_FREQUENCY_PENALTY: Final = _gen_ai.GEN_AI_REQUEST_FREQUENCY_PENALTY
+REQUEST_PRESENCE_PENALTY: Final = _gen_ai.GEN_AI_REQUEST_PRESENCE_PENALTY
+REQUEST_CHOICE_COUNT: Final = _gen_ai.GEN_AI_REQUEST_CHOICE_COUNT
+REQUEST_STREAM: Final = _gen_ai.GEN_AI_REQUEST_STREAM
+OUTPUT_TYPE: Final = _gen_ai.GEN_AI_OUTPUT_TYPE
+RESPONSE_ID: Final = _gen_ai.GEN_AI_RESPONSE_ID
+RESPONSE_MODEL: Final = _gen_ai.GEN_AI_RESPONSE_MODEL
+RESPONSE_FINISH_REASONS: Final = _gen_ai.GEN_AI_RESPONSE_FINISH_REASONS
+USAGE_INPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_INPUT_TOKENS
+USAGE_OUTPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS
+TOKEN_TYPE: Final = _gen_ai.GEN_AI_TOKEN_TYPE
+SERVER_ADDRESS: Final = _server.SERVER_ADDRESS
+SERVER_PORT: Final = _server.SERVER_PORT
+ERROR_TYPE: Final = _error.ERROR_TYPE
+
+# -- evaluation results: span events, and log records for late scores -----------------------------
+
+EVALUATION_EVENT: Final = "gen_ai.evaluation.result"
+EVALUATION_NAME: Final = _gen_ai.GEN_AI_EVALUATION_NAME
+EVALUATION_SCORE_VALUE: Final = _gen_ai.GEN_AI_EVALUATION_SCORE_VALUE
+EVALUATION_SCORE_LABEL: Final = _gen_ai.GEN_AI_EVALUATION_SCORE_LABEL
+
+# -- metrics (Prometheus sees ``.`` as ``_`` plus unit and ``_total`` suffixes) --------------------
+
+METRIC_RESPONSES: Final = "prompt_canary.responses"
+METRIC_CHECKS: Final = "prompt_canary.checks"
+METRIC_SCORE: Final = "prompt_canary.score"
+METRIC_TOKEN_USAGE: Final = "prompt_canary.token.usage"
+METRIC_DURATION: Final = "prompt_canary.duration"
+
+#: The OpenTelemetry baggage key carrying the unit key used for zero-code cohorts.
+UNIT_BAGGAGE_KEY: Final = "prompt_canary.unit"
+
+# -- the control plane's HTTP API -------------------------------------------------------------------
+
+#: The request header naming who asks for a change, recorded as the actor (or author) in the audit log.
+ACTOR_HEADER: Final = "X-Prompt-Canary-Actor"

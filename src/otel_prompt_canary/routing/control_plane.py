@@ -1,0 +1,388 @@
+"""The HTTP client of the control plane's API, shared by the router and the CLI.
+
+::
+
+    client = ControlPlaneClient("https://prompt-canary.internal:8000", token=token, timeout=5.0)
+    answer = client.request("GET", "/v1/routes", headers={"If-None-Match": etag}, query={"wait": 30},
+                            long_poll=30)
+    answer.status, answer.headers.get("ETag"), answer.data   # 200 or 304, headers, the parsed JSON
+    client.close()                                           # wakes a long poll on another thread
+
+Built on urllib3 and light on purpose: an application imports it with the router. For every request:
+
+- **timeouts**: ``timeout`` seconds to connect and ``timeout`` seconds for each read of the answer;
+  ``long_poll`` (the seconds the server may hold a request) is added to the read timeout;
+- **proxies**: read once, when the client is made, from the environment as urllib and requests
+  read them (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, in either case; on macOS
+  and Windows the system's settings too): :func:`urllib.request.getproxies` and
+  :func:`urllib.request.proxy_bypass`. A proxy URL's ``user:password@`` is sent as
+  ``Proxy-Authorization``; an ``https://`` control plane is reached through a ``CONNECT`` tunnel;
+- **TLS** (``verify``): ``True`` checks the certificate against the system's trust store
+  (``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` apply) and certifi's bundle when certifi is installed; a
+  path names a CA bundle file or directory; an :class:`ssl.SSLContext` is used as it is; ``False``
+  checks nothing;
+- **errors**: an answer ``{"error": {"type": ..., "message": ...}}`` with a status of 400 or more is
+  raised as the :mod:`otel_prompt_canary.errors` class of that name (else by status: 404
+  :class:`~otel_prompt_canary.errors.NotFoundError`, 409 ``ConflictError``, 503
+  ``RegistryUnavailableError``...); a control plane that cannot be reached or does not answer in
+  time raises :class:`~otel_prompt_canary.errors.RegistryUnavailableError`. No retries and no
+  redirects: the caller decides (the router backs off and tries again).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import threading
+import urllib.request
+import weakref
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from json import loads as parse_json
+from typing import Any, Final
+from urllib.parse import unquote, urlencode
+
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    LocationParseError,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    ReadTimeoutError,
+    SSLError,
+)
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.util import Url, make_headers, parse_url
+
+from otel_prompt_canary import errors
+from otel_prompt_canary._version import __version__
+from otel_prompt_canary.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PromptCanaryError,
+    RegistryUnavailableError,
+    TooLargeError,
+)
+
+__all__ = ["Answer", "ControlPlaneClient", "is_remote"]
+
+#: Error classes by the name the control plane puts in ``error.type``.
+_ERRORS_BY_TYPE: Final[dict[str, type[PromptCanaryError]]] = {
+    name: cls
+    for name in errors.__all__
+    if isinstance(cls := getattr(errors, name), type) and issubclass(cls, PromptCanaryError)
+}
+#: Error classes for answers that do not name one (a proxy's 502 page, say).
+_ERRORS_BY_STATUS: Final[dict[int, type[PromptCanaryError]]] = {
+    400: InvalidInputError,
+    401: AuthenticationError,
+    403: AuthenticationError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: TooLargeError,
+    415: InvalidInputError,
+    422: InvalidInputError,
+    502: RegistryUnavailableError,
+    503: RegistryUnavailableError,
+    504: RegistryUnavailableError,
+}
+
+
+def is_remote(target: str | os.PathLike[str]) -> bool:
+    """True when ``target`` is the ``http(s)://`` URL of a control plane."""
+    return os.fspath(target).lower().startswith(("http://", "https://"))
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An answer of the control plane below HTTP 400."""
+
+    status: int
+    #: The answer's headers (names in any case).
+    headers: Mapping[str, str]
+    #: The parsed JSON body; None when the body is empty (HTTP 304, say).
+    data: Any
+
+
+class _OpenConnections:
+    """The connections a client opened, so that closing it can shut their sockets from any thread.
+
+    Closing a connection pool does not wake a thread blocked reading a long poll; shutting the
+    socket down does. A connection registers before it connects and checks again once connected,
+    so a socket opened while the client closes is closed too.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connections: weakref.WeakSet[HTTPConnection] = weakref.WeakSet()
+        self.closed = False
+
+    def connect(self, connection: HTTPConnection, connect: Callable[[], None]) -> None:
+        with self._lock:
+            if self.closed:
+                raise ConnectionAbortedError("the client is closed")
+            self._connections.add(connection)
+        connect()
+        with self._lock:
+            closed = self.closed
+        if closed:
+            connection.close()
+            raise ConnectionAbortedError("the client is closed")
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            connections = list(self._connections)
+        for connection in connections:
+            sock = connection.sock
+            # An SSLSocket is shut down as a plain socket: its own shutdown() also drops its TLS
+            # state, which the thread reading it may be using. A TLS-in-TLS tunnel wraps the socket.
+            raw = sock if isinstance(sock, socket.socket) else getattr(sock, "socket", None)
+            if isinstance(raw, socket.socket):
+                with suppress(OSError):  # already closed
+                    socket.socket.shutdown(raw, socket.SHUT_RDWR)
+
+
+def _pool_classes(opened: _OpenConnections) -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3 pool classes whose connections register with ``opened`` (one set per client)."""
+
+    class Connection(HTTPConnection):
+        def connect(self) -> None:
+            opened.connect(self, super().connect)
+
+    class TlsConnection(HTTPSConnection):
+        def connect(self) -> None:
+            opened.connect(self, super().connect)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Connection
+
+    class TlsPool(HTTPSConnectionPool):
+        ConnectionCls = TlsConnection
+
+    return {"http": Pool, "https": TlsPool}
+
+
+def _ssl_context(verify: ssl.SSLContext | str | bool) -> ssl.SSLContext:
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if verify is True:
+        context = ssl.create_default_context()
+        try:
+            import certifi
+        except ImportError:
+            return context
+        # Trust what the LLM SDKs beside us trust (httpx verifies against certifi's bundle).
+        context.load_verify_locations(cafile=certifi.where())
+        return context
+    if isinstance(verify, str):
+        try:
+            if os.path.isdir(verify):
+                return ssl.create_default_context(capath=verify)
+            return ssl.create_default_context(cafile=verify)
+        except (OSError, ssl.SSLError) as exc:
+            raise InvalidInputError(f"verify: cannot read the CA bundle {verify!r} ({exc})") from exc
+    raise InvalidInputError(
+        f"verify must be True, False, a CA bundle path or an ssl.SSLContext, not {type(verify).__name__}"
+    )
+
+
+def _environment_proxy(url: Url) -> Url | None:
+    """The proxy the environment names for ``url``, or None (no proxy, or NO_PROXY matches)."""
+    proxies = urllib.request.getproxies()
+    value = proxies.get(url.scheme or "http") or proxies.get("all")
+    if not value or urllib.request.proxy_bypass(url.netloc or ""):
+        return None
+    if "://" not in value:  # HTTP_PROXY=proxy:3128, as curl and httpx read it
+        value = "http://" + value
+    try:
+        proxy = parse_url(value)
+    except LocationParseError as exc:
+        raise InvalidInputError(f"invalid proxy URL {value!r} in the environment: {exc}") from exc
+    if proxy.scheme not in ("http", "https") or not proxy.host:
+        raise InvalidInputError(
+            f"unsupported proxy {_hide_password(proxy)!r} in the environment: the control plane client "
+            "speaks to http:// and https:// proxies only (set NO_PROXY to reach it directly)"
+        )
+    return proxy
+
+
+def _hide_password(url: Url) -> str:
+    if url.auth and ":" in url.auth:
+        return url._replace(auth=url.auth.split(":", 1)[0] + ":***").url
+    return url.url
+
+
+def _failure(exc: BaseException) -> tuple[str, str]:
+    """A transport failure as (kind, detail): ``("ConnectError", "[Errno 111] Connection refused")``."""
+    if isinstance(exc, ProxyError):
+        return "ProxyError", _failure(exc.original_error)[1]
+    if isinstance(exc, NewConnectionError):  # a subclass of ConnectTimeoutError, tested first
+        return "ConnectError", str(exc.__cause__ or exc)
+    if isinstance(exc, ReadTimeoutError):
+        return "ReadTimeout", str(exc)
+    if isinstance(exc, Urllib3Timeout):
+        return "ConnectTimeout", str(exc)
+    if isinstance(exc, SSLError):
+        return "SSLError", str(exc)
+    if isinstance(exc, ProtocolError) and len(exc.args) > 1:
+        return "ProtocolError", f"{exc.args[0]} {exc.args[1]!r}"
+    return type(exc).__name__, str(exc)
+
+
+class ControlPlaneClient:
+    """Requests to the control plane at ``base_url``, with JSON in and out. Safe to share between threads.
+
+    ``token`` is sent as ``Authorization: Bearer``; ``timeout`` (seconds) bounds connecting and each
+    read; ``verify`` is the TLS verification (see the module's documentation). Raises
+    :class:`~otel_prompt_canary.errors.InvalidInputError` for a URL, timeout, CA bundle or proxy
+    setting it cannot use.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 10.0,
+        verify: ssl.SSLContext | str | bool = True,
+    ) -> None:
+        if not (isinstance(base_url, str) and is_remote(base_url)):
+            raise InvalidInputError(
+                f"invalid control plane URL {base_url!r}: it must start with http:// or https://"
+            )
+        if timeout <= 0:
+            raise InvalidInputError(f"timeout must be positive, got {timeout}")
+        try:
+            parsed = parse_url(base_url.rstrip("/"))
+        except LocationParseError as exc:
+            raise InvalidInputError(f"invalid control plane URL {base_url!r}: {exc}") from exc
+        if not parsed.host:
+            raise InvalidInputError(f"invalid control plane URL {base_url!r}: it names no host")
+        #: The control plane's URL, without a trailing slash.
+        self.base_url = parsed.url
+        self.timeout = timeout
+        self._headers = {
+            "User-Agent": f"otel-prompt-canary/{__version__}",
+            "Accept": "application/json",
+            **make_headers(accept_encoding=True),
+        }
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._proxy = _environment_proxy(parsed)
+        pool_options: dict[str, Any] = {"maxsize": 4, "block": False, "retries": False}
+        if parsed.scheme == "https":
+            pool_options["ssl_context"] = _ssl_context(verify)
+        self._http: urllib3.PoolManager
+        if self._proxy is None:
+            self._http = urllib3.PoolManager(**pool_options)
+        else:
+            auth = make_headers(proxy_basic_auth=unquote(self._proxy.auth)) if self._proxy.auth else None
+            proxy_url = self._proxy._replace(auth=None).url
+            self._http = urllib3.ProxyManager(proxy_url, proxy_headers=auth, **pool_options)
+        self._connections = _OpenConnections()
+        self._http.pool_classes_by_scheme = _pool_classes(self._connections)
+
+    @property
+    def proxy(self) -> str | None:
+        """The proxy requests go through (password hidden), or None."""
+        return None if self._proxy is None else _hide_password(self._proxy)
+
+    def __repr__(self) -> str:
+        via = "" if self._proxy is None else f", proxy={self.proxy!r}"
+        return f"ControlPlaneClient({self.base_url!r}{via})"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int | float] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        long_poll: float = 0.0,
+    ) -> Answer:
+        """Send one request to ``base_url + path`` and return the answer below HTTP 400.
+
+        ``json`` is sent as the JSON body; ``long_poll`` (seconds) is how long the server may hold
+        the answer, on top of the read timeout. Raises the error class the answer names for
+        HTTP 400 and above, :class:`~otel_prompt_canary.errors.RegistryUnavailableError` when the
+        control plane cannot be reached or does not answer in time, and
+        :class:`~otel_prompt_canary.errors.PromptCanaryError` for a body that is not JSON.
+        """
+        url = self.base_url + path
+        if query:
+            url += "?" + urlencode(query)
+        timeout = urllib3.Timeout(connect=self.timeout, read=self.timeout + max(0.0, long_poll))
+        try:
+            response = self._http.request(
+                method,
+                url,
+                json=json,
+                headers={**self._headers, **(headers or {})},
+                timeout=timeout,
+                redirect=False,
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        except Exception as exc:
+            # Shutting a TLS socket down under a reader can fail in odd ways; closed is closed.
+            if self._connections.closed:
+                raise self._unavailable(exc) from exc
+            raise
+        if response.status >= 400:
+            raise self._error(response.status, response.data)
+        try:
+            data = parse_json(response.data) if response.data.strip() else None
+        except ValueError as exc:
+            raise self.unexpected(
+                f"{method} {path} answered HTTP {response.status} with a body that is not JSON ({exc})"
+            ) from exc
+        return Answer(status=response.status, headers=response.headers, data=data)
+
+    def unexpected(self, detail: str) -> PromptCanaryError:
+        """The error for an answer of the wrong shape: ``unexpected answer from the control plane...``."""
+        return PromptCanaryError(f"unexpected answer from the control plane at {self.base_url}: {detail}")
+
+    def close(self) -> None:
+        """Close every connection, waking a request blocked on another thread (a long poll) at once.
+
+        Requests made afterwards raise :class:`~otel_prompt_canary.errors.RegistryUnavailableError`.
+        """
+        self._connections.close()
+        self._http.clear()
+
+    def _unavailable(self, exc: BaseException) -> RegistryUnavailableError:
+        if self._connections.closed:
+            return RegistryUnavailableError(f"the client of the control plane at {self.base_url} is closed")
+        kind, detail = _failure(exc)
+        if kind in ("ReadTimeout", "ConnectTimeout"):
+            return RegistryUnavailableError(
+                f"control plane at {self.base_url} did not answer in time ({kind})"
+            )
+        via = "" if self._proxy is None else f" through the proxy {self.proxy}"
+        return RegistryUnavailableError(
+            f"cannot reach the control plane at {self.base_url}{via}: {detail} ({kind})"
+        )
+
+    def _error(self, status: int, body: bytes) -> PromptCanaryError:
+        type_: str | None = None
+        try:
+            error = parse_json(body)["error"]
+            type_, message = str(error["type"]), str(error["message"])
+        except (ValueError, KeyError, TypeError):
+            snippet = body.decode("utf-8", "replace").strip().replace("\n", " ")[:200]
+            message = f"control plane answered HTTP {status}" + (f": {snippet}" if snippet else "")
+        cls = _ERRORS_BY_TYPE.get(type_ or "") or _ERRORS_BY_STATUS.get(status) or PromptCanaryError
+        return cls(message)

@@ -1,0 +1,235 @@
+"""The registry of a control plane: the :class:`~otel_prompt_canary.registry.base.Registry` interface
+over HTTP, so that the CLI works the same against a local store or ``prompt-canary serve``.
+
+::
+
+    with open_registry("https://prompt-canary.internal:8000", token=token) as registry:
+        registry.push(spec, author="ana")
+
+Requests go through :class:`~otel_prompt_canary.routing.control_plane.ControlPlaneClient` (timeouts,
+proxies, TLS); its errors are the :mod:`otel_prompt_canary.errors` classes a local store raises.
+:func:`open_registry` opens a local store for any other target, importing the SQL store only then:
+a control plane's registry loads no database stack.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
+
+from otel_prompt_canary.errors import InvalidInputError, NotFoundError
+from otel_prompt_canary.names import ACTOR_HEADER
+from otel_prompt_canary.registry.diff import PromptDiff
+from otel_prompt_canary.registry.models import (
+    Action,
+    AuditRecord,
+    PromptSpec,
+    PromptSummary,
+    PromptVersion,
+    PushResult,
+    Rollout,
+    Route,
+    validate_prompt_name,
+)
+from otel_prompt_canary.routing.control_plane import Answer, ControlPlaneClient, is_remote
+
+if TYPE_CHECKING:
+    from otel_prompt_canary.registry.base import Registry
+
+__all__ = ["RemoteRegistry", "is_remote", "open_registry"]
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class RemoteRegistry:
+    """A :class:`~otel_prompt_canary.registry.base.Registry` served by ``prompt-canary serve``.
+
+    ``token`` is the bearer token writes need; ``timeout`` (seconds) bounds connecting and each
+    read; ``verify`` is the TLS verification (a CA bundle path, an ``ssl.SSLContext``, or a bool).
+    Safe to share between threads.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 10.0,
+        verify: ssl.SSLContext | str | bool = True,
+    ) -> None:
+        self._client = ControlPlaneClient(base_url, token=token, timeout=timeout, verify=verify)
+        self.base_url = self._client.base_url
+        self.timeout = timeout
+        self._has_token = bool(token)
+
+    def __repr__(self) -> str:
+        auth = "with token" if self._has_token else "no token"
+        return f"RemoteRegistry({self.base_url!r}, {auth})"
+
+    def __enter__(self) -> RemoteRegistry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._client.close()
+
+    # -- requests and answers -----------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        query: Mapping[str, str | int] | None = None,
+        actor: str | None = None,
+    ) -> Answer:
+        headers = {ACTOR_HEADER: actor} if actor is not None else None
+        return self._client.request(method, path, json=json, query=query, headers=headers)
+
+    def _model(self, answer: Answer, model: type[_M]) -> _M:
+        try:
+            return model.model_validate(answer.data)
+        except ValidationError as exc:
+            raise self._client.unexpected(str(exc)) from exc
+
+    def _models(self, answer: Answer, model: type[_M]) -> list[_M]:
+        try:
+            return TypeAdapter(list[model]).validate_python(answer.data)  # type: ignore[valid-type]
+        except ValidationError as exc:
+            raise self._client.unexpected(str(exc)) from exc
+
+    @staticmethod
+    def _prompt_path(name: str) -> str:
+        # Names are validated here too: a name never becomes a path traversal.
+        return f"/v1/prompts/{validate_prompt_name(name)}"
+
+    # -- Registry -----------------------------------------------------------------------------
+
+    def push(self, spec: PromptSpec, *, author: str | None = None) -> PushResult:
+        """Store ``spec`` as a new version, or return the version with identical content."""
+        answer = self._request("POST", "/v1/prompts", json=spec.model_dump(mode="json"), actor=author)
+        return self._model(answer, PushResult)
+
+    def list_prompts(self) -> list[PromptSummary]:
+        """Every prompt with its newest version number and routing state, by name."""
+        return self._models(self._request("GET", "/v1/prompts"), PromptSummary)
+
+    def list_versions(self, name: str) -> list[PromptVersion]:
+        """Every version of ``name``, oldest first."""
+        path = self._prompt_path(name) + "/versions"
+        return self._models(self._request("GET", path), PromptVersion)
+
+    def get_version(self, name: str, version: int | None = None) -> PromptVersion:
+        """One version of ``name``; the newest when ``version`` is None."""
+        which = "latest" if version is None else str(int(version))
+        path = f"{self._prompt_path(name)}/versions/{which}"
+        return self._model(self._request("GET", path), PromptVersion)
+
+    def diff(self, name: str, a: int, b: int) -> PromptDiff:
+        """What changed from version ``a`` to version ``b`` of ``name``."""
+        path = self._prompt_path(name) + "/diff"
+        return self._model(self._request("GET", path, query={"from": int(a), "to": int(b)}), PromptDiff)
+
+    def get_route(self, name: str) -> Route:
+        """The routing flag of ``name``."""
+        validate_prompt_name(name)
+        return self._model(self._request("GET", f"/v1/routes/{name}"), Route)
+
+    def list_routes(self) -> list[Route]:
+        """The routing flags of every prompt, by name."""
+        answer = self._request("GET", "/v1/routes")
+        try:
+            return TypeAdapter(list[Route]).validate_python(answer.data["routes"])
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise self._client.unexpected(f"{type(exc).__name__}: {exc}") from exc
+
+    def start_rollout(
+        self,
+        name: str,
+        version: int,
+        *,
+        ramp: tuple[float, ...] | None = None,
+        actor: str,
+        reason: str = "",
+        policy: dict[str, JsonValue] | None = None,
+        expected_revision: int | None = None,
+    ) -> Route:
+        """Start canarying ``version`` of ``name`` along ``ramp`` (default 1,5,20,50,100 percent)."""
+        body: dict[str, Any] = {"version": version, "reason": reason}
+        if ramp is not None:
+            body["ramp"] = list(ramp)
+        if policy is not None:
+            body["policy"] = policy
+        if expected_revision is not None:
+            body["expected_revision"] = expected_revision
+        path = self._prompt_path(name) + "/rollouts"
+        return self._model(self._request("POST", path, json=body, actor=actor), Route)
+
+    def transition(
+        self,
+        name: str,
+        action: Action,
+        *,
+        actor: str,
+        reason: str,
+        evidence: JsonValue = None,
+        expected_revision: int | None = None,
+        rollout_id: str | None = None,
+    ) -> Route:
+        """Apply ``action`` (advance, pause, resume, promote, rollback) to the rollout of ``name``."""
+        action = Action(action)
+        if action is Action.START:
+            raise InvalidInputError("use start_rollout() to start a rollout")
+        body: dict[str, Any] = {"reason": reason, "evidence": evidence}
+        if expected_revision is not None:
+            body["expected_revision"] = expected_revision
+        if rollout_id is not None:
+            body["rollout_id"] = rollout_id
+        path = f"{self._prompt_path(name)}/rollout/{action.value}"
+        return self._model(self._request("POST", path, json=body, actor=actor), Route)
+
+    def get_rollout(self, name: str, rollout_id: str | None = None) -> Rollout:
+        """The rollout ``rollout_id`` of ``name``, or its current (or last) rollout."""
+        query = {"rollout_id": rollout_id} if rollout_id is not None else None
+        answer = self._request("GET", self._prompt_path(name) + "/rollout", query=query)
+        try:
+            found = answer.data["rollout"]
+        except (KeyError, TypeError) as exc:
+            raise self._client.unexpected(f"{type(exc).__name__}: {exc}") from exc
+        if found is None:
+            raise NotFoundError(f"prompt {name!r} has never had a rollout")
+        try:
+            return Rollout.model_validate(found)
+        except ValidationError as exc:
+            raise self._client.unexpected(str(exc)) from exc
+
+    def history(self, name: str, *, limit: int | None = None) -> list[AuditRecord]:
+        """The audit records of ``name``, oldest first (the newest ``limit`` ones when given)."""
+        query = {"limit": limit} if limit is not None else None
+        path = self._prompt_path(name) + "/rollout/history"
+        return self._models(self._request("GET", path, query=query), AuditRecord)
+
+
+def open_registry(
+    target: str | os.PathLike[str], *, token: str | None = None, timeout: float = 10.0
+) -> Registry:
+    """A registry for ``target``: the control plane at an ``http(s)://`` URL, else a local store.
+
+    Local targets (a file path, ``sqlite:///PATH``, ``postgresql://...``) go to
+    :func:`otel_prompt_canary.registry.open_store`; ``token`` is only used by a control plane.
+    """
+    if is_remote(target):
+        return RemoteRegistry(os.fspath(target), token=token, timeout=timeout)
+    # Imported here: a control plane's registry never loads SQLAlchemy.
+    from otel_prompt_canary.registry import open_store
+
+    store: Registry = open_store(target)
+    return store

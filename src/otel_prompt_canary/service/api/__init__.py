@@ -1,0 +1,23 @@
+"""The control plane's HTTP resources, one module per resource.
+
+``prompts`` (push, read, diff), ``rollouts`` (start and move a rollout, its verdict and audit trail),
+``routes`` (the routing flags routers poll), ``policies`` (the active rollouts' policies, for outside
+judges), ``reports`` (rollout statistics from applications and the Collector) and ``alerts`` (the
+alert log). The alert receivers are in :mod:`otel_prompt_canary.service.receivers`.
+"""
+
+from fastapi import APIRouter
+
+from otel_prompt_canary.service.api import alerts, policies, prompts, reports, rollouts, routes
+
+__all__ = ["ROUTERS"]
+
+#: Every resource's router, in the order the API documentation lists them.
+ROUTERS: tuple[APIRouter, ...] = (
+    prompts.router,
+    rollouts.router,
+    routes.router,
+    policies.router,
+    alerts.router,
+    reports.router,
+)

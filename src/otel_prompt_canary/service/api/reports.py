@@ -1,0 +1,66 @@
+"""``/v1/reports``: statistics of rollouts, from the Collector processor or from applications.
+
+A report (``schemas/report.schema.json``) carries increments of per-cohort statistics; the service
+adds each one into its rollout's totals exactly once (by report id), in the store, so a restart
+loses nothing. The rollout controller judges the totals. Reports are signed like the Collector's
+alerts (Standard Webhooks), or sent with the write token (applications).
+
+Signal attributes keep the kind their prefix says: ``prompt_canary.check.*`` are proportions,
+``prompt_canary.score.*`` and ``gen_ai.usage.*`` means; a report breaking that is refused (422).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from otel_prompt_canary.errors import InvalidInputError
+from otel_prompt_canary.loop.reports import ReportReceipt, check_kinds
+from otel_prompt_canary.registry.models import validate_prompt_name
+from otel_prompt_canary.service import signatures
+from otel_prompt_canary.service.bodies import parse_json, validate_payload
+from otel_prompt_canary.service.deps import LoopStoreDep, SettingsDep
+from otel_prompt_canary.service.payloads import ReportEnvelope
+from otel_prompt_canary.service.schemas import ErrorResponse
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+
+@router.post(
+    "",
+    summary="Report statistics of a rollout",
+    responses={
+        401: {"model": ErrorResponse, "description": "Missing or wrong signature or token"},
+        404: {"model": ErrorResponse, "description": "Unknown prompt"},
+        413: {"model": ErrorResponse, "description": "Body over the size limit"},
+        415: {"model": ErrorResponse, "description": "Body not sent as application/json"},
+        422: {"model": ErrorResponse, "description": "Malformed report: nothing stored"},
+    },
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+    },
+)
+async def post_report(request: Request, settings: SettingsDep, store: LoopStoreDep) -> ReportReceipt:
+    """Add a report into its rollout's totals; a repeated report id adds nothing (``duplicate``).
+
+    A report of an unknown rollout of a known prompt is acknowledged and not stored (``ignored``).
+    """
+    body = await request.body()
+    message = signatures.authenticate(request.headers, body, settings)
+    envelope = validate_payload(ReportEnvelope, parse_json(body), "report")
+    signatures.check_message_id(message, envelope.id)
+    try:
+        prompt = validate_prompt_name(envelope.prompt)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"body.prompt: {exc}") from None
+    report = envelope.report()
+    check_kinds(report)
+    receipt: ReportReceipt = await run_in_threadpool(
+        store.record_report, report, source=envelope.source, prompt=prompt, report_id=envelope.id
+    )
+    controller = getattr(request.app.state, "controller", None)
+    if controller is not None:
+        controller.wake()
+    return receipt

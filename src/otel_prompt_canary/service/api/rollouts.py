@@ -1,0 +1,160 @@
+"""``/v1/prompts/{name}/rollout*``: start a rollout, move it along the ramp, read its audit trail."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from starlette.concurrency import run_in_threadpool
+
+from otel_prompt_canary.errors import NotFoundError
+from otel_prompt_canary.loop.assessment import assess
+from otel_prompt_canary.loop.start import policy_document, start_rollout
+from otel_prompt_canary.registry.models import AuditRecord, Route
+from otel_prompt_canary.service.deps import (
+    ActorDep,
+    LoopStoreDep,
+    PromptNameDep,
+    RegistryDep,
+    RouteWatchDep,
+    SettingsDep,
+    WriterDep,
+)
+from otel_prompt_canary.service.schemas import (
+    ErrorResponse,
+    RolloutStatus,
+    RolloutVerdict,
+    StartRolloutRequest,
+    TransitionAction,
+    TransitionRequest,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/prompts/{name}", tags=["rollouts"])
+
+_WRITE_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorResponse, "description": "Missing or wrong bearer token"},
+    404: {"model": ErrorResponse, "description": "Unknown prompt, version or rollout"},
+    409: {
+        "model": ErrorResponse,
+        "description": "Illegal transition, or the revision or rollout is not the current one",
+    },
+    422: {"model": ErrorResponse, "description": "Invalid input"},
+}
+_READ_ERRORS: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorResponse, "description": "Unknown prompt or rollout"},
+    422: {"model": ErrorResponse, "description": "Invalid input"},
+}
+
+
+@router.post(
+    "/rollouts", status_code=201, name="start_rollout", summary="Start a rollout", responses=_WRITE_ERRORS
+)
+async def post_rollout(
+    name: PromptNameDep,
+    body: StartRolloutRequest,
+    registry: RegistryDep,
+    watch: RouteWatchDep,
+    _writer: WriterDep,
+    actor: ActorDep,
+) -> Route:
+    """Start canarying ``version`` along the ramp; answers the new routing flag.
+
+    The policy is validated first (422 when it cannot be decided); without one the default policy
+    applies. It is stored on the rollout in full. See docs/control-plane.md for how the ramp and
+    the policy's ``ramp.steps`` are reconciled.
+    """
+    route = await run_in_threadpool(
+        start_rollout,
+        registry,
+        name,
+        body.version,
+        policy=body.policy,
+        ramp=body.ramp,
+        actor=actor,
+        reason=body.reason,
+        expected_revision=body.expected_revision,
+    )
+    await watch.notify()
+    return route
+
+
+@router.get("/rollout", summary="Show the rollout", responses=_READ_ERRORS)
+def get_rollout(
+    name: PromptNameDep,
+    registry: RegistryDep,
+    rollout_id: Annotated[
+        str | None, Query(min_length=1, description="A given rollout instead of the current one")
+    ] = None,
+) -> RolloutStatus:
+    """The routing flag and the current (or last) rollout; ``rollout`` is null if there was none."""
+    route = registry.get_route(name)
+    try:
+        rollout = registry.get_rollout(name, rollout_id)
+    except NotFoundError:
+        if rollout_id is not None:
+            raise
+        rollout = None
+    return RolloutStatus(route=route, rollout=rollout)
+
+
+@router.get("/rollout/verdict", summary="The judge's verdict now", responses=_READ_ERRORS)
+async def rollout_verdict(
+    name: PromptNameDep, registry: RegistryDep, store: LoopStoreDep, settings: SettingsDep
+) -> RolloutVerdict:
+    """What the rollout controller's judge says of the active rollout now, with its evidence.
+
+    404 when the prompt has no active rollout; 422 when its policy cannot be applied.
+    """
+    route = await run_in_threadpool(registry.get_route, name)
+    assessment = await run_in_threadpool(assess, registry, store, route, time_scale=settings.time_scale)
+    assert route.rollout_id is not None  # assess() refuses a route without an active rollout
+    return RolloutVerdict(
+        prompt=route.prompt,
+        rollout_id=route.rollout_id,
+        state=route.state.value,
+        step=route.step,
+        ramp=route.ramp,
+        step_started_at=assessment.step_started_at,
+        elapsed_seconds=assessment.elapsed_seconds,
+        time_scale=assessment.time_scale,
+        acknowledged_rules=sorted(assessment.acknowledged),
+        policy=policy_document(assessment.policy),
+        verdict=assessment.verdict,
+    )
+
+
+@router.get("/rollout/history", summary="Audit trail", responses=_READ_ERRORS)
+def rollout_history(
+    name: PromptNameDep,
+    registry: RegistryDep,
+    limit: Annotated[int | None, Query(ge=1, le=10_000, description="Only the newest N records")] = None,
+) -> list[AuditRecord]:
+    """Every applied transition of the prompt's routing flag, oldest first."""
+    return registry.history(name, limit=limit)
+
+
+@router.post("/rollout/{action}", summary="Move the rollout", responses=_WRITE_ERRORS)
+async def transition(
+    name: PromptNameDep,
+    action: Annotated[TransitionAction, Path(description="What to do")],
+    body: TransitionRequest,
+    registry: RegistryDep,
+    watch: RouteWatchDep,
+    _writer: WriterDep,
+    actor: ActorDep,
+) -> Route:
+    """Advance, pause, resume, promote or roll back the rollout; answers the new routing flag."""
+    route = await run_in_threadpool(
+        registry.transition,
+        name,
+        action.to_action(),
+        actor=actor,
+        reason=body.reason,
+        evidence=body.evidence,
+        expected_revision=body.expected_revision,
+        rollout_id=body.rollout_id,
+    )
+    await watch.notify()
+    return route

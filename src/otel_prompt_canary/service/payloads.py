@@ -1,0 +1,211 @@
+"""The signed payloads: the Collector processor's alerts, and reports of rollout statistics.
+
+The schemas are ``schemas/collector-alert.schema.json`` and ``schemas/report.schema.json`` (the
+processor's contract, documented in its README; applications post reports in the same format); the
+models here follow them field for field, unknown fields refused. Both are signed as
+:mod:`otel_prompt_canary.service.signatures` describes, and ``webhook-id`` equals the payload's
+``id``. The processor retries on network errors, 408, 425, 429 and 5xx; any other 4xx is final.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
+
+from otel_prompt_canary.analysis.stats import MeanStats, ProportionStats, Report
+from otel_prompt_canary.errors import InvalidInputError, describe_validation_errors
+from otel_prompt_canary.loop.alerts import AlertAction, AlertNotice
+from otel_prompt_canary.registry.models import validate_prompt_name
+
+__all__ = ["CollectorAlert", "ReportEnvelope"]
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("expected an RFC 3339 date-time with a time zone, e.g. 2026-11-27T04:00:00.000Z")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+def _no_null(value: object) -> object:
+    if value is None:
+        raise ValueError("must not be null")
+    return value
+
+
+_NotNull = BeforeValidator(_no_null)
+_Number = Annotated[StrictFloat | None, _NotNull]
+_Count = Annotated[StrictInt | None, _NotNull, Field(ge=0)]
+_Text = Annotated[StrictStr | None, _NotNull]
+
+
+class _CohortEvidence(_Open):
+    version: _Text = None
+    n: _Count = None
+    successes: _Count = None
+    mean: _Number = None
+    estimate: _Number = None
+
+
+class _Cohorts(_Open):
+    stable: Annotated[_CohortEvidence | None, _NotNull] = None
+    canary: Annotated[_CohortEvidence | None, _NotNull] = None
+
+
+class _Evidence(_Open):
+    """The conventional fields of an alert's evidence are typed; any other field is kept as is."""
+
+    signal: _Text = None
+    kind: Annotated[Literal["proportion", "mean"] | None, _NotNull] = None
+    cohorts: Annotated[_Cohorts | None, _NotNull] = None
+    estimate: _Number = None
+    threshold: _Number = None
+    statistic: _Number = None
+    bound: _Number = None
+    window_start: Annotated[Timestamp | None, _NotNull] = None
+    window_end: Annotated[Timestamp | None, _NotNull] = None
+
+
+class CollectorAlert(_Strict):
+    """Body of ``POST /v1/alerts/collector`` (``schemas/collector-alert.schema.json``)."""
+
+    id: str = Field(pattern=r"^pca_[0-9a-f]{32}$")
+    type: Literal["prompt_canary.alert"]
+    source: Annotated[StrictStr, _NotNull, Field(min_length=1)] = ""
+    prompt: str = Field(min_length=1, max_length=256)
+    rollout_id: str = Field(min_length=1, max_length=256)
+    action: Literal["rollback", "pause", "alert"]
+    rule: str = Field(min_length=1)
+    reason: str
+    evidence: dict[str, JsonValue]
+    created_at: Timestamp
+
+    @field_validator("prompt")
+    @classmethod
+    def _valid_prompt(cls, value: str) -> str:
+        try:
+            return validate_prompt_name(value)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("evidence")
+    @classmethod
+    def _typed_evidence(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        _Evidence.model_validate(value)
+        return value
+
+    def notice(self, raw: Mapping[str, Any]) -> AlertNotice:
+        """The notice this alert makes; ``raw`` (the body as received) is its evidence."""
+        source = f"collector {self.source}" if self.source else "collector"
+        reason = self.reason.strip() or f"the Collector's judge proved rule {self.rule!r}"
+        return AlertNotice(
+            source="collector",
+            key=f"collector:{self.id}",
+            prompt=self.prompt,
+            action=AlertAction(self.action),
+            rollout_id=self.rollout_id,
+            fired_at=self.created_at,
+            actor=source[:256],
+            reason=f"{reason} (rule {self.rule}, {source})"[:2000],
+            alert=dict(raw),
+        )
+
+
+class _WireProportion(_Strict):
+    kind: Literal["proportion"]
+    n: StrictInt = Field(ge=0)
+    successes: StrictInt = Field(ge=0)
+
+
+class _WireMean(_Strict):
+    kind: Literal["mean"]
+    n: StrictInt = Field(ge=0)
+    sum: str = Field(pattern=r"^-?[0-9]+$", max_length=200)
+    sum_sq: str = Field(pattern=r"^[0-9]+$", max_length=400)
+
+
+_WireStats = Annotated[_WireProportion | _WireMean, Field(discriminator="kind")]
+_WindowKey = Annotated[str, Field(pattern=r"^-?[0-9]+$", max_length=20)]
+_Cohort = dict[Annotated[str, Field(max_length=256)], dict[_WindowKey, _WireStats]]
+
+
+class _Versions(_Strict):
+    stable: str | None = None
+    canary: str | None = None
+
+
+class ReportEnvelope(_Strict):
+    """Body of ``POST /v1/reports`` (``schemas/report.schema.json``)."""
+
+    id: str = Field(pattern=r"^pcr_[0-9a-f]{32}$")
+    type: Literal["prompt_canary.report"]
+    source: str = Field(min_length=1, max_length=256)
+    prompt: str = Field(min_length=1, max_length=256)
+    rollout_id: str = Field(min_length=1, max_length=256)
+    window_seconds: StrictInt = Field(ge=1, le=366 * 86_400)
+    versions: _Versions | None = None
+    stable: _Cohort
+    canary: _Cohort
+    window_start: Timestamp
+    window_end: Timestamp
+    created_at: Timestamp
+
+    @field_validator("versions", mode="before")
+    @classmethod
+    def _versions_not_null(cls, value: object) -> object:
+        # Optional means "may be left out", as in the schema: an explicit null is malformed.
+        if value is None:
+            raise ValueError("must be an object; leave the field out when no version is known")
+        return value
+
+    def report(self) -> Report:
+        """The statistics as the analysis engine's :class:`Report`; 422 when inconsistent."""
+
+        def stats(wire: _WireProportion | _WireMean) -> ProportionStats | MeanStats:
+            if isinstance(wire, _WireProportion):
+                return ProportionStats(n=wire.n, successes=wire.successes)
+            return MeanStats(n=wire.n, sum=int(wire.sum), sum_sq=int(wire.sum_sq))
+
+        def cohort(wire: _Cohort) -> dict[str, dict[int, ProportionStats | MeanStats]]:
+            return {
+                attribute: {int(start): stats(s) for start, s in series.items()}
+                for attribute, series in wire.items()
+            }
+
+        try:
+            return Report(
+                rollout_id=self.rollout_id,
+                window_seconds=self.window_seconds,
+                stable=cohort(self.stable),
+                canary=cohort(self.canary),
+            )
+        except ValidationError as exc:
+            problems = describe_validation_errors(exc.errors())
+            raise InvalidInputError(f"inconsistent report statistics: {problems}") from None

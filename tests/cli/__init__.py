@@ -1,0 +1,1 @@
+"""The command-line suite: ``prompt-canary`` against a registry file and a served control plane."""

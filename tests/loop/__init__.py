@@ -1,0 +1,1 @@
+"""The loop suite: starting rollouts, the rollout controller, and windowed rollout statistics."""

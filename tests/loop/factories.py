@@ -1,0 +1,23 @@
+"""Test data of the loop suite: a policy whose ramp the rollout controller walks in seconds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["CHECK", "FAST_RAMP_POLICY"]
+
+CHECK = "prompt_canary.check.json_valid"
+
+#: One minute per step, at least 30 samples per cohort: at time scale 60, a step takes about a second.
+FAST_RAMP_POLICY: dict[str, Any] = {
+    "ramp": {"steps": [10, 50, 100], "min_duration_seconds": 60, "min_samples": 30},
+    "signals": [
+        {"name": "json_valid", "kind": "proportion", "harmful": "decrease"},
+        {"name": "judge", "kind": "mean", "harmful": "decrease"},
+    ],
+    "rules": [
+        {"signal": "json_valid", "type": "relative", "margin": 0.02, "action": "rollback", "critical": True},
+        {"signal": "judge", "type": "relative", "margin": 0.1, "action": "pause", "critical": True},
+    ],
+    "statistics": {"warmup_samples": 30, "target_samples": 100},
+}

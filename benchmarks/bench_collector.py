@@ -116,7 +116,7 @@ def _rollout_entry(prompt: str, rollout_id: str, started: str) -> dict[str, Any]
         "canary_version": 2,
         "canary_weight_bp": 1000,
         "step": 0,
-        "ramp": list(DEFAULT_POLICY.ramp.steps),
+        "ramp": list(DEFAULT_POLICY.ramp.percents),
         "step_started_at": started,
         "started_at": started,
         "policy": DEFAULT_POLICY.model_dump(mode="json", exclude_none=True),

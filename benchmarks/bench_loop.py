@@ -1,6 +1,6 @@
 """Loop benchmark: how fast a proven regression reaches the router, and what the judge costs in samples.
 
-Two parts, each against a baseline measured in the same run:
+Three parts, each against a baseline measured in the same run:
 
 1. **Time to flip, embedded path.** One process: an SQLite registry file, the rollout controller
    (:class:`otel_prompt_canary.service.RolloutController`) fed in process with ``observe()``, and a
@@ -11,7 +11,18 @@ Two parts, each against a baseline measured in the same run:
    router reporting the rollback. Median and p95 over repeated runs, for two settings: the
    controller every 0.05 s with the router polling every 0.05 s, and the defaults (controller every
    1 s, router every 0.25 s). Target: median under 1 s.
-2. **Statistics.** (a) Samples to detection of the sequential judge (anytime-valid, checked every 10
+2. **Time to flip, through in-app reports.** An application instrumented in this process calls the
+   simulated LLM with the real ``openai`` SDK through a :class:`~otel_prompt_canary.PromptRouter` on
+   a control plane (``prompt-canary serve``'s app, uvicorn in a thread, on its own SQLite file);
+   its instrumentation posts the calls' statistics to ``/v1/reports`` every ``report_interval``
+   seconds, and the control plane's controller judges them. The same seeded stream is replayed as
+   calls (each sample a call in its cohort, answering valid JSON or not); once the control plane
+   holds every sample before the first breaching one (and has judged them: no flip), the run makes
+   that call at a random phase of the report interval and times from it to the application's
+   router seeing the rollback. With the default 10 s interval
+   and with 1 s; the embedded path's default figure above is the baseline. Targets: median under
+   15 s and under 2 s.
+3. **Statistics.** (a) Samples to detection of the sequential judge (anytime-valid, checked every 10
    samples) against a fixed-horizon one-sided z-test of the same alpha (0.05) designed for 80%
    power: stable 99% valid, canary 94%, half the traffic on the canary; the judge's 80th percentile
    is the sample size at which it has the same power. (b) False rollbacks in A/A rollouts (both
@@ -20,7 +31,8 @@ Two parts, each against a baseline measured in the same run:
    functions (``compare_to_stable``, ``mixture_rho2``).
 
 It prints figures and never asserts. ``--json`` prints one JSON object with every figure as the last
-line. Run: ``.venv/bin/python benchmarks/bench_loop.py [--json] [--runs N] [--rollouts N]``.
+line. Run: ``.venv/bin/python benchmarks/bench_loop.py [--json] [--runs N] [--report-runs N]
+[--report-intervals 10,1] [--rollouts N]``.
 """
 
 from __future__ import annotations
@@ -32,6 +44,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -155,7 +168,137 @@ def bench_flip(db: Path, store: SqlRegistry, runs: int, interval: float, poll: f
     }
 
 
-# -- part 2: statistics ------------------------------------------------------------------------------
+# -- part 2: time to flip through in-app reports -----------------------------------------------------
+
+REPORT_TOKEN = "bench-report-token-0123456789"
+
+
+class _ReportingRig:
+    """A control plane (uvicorn in a thread), the simulated LLM, an instrumented app's router and SDK."""
+
+    def __init__(self, db: Path, interval: float) -> None:
+        import openai
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.trace import TracerProvider
+
+        from otel_prompt_canary.demo import Behaviour, Reply, start_simulated_llm
+        from otel_prompt_canary.instrumentation import PromptCanaryInstrumentor
+        from otel_prompt_canary.service import ServiceSettings
+        from otel_prompt_canary.service.server import build_server
+
+        self.store = _setup(db)
+        settings = ServiceSettings(token="bench-write-token-0123456789", report_token=REPORT_TOKEN)
+        self._server = build_server(self.store, settings, port=0, log_level="warning")
+        self._thread = threading.Thread(target=self._server.run, name="bench control plane", daemon=True)
+        self._thread.start()
+        _wait(lambda: self._server.started, 30)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.valid, self.invalid = Reply.json({"answer": "ok"}), Reply(text="Sure! Here is your answer.")
+        self.behaviour = Behaviour(default=self.valid)
+        self.llm = start_simulated_llm(self.behaviour)
+        self.instrumentor = PromptCanaryInstrumentor()
+        self.instrumentor.instrument(
+            tracer_provider=TracerProvider(), meter_provider=MeterProvider(), report_interval=interval
+        )
+        self.router = PromptRouter(f"http://127.0.0.1:{port}", token=REPORT_TOKEN, initial_timeout=10)
+        self.client = openai.OpenAI(base_url=self.llm.base_url, api_key="bench", max_retries=0)
+
+    def call(self, unit_key: str, ok: bool) -> None:
+        """One LLM call routed by ``unit_key``, answered with valid JSON or not."""
+        self.behaviour.set_default(self.valid if ok else self.invalid)
+        with self.router.select(PROMPT, unit_key) as chosen:
+            text = str(chosen.render(question="Where is my parcel?"))
+            self.client.chat.completions.create(
+                model="sim-gpt-small",
+                messages=[{"role": "user", "content": text}],
+                response_format={"type": "json_object"},
+            )
+
+    def close(self) -> None:
+        self.router.close()
+        self.instrumentor.uninstrument()
+        self.llm.stop()
+        self._server.stop()
+        self._thread.join(10)
+        self.store.close()
+
+
+def _units_by_cohort(router: PromptRouter, rollout_id: str, each: int) -> dict[str, list[str]]:
+    """Unit keys the router sends to each cohort of ``rollout_id`` (at least ``each`` of both)."""
+    units: dict[str, list[str]] = {"stable": [], "canary": []}
+    n = 0
+    while min(len(keys) for keys in units.values()) < each:
+        chosen = router.select(PROMPT, f"unit-{n}")
+        if chosen.rollout_id == rollout_id:
+            units[chosen.cohort].append(f"unit-{n}")
+        n += 1
+    return units
+
+
+def bench_reporting(db: Path, runs: int, interval: float) -> dict[str, Any]:
+    """Seconds from the first breaching call in an app to its router seeing the rollback."""
+    from otel_prompt_canary.loop import SqlLoopStore
+
+    judge = Judge(load_policy(POLICY))
+    rig = _ReportingRig(db, interval)
+    phase = random.Random(interval)
+    latencies: list[float] = []
+    early = 0
+    try:
+        for run in range(runs):
+            route = start_rollout(rig.store, PROMPT, 2, policy=POLICY, actor="bench", reason="bench")
+            rollout_id = route.rollout_id
+            assert rollout_id is not None
+
+            def state() -> tuple[str | None, str | None]:
+                seen = rig.router.route(PROMPT)
+                return (None, None) if seen is None else (seen.rollout_id, seen.state.value)
+
+            _wait(lambda: state() == (rollout_id, "ramping"), 10)  # noqa: B023
+            stream = _stream(seed=2000 + run)
+            k = _first_breaching(judge, stream)
+            units = _units_by_cohort(rig.router, rollout_id, k + 1)
+            used = {"stable": 0, "canary": 0}
+
+            def replay(cohort: str, ok: bool) -> None:
+                rig.call(units[cohort][used[cohort]], ok)  # noqa: B023
+                used[cohort] += 1  # noqa: B023
+
+            for cohort, ok in stream[:k]:
+                replay(cohort, ok)
+
+            def held() -> int:
+                totals = SqlLoopStore(rig.store).rollout_snapshot(rollout_id)  # noqa: B023
+                return sum(s.n for s in totals.canary.values() if s.kind == "proportion") + sum(
+                    s.n for s in totals.stable.values() if s.kind == "proportion"
+                )
+
+            _wait(lambda: held() >= k, 3 * interval + 10)  # noqa: B023  # every sample before it is in
+            # The controller judged them at least once (every 1 s): no flip yet. Then the breaching
+            # call comes at a random phase of the report interval, as a regression would.
+            time.sleep(1.1 + phase.uniform(0, interval))
+            if state()[1] != "ramping":
+                early += 1
+                continue
+            cohort, ok = stream[k]
+            begin = time.perf_counter()
+            replay(cohort, ok)
+            if _wait(lambda: state() == (rollout_id, "rolled_back"), 3 * interval + 30):  # noqa: B023
+                latencies.append(time.perf_counter() - begin)
+    finally:
+        rig.close()
+    return {
+        "runs": runs,
+        "report_interval_s": interval,
+        "median_s": round(statistics.median(latencies), 3) if latencies else None,
+        "p95_s": round(_percentile(latencies, 0.95), 3) if latencies else None,
+        "max_s": round(max(latencies), 3) if latencies else None,
+        "flipped_early": early,
+        "missed": runs - early - len(latencies),
+    }
+
+
+# -- part 3: statistics ------------------------------------------------------------------------------
 
 
 def _failures(rng: random.Random, p_fail: float, n: int) -> list[int]:
@@ -292,6 +435,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object as last line")
     parser.add_argument("--runs", type=int, default=20, help="flips timed per setting")
     parser.add_argument(
+        "--report-runs",
+        type=int,
+        default=5,
+        help="flips timed through in-app reports at 10 s (twice as many at 1 s)",
+    )
+    parser.add_argument(
+        "--report-intervals",
+        default="10,1",
+        help="comma-separated report intervals in seconds (first: the default)",
+    )
+    parser.add_argument(
         "--rollouts", type=int, default=2000, help="simulated A/B rollouts (A/A: twice as many)"
     )
     args = parser.parse_args(argv)
@@ -305,6 +459,11 @@ def main(argv: list[str] | None = None) -> int:
             figures["flip_default"] = bench_flip(db, store, max(5, args.runs // 2), interval=1.0, poll=0.25)
         finally:
             store.close()
+        figures["reporting"] = []
+        for index, interval in enumerate(float(i) for i in args.report_intervals.split(",")):
+            runs = args.report_runs if interval >= 5 else 2 * args.report_runs
+            rig_db = Path(tmp) / f"reporting-{index}.db"
+            figures["reporting"].append(bench_reporting(rig_db, runs, interval))
     begin = time.perf_counter()
     figures |= bench_statistics(args.rollouts)
     figures["statistics_seconds"] = round(time.perf_counter() - begin, 1)
@@ -319,6 +478,27 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {label:<34}: median {r['median_s'] * 1000:7.1f} ms, p95 {r['p95_s'] * 1000:7.1f} ms, "
             f"max {r['max_s'] * 1000:7.1f} ms over {r['runs']} runs (target: median < 1 s)"
+        )
+    baseline = f["flip_default"]["median_s"]
+    print(
+        "time from the first breaching call in an app to its router seeing the rollback, through in-app "
+        "reports and the control plane"
+    )
+    targets = {10.0: 15.0, 1.0: 2.0}
+    for r in f["reporting"]:
+        interval = r["report_interval_s"]
+        target = f" (target: median < {targets[interval]:g} s)" if interval in targets else ""
+        if r["median_s"] is None:
+            print(
+                f"  report interval {interval:g} s: no flip timed "
+                f"({r['flipped_early']} early, {r['missed']} missed)"
+            )
+            continue
+        print(
+            f"  report interval {interval:>4g} s         : median {r['median_s']:6.2f} s, "
+            f"p95 {r['p95_s']:6.2f} s, "
+            f"max {r['max_s']:6.2f} s over {r['runs']} runs{target}; "
+            f"{r['median_s'] / baseline:.1f}x the embedded default's median ({baseline * 1000:.0f} ms)"
         )
     ab, aa = f["ab"], f["aa"]
     print(

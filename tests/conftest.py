@@ -5,6 +5,9 @@
 A test that needs a second, independent store on the same backend asks ``new_store`` for it.
 ``store_backend`` is the one parameter: the PostgreSQL runs are marked ``postgres``, and the server
 is started once per session on loopback.
+
+In CI (``CI=true``) a skipped test fails the run, whatever skipped it (a framework not installed, a
+service missing): the test command installs everything the suites use.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import pytest
 
 from otel_prompt_canary.loop import SqlLoopStore
 from otel_prompt_canary.registry import SqlRegistry, open_store
-from tests.support.services import postgres_server
+from tests.support.services import in_ci, postgres_server
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +94,17 @@ def registry(store_target: str) -> Iterator[SqlRegistry]:
 def loop_store(registry: SqlRegistry) -> SqlLoopStore:
     """The loop's tables (alerts, reports, statistics) of the test's store."""
     return SqlLoopStore(registry)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI, fail a run that skipped anything, naming what was skipped and why."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if not in_ci() or not skipped:
+        return
+    reporter.write_sep("=", f"CI must not skip: {len(skipped)} skipped", red=True)
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reporter.write_line(f"{report.nodeid}: {reason}")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -64,9 +64,14 @@ def test_bench_checks_reports_the_default_checks_against_json_parsing() -> None:
 
 
 def test_bench_loop_reports_flips_and_the_statistics() -> None:
-    figures = _run("bench_loop.py", "--runs", "2", "--rollouts", "20")
+    figures = _run(
+        "bench_loop.py", "--runs", "2", "--rollouts", "20", "--report-runs", "1", "--report-intervals", "1"
+    )
     assert figures["flip_default"]["missed"] == 0
     assert _positive(figures["flip_default"]["median_s"])
+    [reporting] = figures["reporting"]  # through in-app reports, every second
+    assert (reporting["report_interval_s"], reporting["runs"], reporting["missed"]) == (1, 2, 0)
+    assert _positive(reporting["median_s"])
     assert 0 <= figures["aa"]["sequential_false_rollbacks"] <= 1
     assert figures["ab"]["rollouts"] == 20
 

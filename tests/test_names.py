@@ -61,6 +61,15 @@ CONTRACT = {
     "METRIC_DURATION": "prompt_canary.duration",
     "UNIT_BAGGAGE_KEY": "prompt_canary.unit",
     "ACTOR_HEADER": "X-Prompt-Canary-Actor",
+    "TOKEN_VARIABLE": "OTEL_PROMPT_CANARY_TOKEN",
+    "FEEDBACK_KEY": "prompt_canary.feedback.key",
+    "SIGNAL_NAME_PATTERN": "[a-z0-9_]{1,64}",
+    "METRIC_REPORTS_SENT": "prompt_canary.reports.sent",
+    "METRIC_REPORTS_RETRIED": "prompt_canary.reports.retried",
+    "METRIC_REPORTS_DROPPED": "prompt_canary.reports.dropped",
+    "METRIC_SAMPLES_DROPPED": "prompt_canary.samples.dropped",
+    "REPORT_OUTCOME": "prompt_canary.report.outcome",
+    "DROP_REASON": "prompt_canary.drop.reason",
 }
 
 

@@ -36,6 +36,7 @@ def test_registry_names() -> None:
         "BlastRadius",
         "Environment",
         "Message",
+        "OutputContract",
         "PromptDiff",
         "PromptSpec",
         "PromptSummary",

@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "instrumentation": {"routing", "registry", "scoring"},
     "loop": {"registry", "analysis"},
     "service": {"registry", "loop", "analysis"},
-    "cli": {"registry", "routing", "loop", "analysis", "service", "demo"},
+    "cli": {"registry", "routing", "instrumentation", "loop", "analysis", "service", "demo"},
     "demo": {"registry", "routing", "instrumentation", "scoring", "loop", "analysis", "service"},
 }
 

@@ -4,7 +4,8 @@
 
     PromptCanaryError
     ├── InvalidInputError            bad spec, name, ramp, template or request (HTTP 400/422)
-    │   └── TooLargeError            a template or body over the configured limit (HTTP 413)
+    │   ├── TooLargeError            a template or body over the configured limit (HTTP 413)
+    │   └── FeedbackKeyError         a feedback key that is malformed, forged, altered or expired
     ├── NotFoundError                unknown prompt, version or rollout (HTTP 404)
     ├── ConflictError                the request cannot apply to the current state (HTTP 409)
     │   ├── IllegalTransitionError   e.g. promote a rollout that was rolled back
@@ -25,6 +26,7 @@ from typing import Any
 __all__ = [
     "AuthenticationError",
     "ConflictError",
+    "FeedbackKeyError",
     "IllegalTransitionError",
     "InvalidInputError",
     "NotFoundError",
@@ -54,6 +56,16 @@ class TooLargeError(InvalidInputError):
     """A template or request body is over the configured size limit."""
 
     http_status = 413
+
+
+class FeedbackKeyError(InvalidInputError):
+    """A feedback key that cannot be used: ``reason`` says why (``malformed``, ``signature``,
+    ``expired``), the message says it in words."""
+
+    def __init__(self, message: str, reason: str = "malformed") -> None:
+        super().__init__(message)
+        #: ``malformed``, ``signature`` (forged, altered, or signed with another credential) or ``expired``.
+        self.reason = reason
 
 
 class NotFoundError(PromptCanaryError, LookupError):

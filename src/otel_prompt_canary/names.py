@@ -19,7 +19,9 @@ documentation in the same change.
   score or a token count a mean (the values of ``analysis.SignalKind``).
 
 :data:`ACTOR_HEADER`, the one header of the control plane's API that names who asks for a change,
-lives here too, since the control plane and its HTTP client both spell it.
+lives here too, since the control plane and its HTTP client both spell it; so does
+:data:`TOKEN_VARIABLE`, the environment variable of the control plane credential that the CLI, the
+router and the instrumentation read.
 
 This module imports nothing from the package, so every subpackage can use it, the pure ``analysis``
 and ``scoring`` included.
@@ -41,16 +43,22 @@ __all__ = [
     "CHECK_OUTCOME",
     "CHECK_PREFIX",
     "COHORT",
+    "DROP_REASON",
     "ERROR_TYPE",
     "EVALUATION_EVENT",
     "EVALUATION_NAME",
     "EVALUATION_SCORE_LABEL",
     "EVALUATION_SCORE_VALUE",
+    "FEEDBACK_KEY",
     "LANGFUSE_PROMPT_NAME",
     "LANGFUSE_PROMPT_VERSION",
     "METRIC_CHECKS",
     "METRIC_DURATION",
+    "METRIC_REPORTS_DROPPED",
+    "METRIC_REPORTS_RETRIED",
+    "METRIC_REPORTS_SENT",
     "METRIC_RESPONSES",
+    "METRIC_SAMPLES_DROPPED",
     "METRIC_SCORE",
     "METRIC_TOKEN_USAGE",
     "OPENINFERENCE_TEMPLATE_VERSION",
@@ -60,6 +68,7 @@ __all__ = [
     "PROMPT_SOURCE",
     "PROMPT_VERSION",
     "PROVIDER_NAME",
+    "REPORT_OUTCOME",
     "REQUEST_CHOICE_COUNT",
     "REQUEST_FREQUENCY_PENALTY",
     "REQUEST_MAX_TOKENS",
@@ -80,7 +89,9 @@ __all__ = [
     "SERVER_ADDRESS",
     "SERVER_PORT",
     "SIGNAL_KINDS",
+    "SIGNAL_NAME_PATTERN",
     "TOKEN_TYPE",
+    "TOKEN_VARIABLE",
     "UNIT_BAGGAGE_KEY",
     "USAGE_INPUT_TOKENS",
     "USAGE_OUTPUT_TOKENS",
@@ -101,6 +112,8 @@ ROLLOUT_ID: Final = "prompt_canary.rollout.id"
 PROMPT_SOURCE: Final = "prompt_canary.prompt.source"
 #: True on a call whose system prompt the instrumentation replaced (rewrite mode).
 REWRITTEN: Final = "prompt_canary.rewritten"
+#: The call's feedback key (``Selection.feedback_key``): record feedback on the answer with it.
+FEEDBACK_KEY: Final = "prompt_canary.feedback.key"
 
 # -- signals: checks and scores -------------------------------------------------------------------
 
@@ -114,6 +127,8 @@ USAGE_PREFIX: Final = "gen_ai.usage."
 CHECK: Final = "prompt_canary.check"
 #: Metric attribute of a ``prompt_canary.checks`` data point: ``pass`` or ``fail``.
 CHECK_OUTCOME: Final = "prompt_canary.check.outcome"
+#: The ``<name>`` of a check or score (the end of its attribute name): 1-64 of ``a-z``, ``0-9``, ``_``.
+SIGNAL_NAME_PATTERN: Final = "[a-z0-9_]{1,64}"
 
 #: The statistics a signal carries: the proportion of True of a check, or the mean of a number.
 SignalKindName = Literal["proportion", "mean"]
@@ -177,6 +192,22 @@ METRIC_SCORE: Final = "prompt_canary.score"
 METRIC_TOKEN_USAGE: Final = "prompt_canary.token.usage"
 METRIC_DURATION: Final = "prompt_canary.duration"
 
+# -- in-app reports: the instrumentation's own telemetry (docs/reporting.md) ----------------------
+
+#: Reports the control plane acknowledged, by ``prompt_canary.report.outcome``.
+METRIC_REPORTS_SENT: Final = "prompt_canary.reports.sent"
+#: Attempts to send a report that failed and will be tried again (network error, 5xx, 408, 429).
+METRIC_REPORTS_RETRIED: Final = "prompt_canary.reports.retried"
+#: Reports given up, by ``prompt_canary.drop.reason`` (``rejected``, ``buffer_full``, ``shutdown``).
+METRIC_REPORTS_DROPPED: Final = "prompt_canary.reports.dropped"
+#: Samples never put in a report, by ``prompt_canary.drop.reason`` (``series_limit``,
+#: ``feedback_key``, ``feedback_expired``...).
+METRIC_SAMPLES_DROPPED: Final = "prompt_canary.samples.dropped"
+#: What the control plane did with a report: ``merged``, ``duplicate`` or ``ignored``.
+REPORT_OUTCOME: Final = "prompt_canary.report.outcome"
+#: Why a report or a sample was dropped.
+DROP_REASON: Final = "prompt_canary.drop.reason"
+
 #: The OpenTelemetry baggage key carrying the unit key used for zero-code cohorts.
 UNIT_BAGGAGE_KEY: Final = "prompt_canary.unit"
 
@@ -184,3 +215,6 @@ UNIT_BAGGAGE_KEY: Final = "prompt_canary.unit"
 
 #: The request header naming who asks for a change, recorded as the actor (or author) in the audit log.
 ACTOR_HEADER: Final = "X-Prompt-Canary-Actor"
+#: The environment variable of the control plane credential: the CLI's token, an application's
+#: reporting credential (its reports, feedback keys and feedback).
+TOKEN_VARIABLE: Final = "OTEL_PROMPT_CANARY_TOKEN"

@@ -99,7 +99,7 @@ def test_rollout_lifecycle(any_cli: Cli, specs: tuple[str, str]) -> None:
     # A second rollout, rolled back.
     v3 = Path(specs[0]).read_text().replace("temperature: 0.2", "temperature: 0.3")
     any_cli.ok("prompt", "push", write(Path(specs[0]).parent / "v3.yaml", v3))
-    any_cli.ok("rollout", "start", "support-bot", "3")
+    any_cli.ok("rollout", "start", "support-bot", "3", "--reason", "cooler")
     assert step("rollback") == "support-bot: rolled_back, stable v2, no canary [revision 8]"
     status = any_cli.ok("rollout", "status", "support-bot").stdout
     assert "state     rolled_back" in status
@@ -153,15 +153,27 @@ def test_json_shapes(any_cli: Cli, specs: tuple[str, str], tmp_path: Path) -> No
         "signals:\n  - {name: format_valid, kind: proportion, harmful: decrease}\n"
         "rules:\n  - {signal: format_valid, type: relative, margin: 0.02, action: rollback}\n",
     )
-    route = any_cli.json("rollout", "start", "support-bot", "2", "--policy", policy)
+    route = any_cli.json("rollout", "start", "support-bot", "2", "--policy", policy, "--reason", "r")
     assert set(route) == ROUTE_FIELDS
     assert route["canary_weight_bp"] == 100
     assert route["ramp"] == [1.0, 5.0, 20.0, 50.0, 100.0]
-    assert any_cli.json("rollout", "status", "support-bot") == route
+    # The routing flag's fields, and the verdict beside them: GET .../rollout/verdict's document.
+    status = any_cli.json("rollout", "status", "support-bot")
+    assert set(status) == ROUTE_FIELDS | {"verdict"}
+    assert {field: status[field] for field in ROUTE_FIELDS} == route
+    assert set(status["verdict"]) == VERDICT_FIELDS
+    assert status["verdict"]["rollout_id"] == route["rollout_id"]
+    assert status["verdict"]["policy"]["signals"][0]["name"] == "format_valid"
+    verdict = status["verdict"]["verdict"]
+    assert (verdict["decision"], verdict["ready"], verdict["step"]) == ("continue", False, 0)
+    assert "the canary cohort has 0 of the 100 samples the step needs" in verdict["waiting_for"]
 
     paused = any_cli.json("rollout", "pause", "support-bot", "--reason", "look")
     assert set(paused) == ROUTE_FIELDS
     assert paused["state"] == "paused"
+    assert any_cli.json("rollout", "status", "support-bot")["verdict"]["state"] == "paused"
+    any_cli.ok("rollout", "rollback", "support-bot", "--reason", "done")
+    assert any_cli.json("rollout", "status", "support-bot")["verdict"] is None
 
     history = any_cli.json("rollout", "history", "support-bot")
     assert set(history[0]) == {
@@ -181,6 +193,22 @@ def test_json_shapes(any_cli: Cli, specs: tuple[str, str], tmp_path: Path) -> No
         "canary_weight_bp",
         "at",
     }
+
+
+VERDICT_FIELDS = {
+    "prompt",
+    "rollout_id",
+    "state",
+    "step",
+    "ramp",
+    "step_started_at",
+    "elapsed_seconds",
+    "time_scale",
+    "acknowledged_rules",
+    "policy",
+    "verdict",
+    "report_origin",
+}
 
 
 def _token_args(any_cli: Cli) -> list[str]:
@@ -233,7 +261,7 @@ def test_default_registry_lives_in_the_working_directory(
 def test_actor_defaults_to_user_then_cli(local: Cli, specs: tuple[str, str]) -> None:
     for spec in specs:
         local.ok("prompt", "push", spec)
-    local.ok("rollout", "start", "support-bot", "2")
+    local.ok("rollout", "start", "support-bot", "2", "--reason", "r")
     result = local(
         "rollout",
         "pause",
@@ -250,5 +278,15 @@ def test_actor_defaults_to_user_then_cli(local: Cli, specs: tuple[str, str]) -> 
 def test_version_and_help(local: Cli) -> None:
     assert local.ok("--version").stdout.startswith("prompt-canary, version ")
     help_text = local.ok("rollout", "--help").stdout
-    for command in ("start", "status", "advance", "pause", "resume", "promote", "rollback", "history"):
+    for command in (
+        "start",
+        "status",
+        "advance",
+        "pause",
+        "resume",
+        "promote",
+        "rollback",
+        "revert",
+        "history",
+    ):
         assert f"  {command} " in help_text

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from otel_prompt_canary.cli import EXIT_BAD_INPUT, EXIT_FAILURE
 from tests.cli.cli_helpers import SPEC_V1, Cli, write
+from tests.support.loopback import http_server
 
 
 @pytest.mark.parametrize(
@@ -106,19 +108,41 @@ def two_versions(any_cli: Cli, tmp_path: Path) -> Cli:
         (("prompt", "diff", "support-bot", "1", "5"), EXIT_FAILURE, "has no version 5"),
         (("prompt", "diff", "support-bot", "1", "two"), EXIT_BAD_INPUT, "'two' is not a valid integer"),
         (
-            ("rollout", "start", "support-bot", "2", "--ramp", "1,50,20"),
+            ("rollout", "start", "support-bot", "2", "--ramp", "1,50,20", "--reason", "r"),
             EXIT_BAD_INPUT,
             "steps must be strictly increasing",
         ),
         (
-            ("rollout", "start", "support-bot", "2", "--ramp", "5,50"),
+            ("rollout", "start", "support-bot", "2", "--ramp", "5,50", "--reason", "r"),
             EXIT_BAD_INPUT,
             "the last step must be 100",
         ),
-        (("rollout", "start", "support-bot", "7"), EXIT_FAILURE, "has no version 7"),
-        (("rollout", "start", "support-bot", "1"), EXIT_BAD_INPUT, "already the stable version"),
+        (("rollout", "start", "support-bot", "7", "--reason", "r"), EXIT_FAILURE, "has no version 7"),
         (
-            ("rollout", "start", "support-bot", "2", "--expected-revision", "3"),
+            ("rollout", "start", "support-bot", "1", "--reason", "r"),
+            EXIT_BAD_INPUT,
+            "already the stable version",
+        ),
+        (("rollout", "start", "support-bot", "2"), EXIT_BAD_INPUT, "Missing option '--reason'"),
+        (
+            ("rollout", "start", "support-bot", "2", "--reason", " "),
+            EXIT_BAD_INPUT,
+            "--reason must not be empty: it goes to the audit log",
+        ),
+        (
+            ("rollout", "revert", "support-bot", "--reason", "x"),
+            EXIT_FAILURE,
+            "cannot revert prompt 'support-bot': its rollout is idle (revision 1); revert is allowed "
+            "from: promoted (no rollout was ever promoted)",
+        ),
+        (("rollout", "revert", "support-bot"), EXIT_BAD_INPUT, "Missing option '--reason'"),
+        (
+            ("rollout", "revert", "support-bot", "--reason", "x", "--to", "0"),
+            EXIT_BAD_INPUT,
+            "'--to': 0 is not in the range x>=1",
+        ),
+        (
+            ("rollout", "start", "support-bot", "2", "--expected-revision", "3", "--reason", "r"),
             EXIT_FAILURE,
             "is at revision 1, not 3",
         ),
@@ -148,7 +172,7 @@ def test_command_errors(two_versions: Cli, args: tuple[str, ...], code: int, mes
 
 
 def test_illegal_transition_after_promotion(two_versions: Cli) -> None:
-    two_versions.ok("rollout", "start", "support-bot", "2")
+    two_versions.ok("rollout", "start", "support-bot", "2", "--reason", "r")
     two_versions.ok("rollout", "promote", "support-bot", "--reason", "good")
     error = two_versions.fails(EXIT_FAILURE, "rollout", "rollback", "support-bot", "--reason", "x")
     assert error == (
@@ -169,3 +193,66 @@ def test_usage_errors_point_to_help(local: Cli) -> None:
 def test_unsupported_registry(tmp_path: Path) -> None:
     error = Cli("ftp://example/registry").fails(EXIT_BAD_INPUT, "prompt", "list")
     assert error.startswith("unsupported registry 'ftp://example/registry'")
+
+
+def test_revert_after_promotion_and_its_refusals(two_versions: Cli) -> None:
+    two_versions.ok("rollout", "start", "support-bot", "2", "--reason", "r")
+    error = two_versions.fails(EXIT_FAILURE, "rollout", "revert", "support-bot", "--reason", "x")
+    assert error == (
+        "cannot revert prompt 'support-bot': its rollout is ramping (revision 2); revert is allowed "
+        "from: promoted (an active rollout is undone with rollback)"
+    )
+    two_versions.ok("rollout", "promote", "support-bot", "--reason", "good")
+    before = two_versions.json("rollout", "history", "support-bot")
+    assert two_versions.fails(
+        EXIT_FAILURE, "rollout", "revert", "support-bot", "--to", "9", "--reason", "x"
+    ) == ("prompt 'support-bot' has no version 9")
+    assert two_versions.fails(
+        EXIT_BAD_INPUT, "rollout", "revert", "support-bot", "--to", "2", "--reason", "x"
+    ) == ("version 2 of 'support-bot' is already the stable version: nothing to revert")
+    assert two_versions.json("rollout", "history", "support-bot") == before
+    out = two_versions.ok("rollout", "revert", "support-bot", "--reason", "complaints").stdout
+    assert out == "support-bot: rolled_back, stable v1, no canary [revision 4]\n"
+    last = two_versions.json("rollout", "history", "support-bot")[-1]
+    assert (last["action"], last["from_state"], last["to_state"], last["evidence"]) == (
+        "revert",
+        "promoted",
+        "rolled_back",
+        {"from_version": 2, "to_version": 1},
+    )
+
+
+@pytest.mark.parametrize("target", ["127.0.0.1:8787", "localhost:8787", "canary.internal:443/", "[::1]:8787"])
+def test_a_host_and_port_is_refused_rather_than_made_a_file(
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    error = Cli(target).fails(EXIT_BAD_INPUT, "prompt", "list")
+    assert error == (
+        f"registry {target!r} looks like a host and port, not a file: for a control plane give its "
+        f"URL, http://{target} (or https://); for an SQLite file of that name, ./{target}"
+    )
+    assert list(tmp_path.iterdir()) == []  # no SQLite file of that name
+    Cli(f"./{target.rstrip('/')}.db").ok("prompt", "list")  # a file is still a file
+
+
+def test_a_web_server_that_is_not_a_control_plane_is_named_so(tmp_path: Path) -> None:
+    page = b"<!DOCTYPE HTML><html><head><title>Error response</title></head><body>404</body></html>"
+
+    class WebServer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html;charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    with http_server(WebServer) as url:
+        error = Cli(url).fails(EXIT_FAILURE, "prompt", "list")
+    assert error == (
+        f"{url} is not a control plane: GET /v1/prompts answered HTTP 404 with an HTML page, not the "
+        "control plane's JSON; give the URL that `prompt-canary serve` listens on"
+    )

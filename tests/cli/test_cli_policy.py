@@ -121,13 +121,15 @@ def test_start_with_an_invalid_policy_writes_nothing(any_cli: Cli, tmp_path: Pat
     _two_versions(any_cli, tmp_path)
     before = any_cli.json("rollout", "status", "support-bot")
     path = write(tmp_path / "bad.yaml", "signals:\n  - {name: json_valid, kind: proportion}\nrules: []\n")
-    error = any_cli.fails(EXIT_BAD_INPUT, "rollout", "start", "support-bot", "2", "--policy", path)
+    error = any_cli.fails(
+        EXIT_BAD_INPUT, "rollout", "start", "support-bot", "2", "--policy", path, "--reason", "r"
+    )
     assert "invalid policy" in error
     assert "signals.0.harmful: Field required" in error
     assert any_cli.json("rollout", "status", "support-bot") == before
     error = any_cli.fails(
         EXIT_BAD_INPUT, "rollout", "start", "support-bot", "2", "--policy", write(tmp_path / "p.yaml", VALID),
-        "--ramp", "1,100",
+        "--ramp", "1,100", "--reason", "r",
     )  # fmt: skip
     assert "disagrees with the policy's ramp.steps" in error
     assert any_cli.json("rollout", "history", "support-bot") == []
@@ -136,7 +138,7 @@ def test_start_with_an_invalid_policy_writes_nothing(any_cli: Cli, tmp_path: Pat
 def test_start_takes_the_ramp_from_the_policy(any_cli: Cli, tmp_path: Path) -> None:
     _two_versions(any_cli, tmp_path)
     path = write(tmp_path / "p.yaml", VALID)
-    route = any_cli.json("rollout", "start", "support-bot", "2", "--policy", path)
+    route = any_cli.json("rollout", "start", "support-bot", "2", "--policy", path, "--reason", "r")
     assert route["ramp"] == [10.0, 50.0, 100.0]
     (start,) = any_cli.json("rollout", "history", "support-bot")
     assert start["evidence"]["policy"]["ramp"]["min_duration_seconds"] == 60.0
@@ -144,7 +146,7 @@ def test_start_takes_the_ramp_from_the_policy(any_cli: Cli, tmp_path: Path) -> N
 
 def test_start_without_a_policy_stores_the_default(local: Cli, db_path: str, tmp_path: Path) -> None:
     _two_versions(local, tmp_path)
-    local.ok("rollout", "start", "support-bot", "2", "--ramp", "25,100")
+    local.ok("rollout", "start", "support-bot", "2", "--ramp", "25,100", "--reason", "r")
     with open_store(db_path) as store:
         stored = store.get_rollout("support-bot").policy
     assert stored is not None

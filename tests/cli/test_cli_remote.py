@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from otel_prompt_canary.cli import EXIT_BAD_INPUT, EXIT_FAILURE
 from otel_prompt_canary.registry import SqlRegistry
-from tests.cli.cli_helpers import Cli
+from tests.cli.cli_helpers import ROUTE_FIELDS, Cli
 from tests.support.loopback import free_port
 
 
@@ -33,10 +33,11 @@ def test_unreachable_control_plane(specs: tuple[str, str]) -> None:
 def test_remote_and_local_agree(remote: Cli, served_store: SqlRegistry, specs: tuple[str, str]) -> None:
     remote.ok("prompt", "push", specs[0])
     remote.ok("prompt", "push", specs[1])
-    remote.ok("rollout", "start", "support-bot", "2", "--actor", "ana")
-    assert served_store.get_route("support-bot").model_dump(mode="json") == remote.json(
-        "rollout", "status", "support-bot"
-    )
+    remote.ok("rollout", "start", "support-bot", "2", "--actor", "ana", "--reason", "r")
+    status = remote.json("rollout", "status", "support-bot")
+    assert served_store.get_route("support-bot").model_dump(mode="json") == {
+        field: status[field] for field in ROUTE_FIELDS
+    }
     assert served_store.history("support-bot")[0].actor == "ana"
 
 

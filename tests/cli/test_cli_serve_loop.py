@@ -55,7 +55,7 @@ def test_a_served_control_plane_takes_signed_reports(tmp_path: Path, specs: tupl
         remote = Cli(url, token=TOKEN)
         remote.ok("prompt", "push", specs[0])
         remote.ok("prompt", "push", specs[1])
-        rollout_id = remote.json("rollout", "start", "support-bot", "2")["rollout_id"]
+        rollout_id = remote.json("rollout", "start", "support-bot", "2", "--reason", "r")["rollout_id"]
         report: dict[str, object] = {
             "id": "pcr_" + uuid.uuid4().hex,
             "type": "prompt_canary.report",

@@ -99,8 +99,10 @@ def collector_config(
 ) -> dict[str, Any]:
     """A gateway configuration: OTLP in, ``promptcanary`` (when given) and ``batch``, then out.
 
-    Traces, metrics and logs go to the ``debug`` exporter (basic verbosity, sampled), and traces
-    also to ``forward_to`` (an OTLP/HTTP base URL) when given, as they would go to an APM backend.
+    Traces and logs pass through ``promptcanary`` (one processor: spans and late evaluation
+    results count into the same rollouts). Traces, metrics and logs go to the ``debug`` exporter
+    (basic verbosity, sampled), and traces and logs also to ``forward_to`` (an OTLP/HTTP base
+    URL) when given, as they would go to an APM backend.
     """
     processors: dict[str, Any] = {"batch": {"timeout": "200ms"}}
     chain = ["batch"]
@@ -110,10 +112,10 @@ def collector_config(
     exporters: dict[str, Any] = {
         "debug": {"verbosity": "basic", "sampling_initial": 1, "sampling_thereafter": 100}
     }
-    trace_exporters = ["debug"]
+    forwarding = ["debug"]
     if forward_to is not None:
         exporters["otlp_http/backend"] = {"endpoint": forward_to, "compression": "none"}
-        trace_exporters.append("otlp_http/backend")
+        forwarding.append("otlp_http/backend")
     return {
         "receivers": {
             "otlp": {
@@ -136,9 +138,9 @@ def collector_config(
                 },
             },
             "pipelines": {
-                "traces": {"receivers": ["otlp"], "processors": chain, "exporters": trace_exporters},
+                "traces": {"receivers": ["otlp"], "processors": chain, "exporters": forwarding},
                 "metrics": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["debug"]},
-                "logs": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["debug"]},
+                "logs": {"receivers": ["otlp"], "processors": chain, "exporters": forwarding},
             },
         },
     }

@@ -12,6 +12,14 @@ plane (``prompt-canary serve`` on SQLite) moves the routing flag, and the router
   the only thing that can roll it back.
 - A healthy canary walks the whole ramp to promotion: the controller judges the statistics the
   Collector reports (``/v1/reports``), with ``time_scale`` shortening each step to a few seconds.
+- A canary whose JSON stays valid but whose answers the LLM judge grades lower is rolled back by
+  the Collector on the judge's scores alone: they leave the application as late
+  ``gen_ai.evaluation.result`` log records, and the processor reads them on the logs pipeline.
+
+The application reports its own calls too (in-app reporting is on, as it is by default for an
+application whose router reads a control plane, and it holds the reporting credential): both paths
+report the same calls, and the control plane counts the Collector's, which reported first, and
+acknowledges the application's as ignored. Every test checks that no call was counted twice.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import pytest
 
 from otel_prompt_canary import PromptRouter
 from otel_prompt_canary.demo import demo_behaviour
+from otel_prompt_canary.demo.behaviour import Rule
 from otel_prompt_canary.demo.simulated_llm import running_simulated_llm
 from otel_prompt_canary.loop import SqlLoopStore
 from otel_prompt_canary.registry import SqlRegistry, open_store
@@ -36,14 +45,16 @@ from tests.collector.support import Collector, running_collector
 from tests.instrumentation.otlp_receiver import Received, attributes, otlp_receiver
 from tests.support.app_process import (
     CANARY_SYSTEM,
+    JUDGE_MODEL,
     PROMPT,
     STABLE_SYSTEM,
     AppProcess,
     app_environment,
+    grade_long_answers_lower,
     running_app,
     start_canary_rollout,
 )
-from tests.support.auth import TOKEN
+from tests.support.auth import REPORT_TOKEN, TOKEN
 from tests.support.loopback import running_server
 from tests.support.waiting import eventually
 
@@ -64,6 +75,18 @@ POLICY: dict[str, Any] = {
     ],
     "statistics": {"target_samples": 100, "warmup_samples": 20},
 }
+
+#: Only the LLM judge's score, judged relative to stable. The step matures as soon as it has 20
+#: scores per cohort, so the rule is not critical: it acts through the step's (late) samples.
+JUDGE_POLICY: dict[str, Any] = {
+    "alpha": 0.05,
+    "ramp": {"steps": [25, 50, 100], "min_duration_seconds": 0, "min_samples": 20},
+    "signals": [{"name": "judge", "kind": "mean", "harmful": "decrease"}],
+    "rules": [{"signal": "judge", "type": "relative", "margin": 0.05, "action": "rollback"}],
+    "statistics": {"target_samples": 100, "warmup_samples": 20},
+}
+#: Half of the calls are sent to the LLM judge, in the application's background worker.
+JUDGE_SAMPLE_RATE = 0.5
 
 
 @dataclass
@@ -93,6 +116,7 @@ class Loop:
         return "\n".join(
             [
                 f"route: {self.http.get(f'/v1/routes/{PROMPT}').text}",
+                f"report origin: {self.alerts.report_origin(self.rollout_id)}",
                 f"alerts: {self.http.get('/v1/alerts').text[-2000:]}",
                 f"verdict: {self.http.get(f'/v1/prompts/{PROMPT}/rollout/verdict').text[-2000:]}",
                 f"app stderr: {self.app.stderr_tail()}",
@@ -104,8 +128,37 @@ class Loop:
         """Stop the application and return its summary (calls by state/cohort/version)."""
         return self.app.stop(self.diagnostics)
 
+    def rolled_back(self) -> tuple[float, dict[str, Any]]:
+        """Wait for the rollback, let the application serve 1.5 s more, and stop it; returns the
+        seconds the rollback took from the application's start and the application's summary."""
+        seconds = eventually(
+            lambda: self.state() == "rolled_back",
+            timeout=90,
+            what="the rollback",
+            between=self.app.check_running,
+            diagnostics=self.diagnostics,
+        )
+        # The router the test holds long-polls the control plane: every unit is back on stable.
+        assert {self.router.select(PROMPT, f"user-{i}").version for i in range(500)} == {1}
+        time.sleep(1.5)  # the application keeps serving, on the stable version only
+        return seconds, self.stop_app()
 
-def _app_environment(llm_url: str, service: str, collector: Collector, stop_file: Path) -> dict[str, str]:
+
+def _app_environment(
+    llm_url: str, service: str, collector: Collector, stop_file: Path, *, judge: bool
+) -> dict[str, str]:
+    # With the judge, its late scores leave as log records, so logs are exported too.
+    judging = (
+        {
+            "OTEL_LOGS_EXPORTER": "otlp",
+            "OTEL_BLRP_SCHEDULE_DELAY": "200",
+            "OTEL_PROMPT_CANARY_JUDGE_ENDPOINT": llm_url,
+            "OTEL_PROMPT_CANARY_JUDGE_MODEL": JUDGE_MODEL,
+            "OTEL_PROMPT_CANARY_JUDGE_SAMPLE_RATE": str(JUDGE_SAMPLE_RATE),
+        }
+        if judge
+        else {"OTEL_LOGS_EXPORTER": "none"}
+    )
     return app_environment(
         llm_url=llm_url,
         control_plane=service,
@@ -113,22 +166,40 @@ def _app_environment(llm_url: str, service: str, collector: Collector, stop_file
         rate=100,
         max_seconds=240,
         OTEL_SERVICE_NAME="e2e-support-bot",
+        # In-app reporting is on (every 10 s, and at exit), as an application on the documented
+        # fleet path runs it: the control plane ignores these reports, the Collector's came first.
+        OTEL_PROMPT_CANARY_TOKEN=REPORT_TOKEN,
         OTEL_TRACES_EXPORTER="otlp",
         OTEL_METRICS_EXPORTER="otlp",
-        OTEL_LOGS_EXPORTER="none",
         OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
         OTEL_EXPORTER_OTLP_ENDPOINT=collector.http_endpoint,
         OTEL_BSP_SCHEDULE_DELAY="200",
         OTEL_METRIC_EXPORT_INTERVAL="5000",
+        **judging,
     )
 
 
 @contextmanager
-def canary_loop(tmp_path: Path, binary: Path, *, healthy: bool, controller: bool) -> Iterator[Loop]:
-    """Start every part, with a rollout of the canary prompt under :data:`POLICY`."""
-    behaviour, _ = demo_behaviour(stable_prompt=STABLE_SYSTEM, canary_prompt=CANARY_SYSTEM, healthy=healthy)
+def canary_loop(
+    tmp_path: Path, binary: Path, *, healthy: bool, controller: bool, judge: bool = False
+) -> Iterator[Loop]:
+    """Start every part, with a rollout of the canary prompt under :data:`POLICY`.
+
+    With ``judge``, the rollout's policy is :data:`JUDGE_POLICY`, the application samples its
+    answers to the LLM judge, and the canary's answers are long-winded but valid JSON.
+    """
+    if judge:
+        behaviour, _ = demo_behaviour(
+            stable_prompt=STABLE_SYSTEM, canary_prompt=CANARY_SYSTEM, break_rate=0.0
+        )
+        behaviour.add(Rule(reply=grade_long_answers_lower, model=JUDGE_MODEL))
+    else:
+        behaviour, _ = demo_behaviour(
+            stable_prompt=STABLE_SYSTEM, canary_prompt=CANARY_SYSTEM, healthy=healthy
+        )
     settings = ServiceSettings(
         token=TOKEN,
+        report_token=REPORT_TOKEN,
         webhook_secret=WEBHOOK_SECRET,
         controller=controller,
         controller_interval_seconds=0.5,
@@ -139,7 +210,7 @@ def canary_loop(tmp_path: Path, binary: Path, *, healthy: bool, controller: bool
         llm = stack.enter_context(running_simulated_llm(behaviour))
         service = stack.enter_context(running_server(store, settings))
         http = stack.enter_context(httpx.Client(base_url=service, timeout=10))
-        rollout_id = start_canary_rollout(http, policy=POLICY)
+        rollout_id = start_canary_rollout(http, policy=JUDGE_POLICY if judge else POLICY)
 
         backend_url, backend = stack.enter_context(otlp_receiver())
         collector = stack.enter_context(
@@ -155,7 +226,7 @@ def canary_loop(tmp_path: Path, binary: Path, *, healthy: bool, controller: bool
         assert router.route(PROMPT) is not None
 
         stop_file = tmp_path / "stop-app"
-        environment = _app_environment(llm.base_url, service, collector, stop_file)
+        environment = _app_environment(llm.base_url, service, collector, stop_file, judge=judge)
         app = stack.enter_context(running_app(environment, tmp_path, stop_file))
         yield Loop(
             store=store,
@@ -206,26 +277,46 @@ def _check_forwarded(loop: Loop, summary: dict[str, Any], *, stable_after: str) 
     )
 
 
+def _check_counted_once(loop: Loop, summary: dict[str, Any], *, logged: bool = True) -> None:
+    """The statistics are the Collector's; the application's reports of the same calls reached the
+    control plane (its credential let them in) and were acknowledged as ignored, not counted.
+
+    ``logged``: the application's log goes to its stderr (not exported), where its reporter says
+    once why its reports are not counted.
+    """
+    origin = loop.alerts.report_origin(loop.rollout_id)
+    assert origin is not None, loop.diagnostics()
+    assert (origin.origin.value, origin.first_source) == ("collector", SOURCE)
+    assert origin.ignored_origin.value == "application"
+    # Every application report was ignored: at least the one it sends at exit, with its calls.
+    assert origin.ignored_reports >= 1, loop.diagnostics()
+    assert origin.last_ignored_source is not None and "e2e-support-bot@" in origin.last_ignored_source
+    rollout_calls = sum(n for key, n in summary["calls"].items() if key.startswith("ramping/"))
+    assert origin.ignored_samples >= rollout_calls  # a json_valid and token samples per call
+    # No call counted twice: at most one json_valid sample per span of the rollout (both paths
+    # counted would make about two).
+    json_valid = "prompt_canary.check.json_valid"
+    counted = loop.alerts.rollout_snapshot(loop.rollout_id)
+    n = sum(getattr(counted, cohort)[json_valid].n for cohort in ("stable", "canary"))
+    spans = [
+        s for s in _forwarded_llm_spans(loop.backend) if s.get("prompt_canary.rollout.id") == loop.rollout_id
+    ]
+    assert 0 < n <= len(spans), (n, len(spans), summary)
+    if logged:
+        assert "does not count this application's reports" in loop.app.stderr_tail(20_000)
+
+
 def test_the_collector_rolls_back_a_regression_and_the_router_sees_it(
     tmp_path: Path, collector_binary: Path
 ) -> None:
     with canary_loop(tmp_path, collector_binary, healthy=False, controller=False) as loop:
-        seconds = eventually(
-            lambda: loop.state() == "rolled_back",
-            timeout=90,
-            what="the rollback",
-            between=loop.app.check_running,
-            diagnostics=loop.diagnostics,
-        )
-        # The router the test holds long-polls the control plane: every unit is back on stable.
-        assert {loop.router.select(PROMPT, f"user-{i}").version for i in range(500)} == {1}
-        time.sleep(1.5)  # the application keeps serving, on the stable version only
-        summary = loop.stop_app()
+        seconds, summary = loop.rolled_back()
         verdicts = loop.collector.metric("otelcol_processor_promptcanary_verdicts", action="rollback")
         delivered = loop.collector.metric("otelcol_processor_promptcanary_deliveries", kind="alert")
         recorded = loop.collector.metric("otelcol_processor_promptcanary_spans_recorded")
         assert loop.collector.stop() == 0, loop.collector.log_tail()
         _check_forwarded(loop, summary, stable_after="1")
+        _check_counted_once(loop, summary)
 
         route = loop.store.get_route(PROMPT)
         history = loop.store.history(PROMPT)
@@ -280,6 +371,16 @@ def test_a_healthy_canary_is_promoted_on_the_collectors_reports(
     tmp_path: Path, collector_binary: Path
 ) -> None:
     with canary_loop(tmp_path, collector_binary, healthy=True, controller=True) as loop:
+        shown: dict[str, Any] = {}
+
+        def origin_shown() -> bool:
+            # While the rollout is active, its verdict names the origin its statistics come from.
+            answer = loop.http.get(f"/v1/prompts/{PROMPT}/rollout/verdict")
+            if answer.status_code == 200 and answer.json()["report_origin"] is not None:
+                shown.update(answer.json()["report_origin"])
+            return bool(shown)
+
+        eventually(origin_shown, timeout=60, what="the verdict naming its statistics' origin")
         seconds = eventually(
             lambda: loop.state() == "promoted",
             timeout=120,
@@ -293,6 +394,7 @@ def test_a_healthy_canary_is_promoted_on_the_collectors_reports(
         reports = loop.collector.metric("otelcol_processor_promptcanary_deliveries", kind="report")
         assert loop.collector.stop() == 0, loop.collector.log_tail()
         _check_forwarded(loop, summary, stable_after="2")
+        _check_counted_once(loop, summary)
 
         history = loop.store.history(PROMPT)
         alerts = loop.alerts.list_alerts(PROMPT)
@@ -314,6 +416,7 @@ def test_a_healthy_canary_is_promoted_on_the_collectors_reports(
         assert evidence["elapsed_seconds"] >= POLICY["ramp"]["min_duration_seconds"]
     assert alerts == []
     assert verdicts == 0
+    assert (shown["origin"], shown["first_source"]) == ("collector", SOURCE)
     # The controller judged what the Collector reported: the rollout's totals are those reports.
     assert reports >= 3
     assert totals.window_seconds == 1
@@ -324,3 +427,84 @@ def test_a_healthy_canary_is_promoted_on_the_collectors_reports(
     # A healthy canary: every answer was valid JSON, as in the stable cohort.
     canary_valid = sum(getattr(s, "successes", 0) for s in totals.canary[json_valid].values())
     assert canary_valid == canary_n
+
+
+def _judge_records(backend: Received) -> list[tuple[bytes, dict[str, Any]]]:
+    """(trace id, attributes) of the LLM judge's late results the Collector forwarded."""
+    return [
+        (record.trace_id, a)
+        for record in backend.log_records("gen_ai.evaluation.result")
+        if (a := attributes(record.attributes)).get("gen_ai.evaluation.name") == "judge"
+    ]
+
+
+def test_the_collector_rolls_back_on_the_llm_judges_late_scores(
+    tmp_path: Path, collector_binary: Path
+) -> None:
+    with canary_loop(tmp_path, collector_binary, healthy=False, controller=False, judge=True) as loop:
+        seconds, summary = loop.rolled_back()
+        late = loop.collector.metric("otelcol_processor_promptcanary_log_records_recorded")
+        verdicts = loop.collector.metric("otelcol_processor_promptcanary_verdicts", action="rollback")
+        assert loop.collector.stop() == 0, loop.collector.log_tail()
+        _check_forwarded(loop, summary, stable_after="1")
+        _check_counted_once(loop, summary, logged=False)
+        eventually(
+            lambda: len(_judge_records(loop.backend)) >= late,
+            timeout=15,
+            what="the judge's log records forwarded to the backend",
+            interval=0.1,
+        )
+
+        history = loop.store.history(PROMPT)
+        (decision,) = loop.alerts.list_alerts(PROMPT)
+
+    print(f"rolled back {seconds:.1f} s after the application started; calls: {summary['calls']}")
+    assert summary["errors"] == 0, summary
+    calls: dict[str, int] = summary["calls"]
+    assert calls.get("rolled_back/stable/1", 0) > 0, calls
+    assert not [k for k in calls if k.startswith("rolled_back/") and not k.endswith("/1")], calls
+    # The JSON check stayed healthy in both cohorts: only the judge's grade tells them apart.
+    spans = _forwarded_llm_spans(loop.backend)
+    assert spans and all(span["prompt_canary.check.json_valid"] is True for span in spans)
+    assert not [k for span in spans for k in span if k.startswith("prompt_canary.score.judge")]
+
+    # The judge's scores left the application as log records of the calls' rollout and trace,
+    # and passed through the Collector unchanged.
+    records = _judge_records(loop.backend)
+    tagged = [
+        (trace_id, a) for trace_id, a in records if a.get("prompt_canary.rollout.id") == loop.rollout_id
+    ]
+    assert len(tagged) >= late >= 2 * JUDGE_POLICY["statistics"]["warmup_samples"], (len(tagged), late)
+    span_traces = {span.trace_id for span in loop.backend.spans()}
+    for trace_id, a in tagged:
+        assert trace_id in span_traces
+        expected = {"canary": ("2", 0.5), "stable": ("1", 0.9)}[a["prompt_canary.cohort"]]
+        assert (a["gen_ai.prompt.version"], a["gen_ai.evaluation.score.value"]) == expected
+        assert a["gen_ai.prompt.name"] == PROMPT
+
+    assert [r.action.value for r in history] == ["start", "rollback"]
+    rollback = history[-1]
+    assert rollback.actor == f"collector {SOURCE}"
+    assert "judge.relative" in rollback.reason
+    alert: Any = rollback.evidence
+    alert = alert["alert"]
+    assert (alert["source"], alert["rollout_id"], alert["action"], alert["rule"]) == (
+        SOURCE,
+        loop.rollout_id,
+        "rollback",
+        "judge.relative",
+    )
+    proof = alert["evidence"]
+    assert proof["signal"] == "prompt_canary.score.judge" and proof["kind"] == "mean"
+    canary, stable = proof["cohorts"]["canary"], proof["cohorts"]["stable"]
+    assert (canary["version"], stable["version"]) == ("2", "1")
+    assert (canary["estimate"], stable["estimate"]) == (pytest.approx(0.5), pytest.approx(0.9))
+    assert min(canary["n"], stable["n"]) >= JUDGE_POLICY["statistics"]["warmup_samples"]
+    assert proof["bound"] < -JUDGE_POLICY["rules"][0]["margin"]
+    assert proof["statistic"] > proof["statistic_threshold"]
+    assert (decision.source, decision.outcome.value, decision.audit_id) == (
+        "collector",
+        "applied",
+        rollback.id,
+    )
+    assert verdicts == 1

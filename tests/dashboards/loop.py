@@ -45,10 +45,12 @@ from tests.dashboards.support import (
 )
 from tests.support.app_process import (
     CANARY_SYSTEM,
+    JUDGE_MODEL,
     PROMPT,
     STABLE_SYSTEM,
     AppProcess,
     app_environment,
+    grade_long_answers_lower,
     running_app,
     start_canary_rollout,
 )
@@ -75,16 +77,6 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:{app_port}']
 """
-
-
-#: The LLM judge's model; the simulated LLM answers its requests with a grade.
-JUDGE_MODEL = "sim-judge"
-
-
-def _grade(request: ModelRequest) -> Reply:
-    """The judge's grade: lower for the canary's long-winded answers."""
-    graded = " ".join(text for _, text in request.messages)
-    return Reply.json({"score": 0.5 if "I completely understand" in graded else 0.9})
 
 
 def _one_call_in_a_hundred(request: ModelRequest) -> bool:
@@ -161,6 +153,8 @@ def _app_environment(llm_url: str, service: str, metrics_port: int, stop_file: P
         rate=APP_RATE,
         max_seconds=180,
         OTEL_SERVICE_NAME="support-bot",
+        # Prometheus and Alertmanager judge these calls: no in-app reports to the control plane.
+        OTEL_PROMPT_CANARY_REPORT_INTERVAL="0",
         OTEL_TRACES_EXPORTER="none",
         OTEL_LOGS_EXPORTER="none",
         OTEL_METRICS_EXPORTER="prometheus",
@@ -175,21 +169,23 @@ def _app_environment(llm_url: str, service: str, metrics_port: int, stop_file: P
 
 @contextmanager
 def canary_loop(
-    workdir: Path, *, healthy: bool, rule_files: Mapping[str, str] | None = None
+    workdir: Path, *, healthy: bool, rule_files: Mapping[str, str] | None = None, break_rate: float = 1.0
 ) -> Iterator[CanaryLoop]:
     """Start every part; the application is calling when the block begins.
 
     ``rule_files`` (name ending in ``.rules.yml`` -> text) are what Prometheus evaluates; by default
-    the shipped rules with :func:`~tests.dashboards.support.fast_rules`.
+    the shipped rules with :func:`~tests.dashboards.support.fast_rules`. ``break_rate`` is the share
+    of refund and billing answers whose JSON an unhealthy canary breaks (0: its answers are only
+    longer, and graded lower by the judge).
     """
     if rule_files is None:
         rule_files = {"prompt-canary.rules.yml": fast_rules(RULES.read_text())}
     workdir.mkdir(parents=True, exist_ok=True)
     behaviour, _ = demo_behaviour(
-        stable_prompt=STABLE_SYSTEM, canary_prompt=CANARY_SYSTEM, break_rate=1.0, healthy=healthy
+        stable_prompt=STABLE_SYSTEM, canary_prompt=CANARY_SYSTEM, break_rate=break_rate, healthy=healthy
     )
     behaviour.add(Rule(reply=Reply.failure(503, "overloaded", retryable=False), when=_one_call_in_a_hundred))
-    behaviour.add(Rule(reply=_grade, model=JUDGE_MODEL))
+    behaviour.add(Rule(reply=grade_long_answers_lower, model=JUDGE_MODEL))
     settings = ServiceSettings(token=TOKEN, alertmanager_token=ALERTMANAGER_TOKEN, controller=False)
     token_file = workdir / "alertmanager-token"
     token_file.write_text(ALERTMANAGER_TOKEN)

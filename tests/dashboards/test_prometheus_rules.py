@@ -65,6 +65,13 @@ MUTATIONS = [
         'gen_ai_token_type="input", prompt_canary_cohort=',
         4,
     ),
+    ("judge score margin raised to 0.4", "          ) > 0.1\n", "          ) > 0.4\n", 1),
+    (
+        "every score compared as the judge's",
+        'prompt_canary:score:mean5m{gen_ai_evaluation_name="judge", prompt_canary_cohort=',
+        "prompt_canary:score:mean5m{prompt_canary_cohort=",
+        2,
+    ),
 ]
 
 
@@ -77,7 +84,7 @@ def _promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_promtool_checks_the_rules_and_their_fast_copy(tmp_path: Path) -> None:
     checked = _promtool("check", "rules", str(RULES), cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 23 rules found" in checked.stdout
+    assert "SUCCESS: 24 rules found" in checked.stdout
     fast = tmp_path / "fast.rules.yml"
     fast.write_text(fast_rules(RULES.read_text()))
     checked = _promtool("check", "rules", str(fast), cwd=tmp_path)
@@ -110,7 +117,7 @@ def test_the_unit_tests_catch_a_wrong_rule(
 def test_every_alert_names_the_prompt_and_an_action_the_control_plane_reads() -> None:
     (records, alerts) = rule_groups()
     assert all("record" in rule for rule in records["rules"])
-    assert len(alerts["rules"]) == 5
+    assert len(alerts["rules"]) == 6
     for rule in alerts["rules"]:
         labels, annotations = rule["labels"], rule["annotations"]
         assert labels["prompt"] == "{{ $labels.gen_ai_prompt_name }}", rule["alert"]

@@ -48,7 +48,7 @@ COMPARED_PANELS = (
 HEALTHY_WATCH_SECONDS = 12.0
 
 
-def _rules_are_healthy(loop: CanaryLoop, count: int = 23) -> None:
+def _rules_are_healthy(loop: CanaryLoop, count: int = 24) -> None:
     rules = loop.prometheus.rules()
     assert len(rules) == count
     broken = [(r["name"], r["lastError"]) for r in rules if r["health"] != "ok" or r.get("lastError")]
@@ -187,7 +187,7 @@ def test_a_healthy_canary_fires_no_alert(tmp_path: Any) -> None:
         }
         # Never even pending during the run.
         assert loop.prometheus.query("count_over_time(ALERTS[5m])") == []
-        _rules_are_healthy(loop, 23 + generated)
+        _rules_are_healthy(loop, 24 + generated)
         # The generated rules judged real data: both cohorts' JSON validity recorded, and equal.
         means = loop.prometheus.query('prompt_canary:policy_canary_mean{prompt_canary_signal="json_valid"}')
         assert [float(s["value"][1]) for s in means] == [1.0]

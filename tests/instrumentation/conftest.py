@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +17,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otel_prompt_canary.demo.behaviour import Behaviour, default_responder
 from otel_prompt_canary.demo.simulated_llm import SimulatedLLM, running_simulated_llm
 from otel_prompt_canary.instrumentation import InstrumentationConfig, PromptCanaryInstrumentor
-from tests.instrumentation.support import Telemetry
+from otel_prompt_canary.registry import SqlRegistry
+from otel_prompt_canary.routing import PromptRouter
+from tests.instrumentation.support import OpenSpans, Telemetry
 
 
 @pytest.fixture(scope="session")
@@ -39,14 +41,16 @@ def behaviour(llm: SimulatedLLM) -> Iterator[Behaviour]:
 @pytest.fixture
 def telemetry() -> Iterator[Telemetry]:
     spans = InMemorySpanExporter()
+    started = OpenSpans()
     tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(started)
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
     logs = InMemoryLogRecordExporter()
     logger_provider = LoggerProvider()
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
-    yield Telemetry(tracer_provider, spans, meter_provider, reader, logger_provider, logs)
+    yield Telemetry(tracer_provider, spans, meter_provider, reader, logger_provider, logs, started)
     tracer_provider.shutdown()
     meter_provider.shutdown()
     logger_provider.shutdown()
@@ -78,3 +82,19 @@ def instrumented(instrument: Any) -> PromptCanaryInstrumentor:
     """Instrumented with the default settings."""
     result: PromptCanaryInstrumentor = instrument()
     return result
+
+
+@pytest.fixture
+def router_of(registry: SqlRegistry) -> Iterator[Callable[[], PromptRouter]]:
+    """Make routers on the test's registry (a module may add its prompts by overriding ``registry``),
+    polling it every 50 ms; closed at the end of the test."""
+    routers: list[PromptRouter] = []
+
+    def make() -> PromptRouter:
+        router = PromptRouter(registry, initial_timeout=5, poll_interval=0.05)
+        routers.append(router)
+        return router
+
+    yield make
+    for router in routers:
+        router.close()

@@ -45,6 +45,18 @@ class Received:
                 for s in ss.spans
             ]
 
+    def log_records(self, event_name: str | None = None) -> list[Any]:
+        """Every log record received (of ``event_name`` only, when given)."""
+        with self.lock:
+            return [
+                record
+                for r in self.logs
+                for rl in r.resource_logs
+                for sl in rl.scope_logs
+                for record in sl.log_records
+                if event_name is None or record.event_name == event_name
+            ]
+
     def metric_points(self, name: str) -> list[tuple[dict[str, Any], Any]]:
         found: list[tuple[dict[str, Any], Any]] = []
         with self.lock:

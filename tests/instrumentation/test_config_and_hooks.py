@@ -37,6 +37,7 @@ def test_public_surface() -> None:
         "add_observation_listener",
         "record_feedback",
         "remove_observation_listener",
+        "settings_of",
     ]
 
 
@@ -84,7 +85,7 @@ def test_invalid_environment_values_are_logged_and_ignored(caplog: pytest.LogCap
     [
         {"judge_sample_rate": 1.5},
         {"mirrors": ["datadog"]},
-        {"libraries": ["requests"]},
+        {"libraries": ["urllib"]},
         {"span_mode": "sometimes"},
         {"checks": ["refusal:3"]},
         {"checks": ["unknown"]},
@@ -148,7 +149,10 @@ def test_listener_and_feedback(
     assert event["gen_ai.evaluation.name"] == "user_feedback"
     assert event["gen_ai.response.id"] == result.id
     assert event["prompt_canary.cohort"] == "canary"
+    # The rollout keys a late result in the Collector processor; the metric does not carry it.
+    assert event["prompt_canary.rollout.id"] == "ro_test"
     assert telemetry.total("prompt_canary.score", gen_ai__evaluation__name="user_feedback") == 1
+    assert not [a for a, _ in telemetry.points("prompt_canary.score") if "prompt_canary.rollout.id" in a]
 
 
 def test_record_feedback_when_not_instrumented() -> None:
@@ -188,6 +192,9 @@ def test_judge_scores_arrive_late_as_events_and_metrics(
     assert event["gen_ai.evaluation.score.value"] == 0.75
     assert event["gen_ai.response.id"] == result.id
     assert event["gen_ai.prompt.name"] == "support-reply"
+    assert (event["gen_ai.prompt.version"], event["prompt_canary.cohort"]) == ("2", "canary")
+    assert event["prompt_canary.rollout.id"] == "ro_test"
+    assert "gen_ai.evaluation.score.label" not in event  # a score, not a check outcome
     assert (
         telemetry.total(
             "prompt_canary.score", gen_ai__evaluation__name="judge", prompt_canary__cohort="canary"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from otel_prompt_canary.demo.behaviour import Behaviour
 from otel_prompt_canary.demo.simulated_llm import SimulatedLLM
 from otel_prompt_canary.instrumentation._fingerprint import compile_template
 from otel_prompt_canary.registry import PromptSpec, SqlRegistry
-from otel_prompt_canary.routing import PromptRouter, bucket
+from otel_prompt_canary.routing import bucket
 from tests.instrumentation.support import Telemetry, attrs
 
 MODEL = "sim-gpt-small"
@@ -48,20 +47,6 @@ def start_rollout(reg: SqlRegistry, percent: float) -> str:
     )
     assert route.rollout_id is not None
     return route.rollout_id
-
-
-@pytest.fixture
-def router_of(registry: SqlRegistry) -> Iterator[Any]:
-    routers: list[PromptRouter] = []
-
-    def make() -> PromptRouter:
-        router = PromptRouter(registry, initial_timeout=5, poll_interval=0.05)
-        routers.append(router)
-        return router
-
-    yield make
-    for router in routers:
-        router.close()
 
 
 def chat(llm: SimulatedLLM, system: str) -> None:

@@ -1,12 +1,27 @@
-"""Test data of the loop suite: a policy whose ramp the rollout controller walks in seconds."""
+"""Test data of the loop suite: a policy whose ramp the rollout controller walks in seconds, and a
+rollout to report statistics of."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CHECK", "FAST_RAMP_POLICY"]
+from otel_prompt_canary.registry import PromptSpec, SqlRegistry
+
+__all__ = ["CHECK", "FAST_RAMP_POLICY", "T0", "support_rollout"]
 
 CHECK = "prompt_canary.check.json_valid"
+#: A window start, in seconds.
+T0 = 1_800_000_000
+
+
+def support_rollout(registry: SqlRegistry) -> str:
+    """Two versions of the prompt ``support`` and a rollout of the second; returns its id."""
+    registry.push(PromptSpec(name="support", template="Answer {{ q }}."))
+    registry.push(PromptSpec(name="support", template="Answer {{ q }} in JSON."))
+    route = registry.start_rollout("support", 2, actor="test")
+    assert route.rollout_id is not None
+    return route.rollout_id
+
 
 #: One minute per step, at least 30 samples per cohort: at time scale 60, a step takes about a second.
 FAST_RAMP_POLICY: dict[str, Any] = {

@@ -15,21 +15,12 @@ from sqlalchemy import inspect, text
 
 from otel_prompt_canary.analysis import MeanStats, ProportionStats, Report, Snapshot
 from otel_prompt_canary.errors import InvalidInputError
-from otel_prompt_canary.loop import SqlLoopStore
-from otel_prompt_canary.registry import PromptSpec, SqlRegistry, open_store
+from otel_prompt_canary.loop import ReportOutcome, SqlLoopStore
+from otel_prompt_canary.registry import SqlRegistry, open_store
 from otel_prompt_canary.registry import schema as t
+from tests.loop.factories import CHECK, T0, support_rollout
 
-CHECK = "prompt_canary.check.json_valid"
 SCORE = "prompt_canary.score.judge"
-T0 = 1_800_000_000  # a window start, in seconds
-
-
-def _rollout(registry: SqlRegistry) -> str:
-    registry.push(PromptSpec(name="support", template="Answer {{ q }}."))
-    registry.push(PromptSpec(name="support", template="Answer {{ q }} in JSON."))
-    route = registry.start_rollout("support", 2, actor="test")
-    assert route.rollout_id is not None
-    return route.rollout_id
 
 
 def _reference(store: SqlLoopStore, rollout_id: str, since: float | None = None) -> Snapshot:
@@ -68,7 +59,7 @@ def _reports(draw: st.DrawFn, rollout_id: str) -> list[Report]:
 
 
 def test_the_totals_and_any_step_equal_the_windows_summed(loop_store: SqlLoopStore) -> None:
-    rollout_id = _rollout(loop_store.registry)
+    rollout_id = support_rollout(loop_store.registry)
 
     @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(reports=_reports(rollout_id), since=st.integers(-5, 2000))
@@ -97,7 +88,7 @@ def test_an_unknown_rollout_has_empty_totals_and_a_step_needs_a_finite_start(
 
 
 def test_a_report_mixing_kinds_changes_no_total(loop_store: SqlLoopStore) -> None:
-    rollout_id = _rollout(loop_store.registry)
+    rollout_id = support_rollout(loop_store.registry)
     loop_store.record_report(
         Report(
             rollout_id=rollout_id, window_seconds=60, canary={CHECK: {T0: ProportionStats(n=5, successes=4)}}
@@ -116,7 +107,7 @@ def test_a_report_mixing_kinds_changes_no_total(loop_store: SqlLoopStore) -> Non
 def test_sqlite_adds_sums_that_overflow_64_bits_exactly(loop_store: SqlLoopStore) -> None:
     # Each window's sums fit SQLite's integers; their total does not, so SQLite's sum() refuses.
     big = 3 * 10**8  # its square has 17 digits
-    rollout_id = _rollout(loop_store.registry)
+    rollout_id = support_rollout(loop_store.registry)
     windows = {T0 + i: MeanStats(n=1, sum=big, sum_sq=big * big) for i in range(200)}
     loop_store.record_report(
         Report(rollout_id=rollout_id, window_seconds=1, canary={SCORE: windows}), source="t"
@@ -126,10 +117,23 @@ def test_sqlite_adds_sums_that_overflow_64_bits_exactly(loop_store: SqlLoopStore
     assert step == _reference(loop_store, rollout_id, T0 + 50)
 
 
+def _back_to(registry: SqlRegistry, version: int) -> None:
+    """Undo the migrations after ``version``: the store is then as that release wrote it."""
+    with registry.database.engine.begin() as conn:
+        if version < 4:
+            conn.execute(text("DROP TABLE rollout_origins"))
+            conn.execute(text("ALTER TABLE report_receipts DROP COLUMN outcome"))
+            conn.execute(text("ALTER TABLE report_receipts DROP COLUMN origin"))
+        if version < 3:
+            conn.execute(text("DROP TABLE rollout_totals"))
+            conn.execute(text("DROP INDEX rollout_stats_by_start"))
+        conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version})
+
+
 def test_the_migration_fills_the_totals_of_existing_statistics(store_target: str) -> None:
     with open_store(store_target) as registry:
         store = SqlLoopStore(registry)
-        rollout_id = _rollout(registry)
+        rollout_id = support_rollout(registry)
         store.record_report(
             Report(
                 rollout_id=rollout_id,
@@ -145,11 +149,7 @@ def test_the_migration_fills_the_totals_of_existing_statistics(store_target: str
             source="test",
         )
         expected = store.rollout_snapshot(rollout_id)
-        # Back to schema version 2, as a store written by the previous release is.
-        with registry.database.engine.begin() as conn:
-            conn.execute(text("DROP TABLE rollout_totals"))
-            conn.execute(text("DROP INDEX rollout_stats_by_start"))
-            conn.execute(text("UPDATE schema_version SET version = 2"))
+        _back_to(registry, 2)  # as a store written by the release before totals is
     with open_store(store_target) as registry:
         assert SqlLoopStore(registry).rollout_snapshot(rollout_id) == expected
         assert expected.stable[CHECK] == ProportionStats(n=17, successes=16)
@@ -157,5 +157,32 @@ def test_the_migration_fills_the_totals_of_existing_statistics(store_target: str
         with registry.database.engine.connect() as conn:
             version = conn.execute(text("SELECT version FROM schema_version")).scalar()
             indexes = {index["name"] for index in inspect(conn).get_indexes("rollout_stats")}
-        assert version == t.SCHEMA_VERSION == 3
+        assert version == t.SCHEMA_VERSION == 4
         assert "rollout_stats_by_start" in indexes
+
+
+def test_the_migration_to_origins_keeps_receipts_and_leaves_rollouts_unowned(store_target: str) -> None:
+    with open_store(store_target) as registry:
+        rollout_id = support_rollout(registry)
+        report = Report(
+            rollout_id=rollout_id, window_seconds=60, canary={CHECK: {T0: ProportionStats(n=4, successes=3)}}
+        )
+        SqlLoopStore(registry).record_report(report, source="old-gateway", report_id="pcr_" + "1" * 32)
+        _back_to(registry, 3)  # as the release before origins wrote it
+        with registry.database.engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("report_receipts")}
+        assert columns == {"report_id", "rollout_id", "source", "received_at"}
+    with open_store(store_target) as registry:
+        store = SqlLoopStore(registry)
+        with registry.database.engine.connect() as conn:
+            assert conn.execute(text("SELECT version FROM schema_version")).scalar() == 4
+            (receipt,) = conn.execute(text("SELECT report_id, origin, outcome FROM report_receipts"))
+        assert tuple(receipt) == ("pcr_" + "1" * 32, None, "merged")  # it was counted
+        # Its retry is still a duplicate; no rollout has an origin until a report says one.
+        again = store.record_report(report, source="old-gateway", report_id="pcr_" + "1" * 32)
+        assert again.outcome == ReportOutcome.DUPLICATE
+        assert store.report_origin(rollout_id) is None
+        claimed = store.record_report(report, source="gw", report_id="pcr_" + "2" * 32, origin="collector")
+        ignored = store.record_report(report, source="app", report_id="pcr_" + "3" * 32, origin="application")
+        assert (claimed.outcome, ignored.outcome) == (ReportOutcome.MERGED, ReportOutcome.IGNORED)
+        assert store.rollout_snapshot(rollout_id).canary[CHECK] == ProportionStats(n=8, successes=6)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import text
@@ -29,6 +30,15 @@ from otel_prompt_canary.registry.schema import SCHEMA_VERSION
 
 def spec(text_: str = "You are a support agent. Answer in JSON.", **kw: object) -> PromptSpec:
     return PromptSpec.model_validate({"name": "support", "template": text_, **kw})
+
+
+def run_together(count: int, race: Callable[[int], object]) -> None:
+    """Run ``race(0)`` ... ``race(count - 1)`` on threads of their own and wait for all of them."""
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(count)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
 
 
 def two_versions(reg: SqlRegistry) -> None:
@@ -206,7 +216,7 @@ LEGAL = {
     "idle": {"start"},
     "ramping": {"advance", "pause", "promote", "rollback"},
     "paused": {"resume", "promote", "rollback"},
-    "promoted": {"start"},
+    "promoted": {"start", "revert"},
     "rolled_back": {"start"},
 }
 TARGET = {
@@ -216,6 +226,7 @@ TARGET = {
     "resume": "ramping",
     "promote": "promoted",
     "rollback": "rolled_back",
+    "revert": "rolled_back",
 }
 
 
@@ -245,6 +256,193 @@ def test_every_transition_is_legal_or_refused(registry: SqlRegistry, state: str,
             _act(registry, action)
         assert registry.get_route("support") == before
         assert len(registry.history("support")) == audit_before
+
+
+def test_revert_routes_everyone_back_to_the_promoted_rollouts_baseline(registry: SqlRegistry) -> None:
+    two_versions(registry)
+    started = registry.start_rollout("support", 2, actor="ana", reason="new tone")
+    promoted = registry.transition("support", Action.PROMOTE, actor="ctl", reason="healthy")
+    back = registry.transition("support", Action.REVERT, actor="oncall", reason="complaints after 100%")
+    assert (back.state, back.stable_version, back.canary_version, back.canary_weight_bp) == (
+        "rolled_back",
+        1,
+        None,
+        0,
+    )
+    # The promoted rollout is the one rolled back: routers that saw it promoted now see it rolled back.
+    assert (back.rollout_id, back.revision) == (started.rollout_id, promoted.revision + 1)
+    assert registry.get_rollout("support").state == "rolled_back"
+    record = registry.history("support")[-1]
+    assert (record.action, record.actor, record.reason) == ("revert", "oncall", "complaints after 100%")
+    assert (record.from_state, record.to_state, record.from_revision, record.to_revision) == (
+        "promoted",
+        "rolled_back",
+        promoted.revision,
+        back.revision,
+    )
+    assert (record.stable_version, record.canary_version) == (1, None)
+    assert record.evidence == {"from_version": 2, "to_version": 1}
+    # A reverted candidate comes back only through a new rollout.
+    again = registry.start_rollout("support", 2, actor="ana", reason="fixed")
+    assert again.rollout_id != started.rollout_id and again.stable_version == 1
+
+
+def test_revert_to_a_named_version_keeps_the_callers_evidence(registry: SqlRegistry) -> None:
+    two_versions(registry)
+    registry.push(spec("You are a terse support agent. Answer in JSON."))
+    for version in (2, 3):
+        registry.start_rollout("support", version, actor="t", reason="r")
+        registry.transition("support", Action.PROMOTE, actor="t", reason="r")
+    assert registry.get_rollout("support").baseline_version == 2
+    back = registry.transition(
+        "support", Action.REVERT, actor="t", reason="both were bad", evidence={"ticket": 42}, to_version=1
+    )
+    assert (back.state, back.stable_version) == ("rolled_back", 1)
+    assert registry.history("support")[-1].evidence == {
+        "from_version": 3,
+        "to_version": 1,
+        "evidence": {"ticket": 42},
+    }
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        (
+            "idle",
+            "its rollout is idle (revision 1); revert is allowed from: promoted "
+            "(no rollout was ever promoted)",
+        ),
+        (
+            "ramping",
+            "its rollout is ramping (revision 2); revert is allowed from: promoted "
+            "(an active rollout is undone with rollback)",
+        ),
+        (
+            "paused",
+            "its rollout is paused (revision 3); revert is allowed from: promoted "
+            "(an active rollout is undone with rollback)",
+        ),
+        (
+            "rolled_back",
+            "its rollout is rolled_back (revision 3); revert is allowed from: promoted "
+            "(there is no promotion to undo; start a rollout to change the stable version)",
+        ),
+    ],
+)
+def test_revert_is_refused_where_there_is_no_promotion_to_undo(
+    registry: SqlRegistry, state: str, message: str
+) -> None:
+    two_versions(registry)
+    for step in REACH[state]:
+        _act(registry, step)
+    before = registry.get_route("support")
+    with pytest.raises(IllegalTransitionError) as refused:
+        # The state is checked first: a version that does not exist changes nothing to the answer.
+        registry.transition("support", Action.REVERT, actor="t", reason="r", to_version=9)
+    assert str(refused.value) == "cannot revert prompt 'support': " + message
+    assert registry.get_route("support") == before
+    assert len(registry.history("support")) == len(REACH[state])
+
+
+def test_revert_validates_its_version_before_writing(registry: SqlRegistry) -> None:
+    two_versions(registry)
+    registry.start_rollout("support", 2, actor="t", reason="r")
+    promoted = registry.transition("support", Action.PROMOTE, actor="t", reason="r")
+    with pytest.raises(NotFoundError, match=r"^prompt 'support' has no version 9$"):
+        registry.transition("support", Action.REVERT, actor="t", reason="r", to_version=9)
+    with pytest.raises(InvalidInputError, match=r"^version 2 of 'support' is already the stable version"):
+        registry.transition("support", Action.REVERT, actor="t", reason="r", to_version=2)
+    with pytest.raises(InvalidInputError, match="reason is required to revert"):
+        registry.transition("support", Action.REVERT, actor="t", reason=" ")
+    with pytest.raises(RevisionMismatchError):
+        registry.transition("support", Action.REVERT, actor="t", reason="r", expected_revision=1)
+    assert registry.get_route("support") == promoted
+    assert len(registry.history("support")) == 2
+
+
+def test_a_version_to_go_back_to_is_for_revert_only(registry: SqlRegistry) -> None:
+    two_versions(registry)
+    route = registry.start_rollout("support", 2, actor="t", reason="r")
+    with pytest.raises(InvalidInputError, match="applies to revert only, not to rollback"):
+        registry.transition("support", Action.ROLLBACK, actor="t", reason="r", to_version=1)
+    assert registry.get_route("support") == route
+
+
+def test_concurrent_revert_and_start_apply_exactly_one(registry: SqlRegistry) -> None:
+    two_versions(registry)
+    registry.push(spec("You are a terse support agent. Answer in JSON."))
+    registry.start_rollout("support", 2, actor="t", reason="r")
+    promoted = registry.transition("support", Action.PROMOTE, actor="t", reason="r")
+    barrier = threading.Barrier(20)
+    outcomes: list[str] = []
+
+    def race(i: int) -> None:
+        barrier.wait()
+        try:
+            if i % 2:
+                registry.transition(
+                    "support",
+                    Action.REVERT,
+                    actor=f"w{i}",
+                    reason="race",
+                    expected_revision=promoted.revision,
+                )
+                outcomes.append("revert")
+            else:
+                registry.start_rollout(
+                    "support", 3, actor=f"w{i}", reason="race", expected_revision=promoted.revision
+                )
+                outcomes.append("start")
+        except RevisionMismatchError:
+            outcomes.append("refused")
+
+    run_together(20, race)
+    counts = Counter(outcomes)
+    assert counts["refused"] == 19 and counts["start"] + counts["revert"] == 1
+    history = registry.history("support")
+    assert [h.action for h in history] == ["start", "promote", "start" if counts["start"] else "revert"]
+    route = registry.get_route("support")
+    assert route.revision == promoted.revision + 1
+    if counts["start"]:
+        assert (route.state, route.stable_version, route.canary_version) == ("ramping", 2, 3)
+    else:
+        assert (route.state, route.stable_version, route.canary_version) == ("rolled_back", 1, None)
+
+
+def test_without_a_revision_a_start_that_lost_to_a_revert_starts_from_the_reverted_state(
+    registry: SqlRegistry,
+) -> None:
+    # Without compare-and-set the loser re-reads and re-validates: a revert after a start is refused
+    # (the rollout is active), a start after a revert starts against the version reverted to.
+    two_versions(registry)
+    registry.push(spec("You are a terse support agent. Answer in JSON."))
+    registry.start_rollout("support", 2, actor="t", reason="r")
+    registry.transition("support", Action.PROMOTE, actor="t", reason="r")
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def revert() -> None:
+        barrier.wait()
+        try:
+            registry.transition("support", Action.REVERT, actor="a", reason="race")
+            outcomes["revert"] = "applied"
+        except IllegalTransitionError:
+            outcomes["revert"] = "refused"
+
+    def start() -> None:
+        barrier.wait()
+        registry.start_rollout("support", 3, actor="b", reason="race")
+        outcomes["start"] = "applied"
+
+    run_together(2, lambda i: (revert, start)[i]())
+    history = registry.history("support")
+    assert [(h.from_revision, h.to_revision) for h in history] == [(1, 2), (2, 3), (3, 4)] + (
+        [(4, 5)] if outcomes["revert"] == "applied" else []
+    )
+    route = registry.get_route("support")
+    assert (route.state, route.canary_version) == ("ramping", 3)
+    assert route.stable_version == (1 if history[2].action == "revert" else 2)
 
 
 def test_pause_holds_weight_and_resume_continues(registry: SqlRegistry) -> None:
@@ -347,11 +545,7 @@ def test_racing_rollback_against_promote_applies_exactly_one(registry: SqlRegist
         except IllegalTransitionError:
             outcomes.append("refused")
 
-    threads = [threading.Thread(target=race, args=(i,)) for i in range(50)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    run_together(50, race)
     counts = Counter(outcomes)
     applied = [o for o in counts if o.startswith("applied")]
     assert len(applied) == 1 and counts[applied[0]] == 1

@@ -90,12 +90,18 @@ def test_an_empty_answer_has_no_data_and_no_token_sends_no_authorization() -> No
     assert "authorization" not in received[0].headers
 
 
-def test_a_body_that_is_not_json_is_an_unexpected_answer() -> None:
-    with (
-        canned_server(lambda r: (200, {}, b"<html>hello</html>")) as (url, _),
-        pytest.raises(PromptCanaryError, match=f"unexpected answer from the control plane at {url}"),
-    ):
-        ControlPlaneClient(url).request("GET", "/v1/routes")
+def test_a_server_that_is_not_a_control_plane_is_named_so_and_its_page_never_echoed() -> None:
+    page = b"<!DOCTYPE html><html><body>Directory listing for /</body></html>"
+    for status in (200, 404, 405):
+        with (
+            canned_server(lambda r, status=status: (status, {"Content-Type": "text/html"}, page)) as (url, _),
+            pytest.raises(RegistryUnavailableError) as raised,
+        ):
+            ControlPlaneClient(url).request("GET", "/v1/routes")
+        assert str(raised.value) == (
+            f"{url} is not a control plane: GET /v1/routes answered HTTP {status} with an HTML page, not "
+            "the control plane's JSON; give the URL that `prompt-canary serve` listens on"
+        )
 
 
 @pytest.mark.parametrize(
@@ -108,10 +114,10 @@ def test_a_body_that_is_not_json_is_an_unexpected_answer() -> None:
         (error_answer("AuthenticationError", "invalid bearer token", 401), AuthenticationError, "invalid"),
         # By status when the type is unknown or the body is not the control plane's.
         (error_answer("SomethingNew", "odd", 409), ConflictError, "odd"),
-        ((404, {}, b"no such page"), NotFoundError, "control plane answered HTTP 404: no such page"),
+        ((404, {}, b"no such page"), RegistryUnavailableError, "is not a control plane: .* HTTP 404 with a"),
         ((403, {}, b""), AuthenticationError, "^control plane answered HTTP 403$"),
         ((422, {}, b"{}"), InvalidInputError, "HTTP 422"),
-        ((409, {}, b"<html>conflict</html>"), ConflictError, "HTTP 409: <html>conflict</html>"),
+        ((409, {}, b"<html>conflict</html>"), ConflictError, "^control plane answered HTTP 409 with an HTML"),
         ((502, {}, b"bad gateway"), RegistryUnavailableError, "HTTP 502: bad gateway"),
         ((503, {}, b"down"), RegistryUnavailableError, "HTTP 503"),
         ((418, {}, b"teapot"), PromptCanaryError, "HTTP 418: teapot"),

@@ -171,3 +171,23 @@ def test_weight_edges(make_router: Callable[..., PromptRouter]) -> None:
     assert {router.select("full").cohort for _ in range(100)} == {"canary"}
     assert cohorts(router, "zero") == {"stable"}
     assert router.select("zero", "u").rollout_id == "r"
+
+
+def test_a_router_that_saw_the_promotion_follows_the_revert_and_ignores_a_stale_promotion(
+    store: ScriptedRegistry, make_router: Callable[..., PromptRouter]
+) -> None:
+    # ro_1 promoted version 2, then was reverted: the flag says rolled_back, everyone on version 1.
+    router = make_router(store, poll_interval=0.01)
+    store.set_routes(route("p", stable=2, rollout_id="ro_1", state=RolloutState.PROMOTED, revision=3))
+    eventually(lambda: router.select("p", "u1").version == 2)
+    store.set_routes(route("p", stable=1, rollout_id="ro_1", state=RolloutState.ROLLED_BACK, revision=4))
+    eventually(lambda: router.select("p", "u1").version == 1)
+    assert "ro_1" in router.status().rolled_back
+    # A lagging replica answers with the promotion: the reverted version is not routed again.
+    store.set_routes(route("p", stable=2, rollout_id="ro_1", state=RolloutState.PROMOTED, revision=3))
+    reads = store.reads
+    eventually(lambda: store.reads >= reads + 3)
+    assert {router.select("p", k).version for k in KEYS} == {1}
+    # A new rollout (a new id) moves the prompt again.
+    store.set_routes(route("p", stable=2, rollout_id="ro_2", state=RolloutState.PROMOTED, revision=9))
+    eventually(lambda: router.select("p", "u1").version == 2)

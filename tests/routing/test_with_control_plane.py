@@ -33,7 +33,9 @@ def test_rollout_and_rollback_through_the_control_plane(
     assert router.select("support", "u1").render(q="x") == "v1 x"
 
     with httpx.Client(base_url=url, headers=AUTH | {"X-Prompt-Canary-Actor": "test"}) as writer:
-        started = writer.post("/v1/prompts/support/rollouts", json={"version": 2, "ramp": [50, 100]})
+        started = writer.post(
+            "/v1/prompts/support/rollouts", json={"version": 2, "ramp": [50, 100], "reason": "r"}
+        )
         assert started.status_code == 201, started.text
         rollout_id = started.json()["rollout_id"]
         eventually(lambda: router.select("support", "u1").rollout_id == rollout_id, what="the rollout")

@@ -21,6 +21,7 @@ PUBLIC = [
     "BoundedLRU",
     "Check",
     "CheckOutcome",
+    "DeclaredOutput",
     "EscalationCheck",
     "EscalationConfig",
     "EvaluationError",
@@ -90,6 +91,14 @@ def test_errors_belong_to_the_project_tree() -> None:
     assert issubclass(scoring.EvaluationError, PromptCanaryError)
 
 
+_SHARED_LEAVES = (
+    "otel_prompt_canary.errors",
+    "otel_prompt_canary.names",
+    "otel_prompt_canary.feedback",
+    "otel_prompt_canary.json_schemas",
+)
+
+
 def test_scoring_imports_no_other_part_of_the_project() -> None:
     package = Path(scoring.__file__).parent
     for path in sorted(package.glob("*.py")):
@@ -103,10 +112,12 @@ def test_scoring_imports_no_other_part_of_the_project() -> None:
                 continue
             for module in modules:
                 if module.startswith("otel_prompt_canary"):
-                    # errors and names are the package's shared leaves: they import nothing of it.
-                    assert module in ("otel_prompt_canary.errors", "otel_prompt_canary.names") or (
-                        module.startswith("otel_prompt_canary.scoring")
-                    ), f"{path.name} imports {module}"
+                    # errors and names are the package's shared leaves: they import nothing of it;
+                    # feedback (keys and the feedback mapping) imports only those two, json_schemas
+                    # (checking a user's JSON Schema) only errors.
+                    assert module in _SHARED_LEAVES or (module.startswith("otel_prompt_canary.scoring")), (
+                        f"{path.name} imports {module}"
+                    )
 
 
 def test_jsonschema_is_imported_only_when_a_schema_check_is_built() -> None:

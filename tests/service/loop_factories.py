@@ -119,15 +119,20 @@ def report_envelope(
     stable: dict[str, Any] | None = None,
     canary: dict[str, Any] | None = None,
     report_id: str | None = None,
+    origin: str | None = "collector",
+    source: str = "gateway-0",
 ) -> dict[str, Any]:
-    """A report of schemas/report.schema.json; cohorts map attribute -> window start -> stats."""
+    """A report of schemas/report.schema.json; cohorts map attribute -> window start -> stats.
+
+    The Collector's by default; ``origin=None`` leaves the field out, as senders older than it do.
+    """
     keys = [k for c in (stable or {}, canary or {}) for series in c.values() for k in series]
     starts = [int(k) for k in keys if k.lstrip("-").isdigit()] or [0]
     iso = lambda s: datetime.fromtimestamp(s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: E731
-    return {
+    envelope: dict[str, Any] = {
         "id": report_id or "pcr_" + uuid.uuid4().hex,
         "type": "prompt_canary.report",
-        "source": "gateway-0",
+        "source": source,
         "prompt": prompt,
         "rollout_id": rollout_id,
         "window_seconds": window_seconds,
@@ -138,6 +143,9 @@ def report_envelope(
         "window_end": iso(max(starts) + window_seconds),
         "created_at": now_iso(),
     }
+    if origin is not None:
+        envelope["origin"] = origin
+    return envelope
 
 
 def proportion(n: int, successes: int) -> dict[str, Any]:

@@ -53,7 +53,9 @@ def test_an_alertmanager_alert_rolls_back_what_the_router_routes(
                 http.post("/v1/prompts", json=text_spec("greeter", template), headers=AUTH).status_code == 201
             )
         started = http.post(
-            "/v1/prompts/greeter/rollouts", json={"version": 2, "ramp": [50, 100]}, headers=AUTH
+            "/v1/prompts/greeter/rollouts",
+            json={"version": 2, "ramp": [50, 100], "reason": "r"},
+            headers=AUTH,
         )
         assert started.status_code == 201
 

@@ -54,7 +54,9 @@ def test_concurrent_copies_of_one_alert_make_one_transition(registry: SqlRegistr
             assert (
                 http.post("/v1/prompts", json=text_spec("greeter", template), headers=AUTH).status_code == 201
             )
-        started = http.post("/v1/prompts/greeter/rollouts", json={"version": 2}, headers=AUTH).json()
+        started = http.post(
+            "/v1/prompts/greeter/rollouts", json={"version": 2, "reason": "r"}, headers=AUTH
+        ).json()
         path, body, headers = _request(receiver, started["rollout_id"])
 
         barrier = threading.Barrier(COPIES)
@@ -93,7 +95,7 @@ def test_applications_send_reports_and_read_the_alert_log(registry: SqlRegistry)
     ):
         remote.push(PromptSpec(name="greeter", template="one"))
         remote.push(PromptSpec(name="greeter", template="two"))
-        route = remote.start_rollout("greeter", 2, actor="ana")
+        route = remote.start_rollout("greeter", 2, actor="ana", reason="r")
         assert route.rollout_id is not None
         envelope = report_envelope(
             route.rollout_id,
@@ -125,9 +127,9 @@ def test_concurrent_reports_add_up_exactly(registry: SqlRegistry) -> None:
             assert (
                 http.post("/v1/prompts", json=text_spec("greeter", template), headers=AUTH).status_code == 201
             )
-        rid = http.post("/v1/prompts/greeter/rollouts", json={"version": 2}, headers=AUTH).json()[
-            "rollout_id"
-        ]
+        rid = http.post(
+            "/v1/prompts/greeter/rollouts", json={"version": 2, "reason": "r"}, headers=AUTH
+        ).json()["rollout_id"]
         envelopes = [
             report_envelope(rid, stable={"prompt_canary.check.json_valid": {"10": proportion(3, i % 4)}})
             for i in range(40)

@@ -126,9 +126,9 @@ def test_no_rollout_or_a_finished_one_is_ignored(client: TestClient, registry: S
     two_versions(client, AUTH)
     assert outcomes(post_am(client, prometheus_alert())) == ["ignored"]
     assert "has no rollout" in SqlLoopStore(registry).list_alerts("greeter")[-1].reason
-    rollout_id = client.post("/v1/prompts/greeter/rollouts", json={"version": 2}, headers=AUTH).json()[
-        "rollout_id"
-    ]
+    rollout_id = client.post(
+        "/v1/prompts/greeter/rollouts", json={"version": 2, "reason": "r"}, headers=AUTH
+    ).json()["rollout_id"]
     client.post("/v1/prompts/greeter/rollout/rollback", json={"reason": "by hand"}, headers=AUTH)
     got = post_am(client, prometheus_alert(fingerprint="dddd"))
     assert outcomes(got) == ["ignored"]

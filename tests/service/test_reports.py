@@ -16,7 +16,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from otel_prompt_canary.analysis import MeanStats, ProportionStats, Report
-from otel_prompt_canary.loop import SqlLoopStore
+from otel_prompt_canary.loop import ReportOrigin, SqlLoopStore
 from otel_prompt_canary.registry import SqlRegistry, open_store
 from otel_prompt_canary.service import ServiceSettings
 from otel_prompt_canary.service.app import create_app
@@ -34,7 +34,7 @@ from tests.service.loop_factories import (
     signed,
 )
 from tests.service.service_factories import error_of
-from tests.support.auth import AUTH
+from tests.support.auth import AUTH, REPORT_AUTH, REPORT_TOKEN
 
 SCHEMA = json.loads((SCHEMAS / "report.schema.json").read_text())
 CHECK = "prompt_canary.check.json_valid"
@@ -43,7 +43,7 @@ SCORE = "prompt_canary.score.judge"
 
 @pytest.fixture
 def settings() -> ServiceSettings:
-    return loop_settings()
+    return loop_settings(report_token=REPORT_TOKEN)
 
 
 def post_report(client: TestClient, envelope: dict[str, Any], **kwargs: Any) -> Any:
@@ -77,6 +77,7 @@ def test_a_signed_report_is_merged_once(client: TestClient, registry: SqlRegistr
         "outcome": "merged",
         "reason": f"added 473 samples to rollout {rid}",
         "samples": 473,
+        "counted_origin": "collector",
     }
     assert totals(registry, rid) == {
         "stable": {CHECK: {"kind": "proportion", "n": 449, "successes": 446}},
@@ -96,6 +97,91 @@ def test_apps_send_reports_with_the_write_token(client: TestClient, registry: Sq
     response = client.post("/v1/reports", json=envelope, headers=AUTH)
     assert response.json()["outcome"] == "merged"
     assert client.post("/v1/reports", json=envelope).status_code == 401
+
+
+@pytest.mark.parametrize(("owner", "other"), [("collector", "application"), ("application", "collector")])
+def test_a_rollout_counts_the_reports_of_the_first_origin_only(
+    client: TestClient, registry: SqlRegistry, owner: str, other: str
+) -> None:
+    rid = rollout(client)["rollout_id"]
+    first = report_envelope(rid, stable={CHECK: {"10": proportion(5, 5)}}, origin=owner, source="first")
+    assert post_report(client, first).json()["outcome"] == "merged"
+    before = totals(registry, rid)
+    second = report_envelope(rid, stable={CHECK: {"10": proportion(9, 1)}}, origin=other, source="second")
+    response = client.post("/v1/reports", json=second, headers=REPORT_AUTH)  # authenticated, then ignored
+    assert response.status_code == 200, response.text
+    receipt = response.json()
+    assert (receipt["outcome"], receipt["samples"], receipt["counted_origin"]) == ("ignored", 0, owner)
+    reason = receipt["reason"]
+    assert reason.startswith(f"not counted: rollout {rid} counts the reports of origin '{owner}' (the first ")
+    assert f"this {'in-app' if other == 'application' else 'Collector'} report (origin '{other}')" in reason
+    assert "counting both would count every call twice" in reason
+    fix = {
+        "application": "turn in-app reporting off in the applications (OTEL_PROMPT_CANARY_REPORT_INTERVAL=0)",
+        "collector": "stop posting the Collector processor's reports to this control plane",
+    }
+    assert (
+        f"Report each call by one path: {fix[other]}; or, to count the '{other}' reports instead, " in reason
+    )
+    assert totals(registry, rid) == before
+    # Retried, it is ignored again, and counted once among the ignored.
+    assert client.post("/v1/reports", json=second, headers=REPORT_AUTH).json()["outcome"] == "ignored"
+
+    shown = client.get("/v1/prompts/greeter/rollout/verdict").json()["report_origin"]
+    assert shown["since"] and shown["last_ignored_at"]
+    assert {k: v for k, v in shown.items() if k not in ("since", "last_ignored_at")} == {
+        "origin": owner,
+        "first_source": "first",
+        "ignored_origin": other,
+        "ignored_reports": 1,
+        "ignored_samples": 9,
+        "last_ignored_source": "second",
+    }
+
+
+def test_a_report_without_an_origin_counts_and_claims_nothing(
+    client: TestClient, registry: SqlRegistry
+) -> None:
+    rid = rollout(client)["rollout_id"]
+    assert client.get("/v1/prompts/greeter/rollout/verdict").json()["report_origin"] is None
+    older = report_envelope(rid, stable={CHECK: {"10": proportion(5, 5)}}, origin=None)
+    assert "origin" not in older
+    jsonschema.validate(older, SCHEMA)  # optional: senders older than the field stay valid
+    receipt = post_report(client, older).json()
+    assert (receipt["outcome"], receipt["counted_origin"]) == ("merged", None)
+    assert client.get("/v1/prompts/greeter/rollout/verdict").json()["report_origin"] is None
+    for origin in ("application", "collector"):  # the first origin to report still owns it
+        later = report_envelope(rid, stable={CHECK: {"11": proportion(1, 1)}}, origin=origin)
+        assert post_report(client, later).json()["counted_origin"] == "application"
+    assert post_report(client, report_envelope(rid, origin=None)).json()["outcome"] == "merged"
+
+
+@pytest.mark.parametrize(
+    ("origin", "message"),
+    [
+        ("agent", "body.origin: Input should be 'application' or 'collector'"),
+        ("Collector", "body.origin: Input should be 'application' or 'collector'"),
+        (1, "body.origin: Input should be 'application' or 'collector'"),
+        (None, "body.origin: must be 'application' or 'collector'; leave the field out when unknown"),
+    ],
+)
+def test_a_malformed_origin_is_refused_and_changes_nothing(
+    client: TestClient, registry: SqlRegistry, origin: object, message: str
+) -> None:
+    rid = rollout(client)["rollout_id"]
+    envelope = report_envelope(rid, stable={CHECK: {"10": proportion(5, 5)}}) | {"origin": origin}
+    assert not jsonschema.Draft202012Validator(SCHEMA).is_valid(envelope)
+    response = post_report(client, envelope)
+    assert response.status_code == 422, response.text
+    assert error_of(response) == ("InvalidInputError", f"invalid report: {message}")
+    assert totals(registry, rid) == {}
+    assert SqlLoopStore(registry).report_origin(rid) is None
+
+
+def test_the_schema_and_the_model_know_the_same_origins() -> None:
+    assert "origin" not in SCHEMA["required"]
+    assert SCHEMA["properties"]["origin"]["enum"] == [o.value for o in ReportOrigin]
+    assert ReportEnvelope.model_fields["origin"].default is None
 
 
 def test_unknown_rollouts_prompts_and_mismatches(client: TestClient, registry: SqlRegistry) -> None:
@@ -165,7 +251,9 @@ def test_a_kind_conflict_with_earlier_reports_is_refused(client: TestClient, reg
 
 def test_the_schema_example_is_understood() -> None:
     for example in SCHEMA["examples"]:
-        report = ReportEnvelope.model_validate(example).report()
+        envelope = ReportEnvelope.model_validate(example)
+        assert envelope.origin is ReportOrigin.COLLECTOR
+        report = envelope.report()
         assert report.rollout_id == example["rollout_id"]
         assert report.stable["prompt_canary.check.format_valid"][1795752000] == ProportionStats(
             n=412, successes=409

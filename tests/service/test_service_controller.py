@@ -40,7 +40,9 @@ def _start(client: TestClient) -> str:
     """Two versions of ``greeter`` and a rollout of version 2 under the fast ramp; its id."""
     two_versions(client, AUTH)
     started = client.post(
-        "/v1/prompts/greeter/rollouts", json={"version": 2, "policy": FAST_RAMP_POLICY}, headers=AUTH
+        "/v1/prompts/greeter/rollouts",
+        json={"version": 2, "policy": FAST_RAMP_POLICY, "reason": "r"},
+        headers=AUTH,
     )
     assert started.status_code == 201, started.text
     rollout_id: str = started.json()["rollout_id"]

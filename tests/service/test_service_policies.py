@@ -22,7 +22,9 @@ def policy(**extra: Any) -> dict[str, Any]:
 
 
 def start(client: TestClient, **body: Any) -> Any:
-    return client.post("/v1/prompts/greeter/rollouts", json={"version": 2, **body}, headers=AUTH)
+    return client.post(
+        "/v1/prompts/greeter/rollouts", json={"version": 2, "reason": "r", **body}, headers=AUTH
+    )
 
 
 @pytest.mark.parametrize(

@@ -120,6 +120,14 @@ def test_method_not_allowed(client: TestClient) -> None:
         ({"name": "x", "template": "  "}, "'template' must not be empty"),
         ({"name": "x", "messages": [{"role": "boss", "content": "hi"}]}, "body.messages.0.role"),
         ({"name": "x", "template": "hi", "config": "hot"}, "body.config"),
+        (
+            {"name": "x", "template": "hi", "output": {"format": "json", "schema": {"type": "objekt"}}},
+            "body.output.schema: invalid schema at type: 'objekt' is not valid under any of the given",
+        ),
+        (
+            {"name": "x", "template": "hi", "output": {"format": "yaml"}},
+            "body.output.format: Input should be 'json'",
+        ),
         ([1, 2], "body"),
     ],
 )

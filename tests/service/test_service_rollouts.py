@@ -123,18 +123,51 @@ def test_rollback(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "type_", "message"),
     [
-        ({"version": 2, "ramp": "1,50,20"}, 422, "InvalidInputError", "strictly increasing"),
-        ({"version": 2, "ramp": "1,5,abc"}, 422, "InvalidInputError", "invalid ramp '1,5,abc'"),
-        ({"version": 2, "ramp": [1, 50]}, 422, "InvalidInputError", "the last step must be 100"),
-        ({"version": 2, "ramp": [0, 100]}, 422, "InvalidInputError", "every step must be in (0, 100]"),
-        ({"version": 0}, 422, "InvalidInputError", "body.version"),
-        ({"version": "two"}, 422, "InvalidInputError", "body.version"),
+        ({"version": 2, "reason": "r", "ramp": "1,50,20"}, 422, "InvalidInputError", "strictly increasing"),
+        (
+            {"version": 2, "reason": "r", "ramp": "1,5,abc"},
+            422,
+            "InvalidInputError",
+            "invalid ramp '1,5,abc'",
+        ),
+        (
+            {"version": 2, "reason": "r", "ramp": [1, 50]},
+            422,
+            "InvalidInputError",
+            "the last step must be 100",
+        ),
+        (
+            {"version": 2, "reason": "r", "ramp": [0, 100]},
+            422,
+            "InvalidInputError",
+            "every step must be in (0, 100]",
+        ),
+        ({"version": 0, "reason": "r"}, 422, "InvalidInputError", "body.version"),
+        ({"version": "two", "reason": "r"}, 422, "InvalidInputError", "body.version"),
         ({}, 422, "InvalidInputError", "body.version: Field required"),
-        ({"version": 2, "colour": "red"}, 422, "InvalidInputError", "body.colour: unknown field"),
-        ({"version": 2, "policy": [1]}, 422, "InvalidInputError", "body.policy"),
-        ({"version": 9}, 404, "NotFoundError", "has no version 9"),
-        ({"version": 1}, 422, "InvalidInputError", "already the stable version"),
-        ({"version": 2, "expected_revision": 5}, 409, "RevisionMismatchError", "not 5"),
+        (
+            {"version": 2, "reason": "r", "colour": "red"},
+            422,
+            "InvalidInputError",
+            "body.colour: unknown field",
+        ),
+        ({"version": 2, "reason": "r", "policy": [1]}, 422, "InvalidInputError", "body.policy"),
+        ({"version": 9, "reason": "r"}, 404, "NotFoundError", "has no version 9"),
+        ({"version": 1, "reason": "r"}, 422, "InvalidInputError", "already the stable version"),
+        ({"version": 2}, 422, "InvalidInputError", "body.reason: Field required"),
+        (
+            {"version": 2, "reason": ""},
+            422,
+            "InvalidInputError",
+            "body.reason: String should have at least 1",
+        ),
+        (
+            {"version": 2, "reason": "  "},
+            422,
+            "InvalidInputError",
+            "give a reason: it is recorded in the audit log",
+        ),
+        ({"version": 2, "reason": "r", "expected_revision": 5}, 409, "RevisionMismatchError", "not 5"),
     ],
 )
 def test_start_refusals_change_nothing(
@@ -157,7 +190,7 @@ def test_start_refusals_change_nothing(
 
 
 def test_start_on_unknown_prompt_is_404(client: TestClient) -> None:
-    response = client.post("/v1/prompts/nope/rollouts", json={"version": 1}, headers=AUTH)
+    response = client.post("/v1/prompts/nope/rollouts", json={"version": 1, "reason": "r"}, headers=AUTH)
     assert response.status_code == 404
     assert error_of(response) == ("NotFoundError", "unknown prompt 'nope'")
 
@@ -165,7 +198,7 @@ def test_start_on_unknown_prompt_is_404(client: TestClient) -> None:
 def test_second_start_while_active_is_409(client: TestClient, registry: SqlRegistry) -> None:
     started(client, AUTH)
     client.post("/v1/prompts", json={"name": "greeter", "template": "v3"}, headers=AUTH)
-    response = client.post("/v1/prompts/greeter/rollouts", json={"version": 3}, headers=AUTH)
+    response = client.post("/v1/prompts/greeter/rollouts", json={"version": 3, "reason": "r"}, headers=AUTH)
     assert response.status_code == 409
     type_, message = error_of(response)
     assert type_ == "IllegalTransitionError"
@@ -223,3 +256,73 @@ def test_history_errors(client: TestClient) -> None:
     response = client.get("/v1/prompts/greeter/rollout/history", params={"limit": 0})
     assert response.status_code == 422
     assert "query.limit" in error_of(response)[1]
+
+
+def test_revert_undoes_a_promotion_in_one_audited_transition(
+    client: TestClient, registry: SqlRegistry
+) -> None:
+    route = started(client, AUTH)
+    refused = client.post("/v1/prompts/greeter/rollout/revert", json={"reason": "too early"}, headers=AUTH)
+    assert refused.status_code == 409
+    assert error_of(refused) == (
+        "IllegalTransitionError",
+        "cannot revert prompt 'greeter': its rollout is ramping (revision 2); revert is allowed from: "
+        "promoted (an active rollout is undone with rollback)",
+    )
+    client.post("/v1/prompts/greeter/rollout/promote", json={"reason": "good"}, headers=AUTH)
+    promoted = registry.get_route("greeter")
+    for body, status, expected in [
+        ({"reason": "x", "to_version": 9}, 404, ("NotFoundError", "prompt 'greeter' has no version 9")),
+        (
+            {"reason": "x", "to_version": 2},
+            422,
+            ("InvalidInputError", "version 2 of 'greeter' is already the stable version: nothing to revert"),
+        ),
+        ({"reason": "x", "to_version": 0}, 422, ("InvalidInputError", "body.to_version: Input should be")),
+        ({}, 422, ("InvalidInputError", "body.reason: Field required")),
+        (
+            {"reason": "x", "expected_revision": 1},
+            409,
+            ("RevisionMismatchError", "routing flag of 'greeter' is at revision 3, not 1"),
+        ),
+    ]:
+        response = client.post("/v1/prompts/greeter/rollout/revert", json=body, headers=AUTH)
+        assert response.status_code == status, response.text
+        got_type, got_message = error_of(response)
+        assert (got_type, got_message[: len(expected[1])]) == expected
+    assert registry.get_route("greeter") == promoted
+    reverted = client.post(
+        "/v1/prompts/greeter/rollout/revert",
+        json={"reason": "complaints", "expected_revision": promoted.revision},
+        headers={**AUTH, "X-Prompt-Canary-Actor": "oncall"},
+    )
+    assert reverted.status_code == 200, reverted.text
+    body = reverted.json()
+    assert (body["state"], body["stable_version"], body["canary_version"], body["rollout_id"]) == (
+        "rolled_back",
+        1,
+        None,
+        route["rollout_id"],
+    )
+    (record,) = client.get("/v1/prompts/greeter/rollout/history", params={"limit": 1}).json()
+    assert (record["action"], record["actor"], record["evidence"]) == (
+        "revert",
+        "oncall",
+        {"from_version": 2, "to_version": 1},
+    )
+
+
+def test_a_version_to_go_back_to_is_refused_with_another_action(
+    client: TestClient, registry: SqlRegistry
+) -> None:
+    started(client, AUTH)
+    before = registry.get_route("greeter")
+    response = client.post(
+        "/v1/prompts/greeter/rollout/advance", json={"reason": "x", "to_version": 1}, headers=AUTH
+    )
+    assert response.status_code == 422
+    assert error_of(response) == (
+        "InvalidInputError",
+        "a version to go back to applies to revert only, not to advance",
+    )
+    assert registry.get_route("greeter") == before

@@ -3,7 +3,9 @@
 It runs under ``opentelemetry-instrument``, stops when its stop file appears and prints a JSON summary
 as its last line of output. The end-to-end suites (Collector, Prometheus) drive it alike: the same
 prompt, whose canary version asks for longer answers (:func:`start_canary_rollout`), and the same
-settings (:func:`app_environment`) beside their own telemetry exporters.
+settings (:func:`app_environment`) beside their own telemetry exporters. As the LLM judge
+(:data:`JUDGE_MODEL`), the simulated LLM grades the canary's long-winded answers lower
+(:func:`grade_long_answers_lower`).
 """
 
 from __future__ import annotations
@@ -21,20 +23,26 @@ from typing import Any
 import httpx
 import pytest
 
+from otel_prompt_canary.demo.behaviour import ModelRequest, Reply
 from tests.support.auth import AUTH
 
 __all__ = [
     "APP",
     "CANARY_SYSTEM",
+    "JUDGE_MODEL",
     "PROMPT",
     "STABLE_SYSTEM",
     "AppProcess",
     "app_environment",
+    "grade_long_answers_lower",
+    "run_instrumented",
     "running_app",
     "start_canary_rollout",
 ]
 
 APP = Path(__file__).parents[1] / "collector" / "canary_app.py"
+#: The ``opentelemetry-instrument`` of this virtualenv.
+INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
 
 #: The application's prompt, and the system message of its stable and canary versions.
 PROMPT = "support-reply"
@@ -43,6 +51,16 @@ CANARY_SYSTEM = (
     "You are the warm and thorough support assistant of ACME. Explain every step. "
     "Reply with one JSON object: topic, answer, escalate."
 )
+
+
+#: The LLM judge's model: a rule of the simulated LLM answers its requests with a grade.
+JUDGE_MODEL = "sim-judge"
+
+
+def grade_long_answers_lower(request: ModelRequest) -> Reply:
+    """The judge's grade: 0.5 for the canary's long-winded answers, 0.9 for the others."""
+    graded = " ".join(text for _, text in request.messages)
+    return Reply.json({"score": 0.5 if "I completely understand" in graded else 0.9})
 
 
 def start_canary_rollout(http: httpx.Client, **rollout: Any) -> str:
@@ -124,10 +142,9 @@ def running_app(environment: Mapping[str, str], workdir: Path, stop_file: Path) 
     ``stop_file`` must be the file the environment names (``APP_STOP_FILE``).
     """
     stdout, stderr = workdir / "app.out", workdir / "app.err"
-    instrument = Path(sys.executable).parent / "opentelemetry-instrument"
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         process = subprocess.Popen(
-            [str(instrument), sys.executable, str(APP)], env=dict(environment), stdout=out, stderr=err
+            [str(INSTRUMENT), sys.executable, str(APP)], env=dict(environment), stdout=out, stderr=err
         )
     app = AppProcess(process, stdout, stderr, stop_file)
     try:
@@ -140,3 +157,24 @@ def running_app(environment: Mapping[str, str], workdir: Path, stop_file: Path) 
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+def run_instrumented(
+    script: Path, environment: Mapping[str, str], *, timeout: float = 120, cwd: Path | None = None
+) -> str:
+    """Run ``script`` to its end under ``opentelemetry-instrument`` (in ``cwd``, when given); fail
+    unless it exits 0.
+
+    Returns its standard output.
+    """
+    done = subprocess.run(
+        [str(INSTRUMENT), sys.executable, str(script)],
+        cwd=cwd,
+        env=dict(environment),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout

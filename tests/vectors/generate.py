@@ -219,6 +219,60 @@ rules:
             ticks=40,
             ticks_after_breach=25,
         ),
+        Scenario(
+            name="per_step_ramp_walk",
+            description="Canary identical to stable, walking a ramp whose steps set their own "
+            "minimums: 5% holds 10 minutes (the ramp's 100 samples), 20% two minutes but 600 "
+            "samples per cohort, 50% the ramp's 240 s and 100 samples, 100% one minute and 300 "
+            "canary samples. Each step becomes ready at its own elapsed time.",
+            policy_yaml="""
+alpha: 0.05
+ramp:
+  min_duration_seconds: 240
+  min_samples: 100
+  steps:
+    - {percent: 5, min_duration: 10m}
+    - {percent: 20, min_duration: 2m, min_samples: 600}
+    - 50
+    - {percent: 100, min_duration: 60, min_samples: 300}
+signals:
+  - {name: json_valid, kind: proportion, harmful: decrease}
+  - {name: refusal, kind: proportion, harmful: decrease}
+rules:
+  - {signal: json_valid, type: relative, margin: 0.01, action: rollback, critical: true}
+  - {signal: refusal, type: relative, margin: 0.01, action: rollback, critical: true}
+""",
+            seed=17,
+            stable={CHECK + "json_valid": bernoulli(0.98), CHECK + "refusal": bernoulli(0.98)},
+            canary={CHECK + "json_valid": bernoulli(0.98), CHECK + "refusal": bernoulli(0.98)},
+            requests_per_tick=1000,
+            ticks=40,
+            advance_when_ready=True,
+        ),
+        Scenario(
+            name="per_step_hold",
+            description="The LLM judge's mean score drops by 0.15 in the canary, under a rule that "
+            "is not critical. The first step sets its own 15 minutes and 150 samples (the ramp's "
+            "are 120 s and 100): the proven rule stays held past 120 s and breaches (pause) only "
+            "once the step's own minimums are met.",
+            policy_yaml="""
+alpha: 0.05
+ramp:
+  min_duration_seconds: 120
+  min_samples: 100
+  steps: [{percent: 25, min_duration: 15m, min_samples: 150}, 100]
+signals:
+  - {name: judge, kind: mean, harmful: decrease}
+rules:
+  - {signal: judge, type: relative, margin: 0.05, action: pause}
+statistics: {target_samples: 200, warmup_samples: 30}
+""",
+            seed=18,
+            stable={SCORE + "judge": judge_score(0.80)},
+            canary={SCORE + "judge": judge_score(0.65)},
+            requests_per_tick=120,
+            ticks=40,
+        ),
     ]
 
 
@@ -289,7 +343,7 @@ def build(scenario: Scenario) -> dict[str, Any]:
     ticks: list[dict[str, Any]] = []
     breach_at: int | None = None
     for index in range(scenario.ticks):
-        weight = policy.ramp.steps[step] / 100
+        weight = policy.ramp.percents[step] / 100
         canary_requests = sum(rng.random() < weight for _ in range(scenario.requests_per_tick))
         increments = {
             "stable": _increments(rng, scenario.stable, scenario.requests_per_tick - canary_requests),

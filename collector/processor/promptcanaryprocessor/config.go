@@ -29,9 +29,10 @@ const (
 
 // Timestamp choices.
 const (
-	// TimestampSpanEnd places each span in a rollout's window by its end time.
+	// TimestampSpanEnd places each span in a rollout's window by its end time, and each late
+	// result by its log record's timestamp (its observed timestamp when that is unset).
 	TimestampSpanEnd = "span_end"
-	// TimestampReceived places each span by the time the processor saw it.
+	// TimestampReceived places each span and late result by the time the processor saw it.
 	TimestampReceived = "received"
 )
 
@@ -74,8 +75,9 @@ type Config struct {
 	// costs CPU. At least 100ms.
 	EvaluationInterval time.Duration `mapstructure:"evaluation_interval"`
 
-	// Timestamp chooses the clock that places spans in report windows: "span_end" (default)
-	// uses each span's end time; "received" uses the time the processor saw it.
+	// Timestamp chooses the clock that places spans and late results in report windows:
+	// "span_end" (default) uses each span's end time and each log record's timestamp (its
+	// observed timestamp when unset); "received" uses the time the processor saw it.
 	Timestamp string `mapstructure:"timestamp"`
 
 	// Source names this Collector in reports and alerts, so the control plane can merge the

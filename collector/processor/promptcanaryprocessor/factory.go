@@ -12,18 +12,20 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
-	"go.opentelemetry.io/collector/processor/processorhelper"
 
 	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/judge"
 	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/metadata"
 )
 
-// NewFactory returns the promptcanary processor factory.
+// NewFactory returns the promptcanary processor factory. A promptcanary component named in a
+// traces and a logs pipeline is one processor (see shared.go).
 func NewFactory() processor.Factory {
+	f := newSharedProcessors(judge.Sequential{})
 	return processor.NewFactory(
 		metadata.Type,
 		createDefaultConfig,
-		processor.WithTraces(createTraces, metadata.TracesStability),
+		processor.WithTraces(f.createTraces, metadata.TracesStability),
+		processor.WithLogs(f.createLogs, metadata.LogsStability),
 	)
 }
 
@@ -61,18 +63,8 @@ func createDefaultConfig() component.Config {
 	}
 }
 
-func createTraces(
-	ctx context.Context,
-	set processor.Settings,
-	cfg component.Config,
-	next consumer.Traces,
-) (processor.Traces, error) {
-	proc, _, err := newTracesProcessor(ctx, set, cfg.(*Config), next, judge.Sequential{})
-	return proc, err
-}
-
-// newTracesProcessor wires a canaryProcessor with evaluator j into the processor helper; it also
-// returns the canaryProcessor, for tests.
+// newTracesProcessor wires a new canaryProcessor with evaluator j into the processor helper; it
+// also returns the canaryProcessor, for tests.
 func newTracesProcessor(
 	ctx context.Context,
 	set processor.Settings,
@@ -80,15 +72,5 @@ func newTracesProcessor(
 	next consumer.Traces,
 	j judge.Evaluator,
 ) (processor.Traces, *canaryProcessor, error) {
-	p, err := newCanaryProcessor(set, cfg, j)
-	if err != nil {
-		return nil, nil, err
-	}
-	proc, err := processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
-		// The processor only reads spans.
-		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
-		processorhelper.WithStart(p.start),
-		processorhelper.WithShutdown(p.shutdown),
-	)
-	return proc, p, err
+	return newSharedProcessors(j).traces(ctx, set, cfg, next)
 }

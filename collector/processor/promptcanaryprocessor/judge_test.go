@@ -58,14 +58,20 @@ func judgedConfig(endpoint string) *Config {
 
 // TestTheJudgeRaisesTheDecidedAction runs the real judge on a rollout the control plane
 // lists: the canary's format validity is proven worse, the step is mature, the rule pauses.
+//
+// The judge evaluates on its own ticker, between any two spans of a batch: spans are recorded
+// one at a time, and an anytime-valid test needs no batch boundary (each evaluation sees a
+// consistent snapshot, and its alert carries that snapshot's evidence). So that the alert's
+// evidence is exactly the 200 calls per cohort, the control plane lists the rollout only once
+// all of them are recorded: until then the judge leaves it alone.
 func TestTheJudgeRaisesTheDecidedAction(t *testing.T) {
 	cp := newControlPlane(t)
-	cp.policies.Store(activeRollout("ro-1", formatPolicy, t0.Add(-time.Hour)))
 	h := newHarness(t, judgedConfig(cp.URL), nil)
-	require.Eventually(t, func() bool { return h.canary.policies.Len() == 1 }, waitFor, tick)
 
 	h.consume(t, formatTraffic("ro-1", 200))
 	h.consume(t, formatTraffic("ro-0", 200)) // a rollout the control plane does not list
+	cp.policies.Store(activeRollout("ro-1", formatPolicy, t0.Add(-time.Hour)))
+	require.Eventually(t, func() bool { return h.canary.policies.Len() == 1 }, waitFor, tick)
 	require.Eventually(t, func() bool { return len(cp.accepted(alertPath)) == 1 }, waitFor, tick)
 	time.Sleep(5 * judgedConfig(cp.URL).EvaluationInterval)
 	alerts := cp.accepted(alertPath)

@@ -36,8 +36,9 @@ const policiesPath = "/v1/policies?include=rollouts"
 const dedupCapacityPerRollout = 8
 
 // canaryProcessor holds the per-rollout state, the background loop and the delivery queue.
-// The span path (processTraces) touches only the tracker and the telemetry counters; all
-// network I/O happens on background goroutines started in start and stopped in shutdown.
+// The span and log paths (processTraces, processLogs) touch only the tracker and the telemetry
+// counters; all network I/O happens on background goroutines started in start and stopped in
+// shutdown.
 type canaryProcessor struct {
 	cfg       *Config
 	set       processor.Settings
@@ -111,12 +112,14 @@ func (p *canaryProcessor) spanTime(span ptrace.Span) time.Time {
 	return p.now()
 }
 
-func (p *canaryProcessor) recordBatch(ctx context.Context, c *batchCounts) {
+// recordBatch adds one batch's counts to its signal's inspected and recorded counters and to
+// the overflow counter.
+func (p *canaryProcessor) recordBatch(ctx context.Context, c *batchCounts, inspected, recorded metric.Int64Counter) {
 	if c.inspected > 0 {
-		p.telemetry.ProcessorPromptcanarySpansInspected.Add(ctx, c.inspected)
+		inspected.Add(ctx, c.inspected)
 	}
 	if c.recorded > 0 {
-		p.telemetry.ProcessorPromptcanarySpansRecorded.Add(ctx, c.recorded)
+		recorded.Add(ctx, c.recorded)
 	}
 	for refusal, n := range c.overflow {
 		p.telemetry.ProcessorPromptcanaryOverflow.Add(ctx, n, p.overflow[refusal])

@@ -74,6 +74,7 @@ func TestReportsArePostedSignedAndCarryOnlyNewIncrements(t *testing.T) {
 	assert.Equal(t, first.id, rep["id"], "webhook-id is the report id")
 	assert.Equal(t, "prompt_canary.report", rep["type"])
 	assert.Equal(t, "test-gateway", rep["source"])
+	assert.Equal(t, "collector", rep["origin"], "the control plane counts one origin per rollout")
 	assert.Equal(t, "support-reply", rep["prompt"])
 	assert.Equal(t, "ro-1", rep["rollout_id"])
 	assert.InDelta(t, 60, rep["window_seconds"], 0)

@@ -36,6 +36,20 @@ type batchCounts struct {
 	overflow  map[tracker.Refusal]int64
 }
 
+// observe adds obs to the tracker and counts the outcome.
+func (c *batchCounts) observe(t *tracker.Tracker, obs *tracker.Observation) {
+	recorded, refusal := t.Observe(obs)
+	if recorded {
+		c.recorded++
+	}
+	if refusal != tracker.Accepted {
+		if c.overflow == nil {
+			c.overflow = make(map[tracker.Refusal]int64, 3)
+		}
+		c.overflow[refusal]++
+	}
+}
+
 // processTraces reads every span and returns the batch untouched. It never fails: a canary
 // span that cannot be tracked is counted, and a bug in extraction is logged, not raised.
 func (p *canaryProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
@@ -45,7 +59,7 @@ func (p *canaryProcessor) processTraces(ctx context.Context, td ptrace.Traces) (
 			p.logger.Error("promptcanary processor skipped part of a batch after an internal error; spans pass through unchanged",
 				zap.Any("panic", r))
 		}
-		p.recordBatch(ctx, &counts)
+		p.recordBatch(ctx, &counts, p.telemetry.ProcessorPromptcanarySpansInspected, p.telemetry.ProcessorPromptcanarySpansRecorded)
 	}()
 
 	var obs tracker.Observation
@@ -57,29 +71,22 @@ func (p *canaryProcessor) processTraces(ctx context.Context, td ptrace.Traces) (
 			counts.inspected += int64(spans.Len())
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
-				if !p.extract(span, &obs) {
+				if !extractRollout(span.Attributes(), &obs) {
 					continue
 				}
-				recorded, refusal := p.tracker.Observe(&obs)
-				if recorded {
-					counts.recorded++
-				}
-				if refusal != tracker.Accepted {
-					if counts.overflow == nil {
-						counts.overflow = make(map[tracker.Refusal]int64, 3)
-					}
-					counts.overflow[refusal]++
-				}
+				obs.Time = p.spanTime(span)
+				obs.Samples = collectSamples(span.Attributes(), obs.Samples[:0])
+				counts.observe(p.tracker, &obs)
 			}
 		}
 	}
 	return td, nil
 }
 
-// extract fills obs from a span that carries the four rollout attributes; it returns false
-// for every other span (the common case, decided by one attribute lookup).
-func (p *canaryProcessor) extract(span ptrace.Span, obs *tracker.Observation) bool {
-	attrs := span.Attributes()
+// extractRollout fills obs's prompt, version, cohort and rollout from attributes that carry all
+// four rollout attributes (a canary span, or a late result of a canary call); it returns false
+// otherwise (the common case, decided by one attribute lookup).
+func extractRollout(attrs pcommon.Map, obs *tracker.Observation) bool {
 	rollout, ok := attrs.Get(attrRolloutID)
 	if !ok || rollout.Type() != pcommon.ValueTypeStr || rollout.Str() == "" {
 		return false
@@ -104,8 +111,6 @@ func (p *canaryProcessor) extract(span ptrace.Span, obs *tracker.Observation) bo
 	obs.Prompt = prompt.Str()
 	obs.Cohort = cohort
 	obs.Version = versionString(version)
-	obs.Time = p.spanTime(span)
-	obs.Samples = collectSamples(attrs, obs.Samples[:0])
 	return true
 }
 

@@ -17,6 +17,8 @@ Rules are tested on the evidence of the whole rollout (one sequential test per r
 ``alpha`` bounds false breaches over the whole rollout). The step's own samples decide readiness.
 A critical rule (or a rule on a critical signal) acts as soon as it is proven; another rule acts
 once the step has reached its minimum duration and samples (its status is ``held`` until then).
+Each step's minimums are its own when the policy's ramp gives them, else the ramp's
+(``Ramp.min_duration_at`` and ``Ramp.min_samples_at``).
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ class Judge:
         ``elapsed_seconds`` is how long the current step has run.
         """
         policy = self._policy
-        steps = policy.ramp.steps
+        steps = policy.ramp.percents
         if not 0 <= step < len(steps):
             raise InvalidInputError(
                 f"step {step} is outside the policy's ramp of {len(steps)} steps (0..{len(steps) - 1})"
@@ -102,9 +104,9 @@ class Judge:
         last = steps[step] == 100
 
         samples = {cohort: self._cohort_samples(in_step, cohort) for cohort in ("stable", "canary")}
-        waiting = self._immaturity(samples, elapsed_seconds, last)
+        waiting = self._immaturity(samples, step, elapsed_seconds, last)
         mature = not waiting
-        waiting += self._missing_data(in_step, last)
+        waiting += self._missing_data(in_step, step, last)
 
         verdicts = tuple(self._judge_rule(rule, evidence, mature) for rule in policy.rules)
         breached = tuple(v.rule_id for v in verdicts if v.status is RuleStatus.BREACH)
@@ -145,23 +147,23 @@ class Judge:
         counts = [stats[s.attribute].n for s in self._policy.signals if s.attribute in stats]
         return max(counts, default=0)
 
-    def _immaturity(self, samples: dict[str, int], elapsed: float, last: bool) -> list[str]:
+    def _immaturity(self, samples: dict[str, int], step: int, elapsed: float, last: bool) -> list[str]:
         ramp = self._policy.ramp
+        min_duration, min_samples = ramp.min_duration_at(step), ramp.min_samples_at(step)
         reasons = []
-        if elapsed < ramp.min_duration_seconds:
-            reasons.append(f"the step has run {elapsed:g} s of its {ramp.min_duration_seconds:g} s minimum")
+        if elapsed < min_duration:
+            reasons.append(f"the step has run {elapsed:g} s of its {min_duration:g} s minimum")
         for cohort in ("canary", "stable"):
             if cohort == "stable" and last:
                 continue  # at 100% the stable cohort receives no traffic
-            if samples[cohort] < ramp.min_samples:
+            if samples[cohort] < min_samples:
                 reasons.append(
-                    f"the {cohort} cohort has {samples[cohort]} of the {ramp.min_samples} samples "
-                    "the step needs"
+                    f"the {cohort} cohort has {samples[cohort]} of the {min_samples} samples the step needs"
                 )
         return reasons
 
-    def _missing_data(self, snapshot: Snapshot, last: bool) -> list[str]:
-        minimum = self._policy.ramp.min_samples
+    def _missing_data(self, snapshot: Snapshot, step: int, last: bool) -> list[str]:
+        minimum = self._policy.ramp.min_samples_at(step)
         reasons = []
         for signal in self._policy.signals:
             if not signal.must_have_data:

@@ -26,6 +26,10 @@ against a fixed ``threshold``) or ``relative`` (the canary against the stable co
 ``margin``); either way it breaches only when an anytime-valid confidence bound proves the canary is
 on the harmful side (see :mod:`otel_prompt_canary.analysis.sequential`).
 
+A step may hold for a time and a number of samples of its own: ``steps`` mixes bare percentages with
+step objects, ``{percent: 1, min_duration: 4h, min_samples: 500}``, and the ramp's
+``min_duration_seconds`` and ``min_samples`` apply to every step that sets none (see :class:`Ramp`).
+
 :func:`load_policy` reads a document and raises :class:`~otel_prompt_canary.errors.InvalidInputError`
 with every problem and where it is; :func:`policy_json_schema` is the JSON Schema other languages use
 (committed as ``schemas/policy.schema.json``; regenerate it with
@@ -42,10 +46,21 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from otel_prompt_canary.errors import InvalidInputError, describe_validation_errors
 from otel_prompt_canary.names import CHECK_PREFIX, SCORE_PREFIX
@@ -57,6 +72,7 @@ __all__ = [
     "Direction",
     "Policy",
     "Ramp",
+    "RampStep",
     "Rule",
     "RuleAction",
     "RuleType",
@@ -74,6 +90,40 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _NAME_HELP = "1-128 characters from letters, digits, '_', '.' and '-', starting with a letter or digit"
 #: Check and score names, as the scoring package and the span attributes spell them.
 _SIGNAL_NAME = re.compile(r"^[a-z0-9_]{1,64}$")
+
+#: Duration units in milliseconds, from the largest to the smallest: Prometheus's, so that a policy
+#: and the ``prompt-canary policy rules`` options read durations alike. The Go processor's
+#: ``internal/policy`` has the same table and pattern (its schema test compares the pattern).
+_DURATION_UNITS_MS: Final = {
+    "y": 365 * 86_400_000,
+    "w": 7 * 86_400_000,
+    "d": 86_400_000,
+    "h": 3_600_000,
+    "m": 60_000,
+    "s": 1000,
+    "ms": 1,
+}
+# [0-9], not \d: \d would also take other scripts' digits, which Go's regexp and Prometheus refuse.
+_DURATION_PATTERN: Final = "^" + "".join(f"(?:([0-9]+){unit})?" for unit in _DURATION_UNITS_MS) + "$"
+_DURATION = re.compile(_DURATION_PATTERN)
+_DURATION_HELP = "give seconds (14400) or a duration such as 30m, 4h or 1h30m"
+
+
+def _parse_duration(text: str) -> float | None:
+    """The seconds in a duration such as ``30s``, ``4h`` or ``1h30m``; None when ``text`` is not one.
+
+    Whole numbers with units from the largest to the smallest, each at most once (Prometheus's
+    syntax). The sum is exact (integer milliseconds) and divided once, correctly rounded, so that
+    Go computes the same float; a sum too large for a float is ``inf``.
+    """
+    match = _DURATION.fullmatch(text)
+    if not text or match is None:
+        return None
+    millis = sum(int(n) * ms for n, ms in zip(match.groups(), _DURATION_UNITS_MS.values(), strict=True) if n)
+    try:
+        return millis / 1000
+    except OverflowError:
+        return math.inf
 
 
 class SignalKind(StrEnum):
@@ -126,38 +176,142 @@ def _check_name(value: str, what: str) -> str:
     return value
 
 
+def _step_duration(value: object) -> object:
+    """A step's ``min_duration`` as seconds: a duration string is parsed, anything else is left
+    to the float validation (numbers are seconds)."""
+    if not isinstance(value, str):
+        return value
+    seconds = _parse_duration(value)
+    if seconds is None:
+        raise ValueError(f"invalid duration {value!r}: {_DURATION_HELP}")
+    return seconds
+
+
+def _longer_than_zero(seconds: float | None) -> float | None:
+    if seconds is not None and seconds <= 0:
+        raise ValueError(
+            "a step's minimum duration must be longer than 0; leave min_duration out for the ramp's "
+            "min_duration_seconds"
+        )
+    return seconds
+
+
+_DURATION_SCHEMA: Final = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "description": "seconds"},
+        {"type": "string", "pattern": _DURATION_PATTERN, "minLength": 2, "examples": ["30m", "4h", "1h30m"]},
+        {"type": "null"},
+    ]
+}
+
+
+class RampStep(_Model):
+    """One ramp step that sets its own minimums: ``{percent: 5, min_duration: 12h, min_samples: 1000}``.
+
+    ``min_duration`` is seconds or a duration (``30m``, ``4h``, ``1h30m``: Prometheus's syntax) and
+    must be longer than 0; ``min_samples`` is at least 1. Either may be left out, and the ramp's
+    ``min_duration_seconds`` or ``min_samples`` applies.
+    """
+
+    percent: float = Field(description="Canary traffic in percent at this step")
+    min_duration: Annotated[
+        float | None,
+        BeforeValidator(_step_duration),
+        AfterValidator(_longer_than_zero),
+        WithJsonSchema(_DURATION_SCHEMA),
+    ] = Field(
+        None,
+        allow_inf_nan=False,
+        description="Minimum duration of this step: seconds, or a duration such as 30m, 4h or 1h30m; "
+        "default: the ramp's min_duration_seconds",
+    )
+    min_samples: int | None = Field(
+        None,
+        ge=1,
+        description="Minimum samples per cohort collected during this step; default: the ramp's min_samples",
+    )
+
+
+_PERCENT: Final = TypeAdapter(float)
+
+
+def _ramp_step(value: object) -> object:
+    """A bare percentage stays a float; a mapping becomes a :class:`RampStep`.
+
+    Deciding here, not in a union, keeps each error at the step's own location
+    (``ramp.steps.1.min_samples``) instead of once per member of the union.
+    """
+    if isinstance(value, RampStep):
+        return value
+    if isinstance(value, Mapping):
+        return RampStep.model_validate(value)
+    return _PERCENT.validate_python(value)
+
+
 class Ramp(_Model):
     """The steps of a rollout and how long each one lasts at least.
 
     ``steps`` are percentages of traffic routed to the canary: strictly increasing, each in (0, 100]
-    with at most two decimals, ending at 100. A step may advance once it has run for
-    ``min_duration_seconds`` and collected ``min_samples`` samples in each cohort (the stable cohort
-    is exempt at 100%, where it receives no traffic).
+    with at most two decimals, ending at 100. A step is a bare percentage or an object (``RampStep``)
+    that sets its own ``min_duration`` and ``min_samples``. A step may advance once it has run for
+    its minimum duration and collected its minimum samples in each cohort (the stable cohort is
+    exempt at 100%, where it receives no traffic); ``min_duration_seconds`` and ``min_samples`` are
+    those minimums for every step that sets none.
     """
 
-    steps: tuple[float, ...] = Field(
+    steps: tuple[Annotated[float | RampStep, BeforeValidator(_ramp_step)], ...] = Field(
         DEFAULT_RAMP,
-        description="Canary traffic in percent at each step; strictly increasing, ending at 100",
+        description="Canary traffic in percent at each step, strictly increasing and ending at 100: "
+        "a number, or {percent, min_duration, min_samples} for a step with minimums of its own",
         min_length=1,
     )
     min_duration_seconds: float = Field(
-        600.0, ge=0, allow_inf_nan=False, description="Minimum duration of each step, in seconds"
+        600.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Minimum duration of each step that sets no min_duration, in seconds",
     )
-    min_samples: int = Field(100, ge=1, description="Minimum samples per cohort collected during each step")
+    min_samples: int = Field(
+        100, ge=1, description="Minimum samples per cohort collected during each step that sets none"
+    )
 
     @field_validator("steps")
     @classmethod
-    def _valid_steps(cls, steps: tuple[float, ...]) -> tuple[float, ...]:
-        for s in steps:
+    def _valid_steps(cls, steps: tuple[float | RampStep, ...]) -> tuple[float | RampStep, ...]:
+        percents = _percents(steps)
+        for s in percents:
             if not (math.isfinite(s) and 0 < s <= 100):
                 raise ValueError(f"every ramp step must be in (0, 100], got {s}")
             if abs(round(s * 100) - s * 100) > 1e-6:
                 raise ValueError(f"ramp step {s}% is finer than 0.01%")
-        if any(b <= a for a, b in itertools.pairwise(steps)):
-            raise ValueError(f"ramp steps must be strictly increasing, got {list(steps)}")
-        if steps[-1] != 100:
-            raise ValueError(f"the last ramp step must be 100, got {steps[-1]}")
+        if any(b <= a for a, b in itertools.pairwise(percents)):
+            raise ValueError(f"ramp steps must be strictly increasing, got {list(percents)}")
+        if percents[-1] != 100:
+            raise ValueError(f"the last ramp step must be 100, got {percents[-1]}")
         return steps
+
+    @property
+    def percents(self) -> tuple[float, ...]:
+        """The canary's percentage at each step: what the routing flag's ``ramp`` holds."""
+        return _percents(self.steps)
+
+    def min_duration_at(self, step: int) -> float:
+        """The minimum duration of step ``step`` (an index into ``steps``), in seconds."""
+        own = self.steps[step]
+        if isinstance(own, RampStep) and own.min_duration is not None:
+            return own.min_duration
+        return self.min_duration_seconds
+
+    def min_samples_at(self, step: int) -> int:
+        """The minimum samples per cohort of step ``step`` (an index into ``steps``)."""
+        own = self.steps[step]
+        if isinstance(own, RampStep) and own.min_samples is not None:
+            return own.min_samples
+        return self.min_samples
+
+
+def _percents(steps: tuple[float | RampStep, ...]) -> tuple[float, ...]:
+    return tuple(s.percent if isinstance(s, RampStep) else s for s in steps)
 
 
 class Signal(_Model):

@@ -29,8 +29,11 @@ What the metrics allow, and so what the rules compute:
   in ``score_ranges``, with ``lo >= 0`` (the OpenTelemetry SDK drops negative histogram values).
   A cohort whose mean leaves the range records no variance, and its rules cannot fire.
 - **Steps.** Prometheus knows no ramp steps: a critical rule fires once proven for ``act_after``
-  (default 1 minute); any other rule waits as long as a step's ``min_duration_seconds``, the
-  Prometheus counterpart of the judge holding a breach until the step matures.
+  (default 1 minute); any other rule waits as long as a step's minimum duration, the Prometheus
+  counterpart of the judge holding a breach until the step matures. When the steps' minimum
+  durations differ, the rules wait the shortest: they cannot tell which step a rollout is at, and
+  a longer wait would hold a proven regression past the time the judge lets it act in the
+  quickest step.
 - **Ended rollouts.** An alert holds only while the canary version still has traffic (within two
   resolution steps), so it resolves soon after a rollback or a promotion.
 
@@ -42,7 +45,6 @@ evaluated every minute, or every ``resolution`` when that is shorter.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -58,6 +60,7 @@ from otel_prompt_canary.analysis.policy import (
     Signal,
     SignalKind,
     _check_name,
+    _parse_duration,
 )
 from otel_prompt_canary.analysis.sequential import mixture_rho2
 from otel_prompt_canary.errors import InvalidInputError
@@ -76,9 +79,6 @@ _ASKS: Final = {
     RuleAction.ALERT: "The control plane records it; routing does not change.",
 }
 
-#: Prometheus durations: units from the largest to the smallest, each at most once ("1h30m").
-_UNIT_SECONDS: Final = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
-_DURATION = re.compile("".join(rf"(?:(?P<{u}>\d+){u})?" for u in _UNIT_SECONDS))
 
 #: Labels that identify one canary of one prompt: every recorded series carries them.
 _CANARY_KEY: Final = "gen_ai_prompt_name, gen_ai_prompt_version"
@@ -88,12 +88,12 @@ _KNOWN_SCORE_RANGES: Final = {"judge": (0.0, 1.0), "user_feedback": (0.0, 1.0)}
 
 
 def _seconds(duration: str, what: str, *, zero: bool = False) -> float:
-    parsed = _DURATION.fullmatch(duration)
-    if not duration or parsed is None:
+    # The policy's parser: a step's min_duration and these options read durations alike.
+    seconds = _parse_duration(duration)
+    if seconds is None or not math.isfinite(seconds):
         raise InvalidInputError(
             f"invalid {what} {duration!r}: use a Prometheus duration such as 30s, 5m, 1h30m or 24h"
         )
-    seconds = sum(int(n) * _UNIT_SECONDS[unit] for unit, n in parsed.groupdict().items() if n)
     if seconds <= 0 and not zero:
         raise InvalidInputError(f"invalid {what} {duration!r}: it must be longer than 0")
     return seconds
@@ -404,7 +404,8 @@ def prometheus_rules(
     for rule in policy.rules:
         names = _Names(prompt, policy.signal(rule.signal))
         rules += _rule_records(names, rule, rho2, policy.rule_alpha)
-    step_seconds = policy.ramp.min_duration_seconds
+    # The shortest step's minimum: see "Steps" in the module docstring.
+    step_seconds = min(policy.ramp.min_duration_at(i) for i in range(len(policy.ramp.steps)))
     for rule in policy.rules:
         wait = act_seconds if policy.is_critical(rule) else max(act_seconds, step_seconds)
         rules.append(

@@ -8,7 +8,9 @@ samples, whatever the order and grouping (merge is associative and commutative, 
 - :class:`MeanStats` of a numeric score: ``n`` samples, ``sum`` and ``sum_sq`` of the values in
   millionths. Each value is rounded once to a multiple of 10^-6 (``round half to even`` of
   ``value * 1e6`` computed in float64) and summed as an integer, so sums never lose precision and
-  merges are exact. Sums can exceed 64 bits: JSON carries them as decimal strings.
+  merges are exact. Sums can exceed 64 bits: JSON carries them as decimal strings. (The rounding,
+  :func:`quantize`, and :func:`window_start` live in :mod:`otel_prompt_canary.samples`, which the
+  application side counts with too.)
 
 JSON forms (field names are a public contract shared with the Collector processor)::
 
@@ -27,9 +29,8 @@ caller can total any range of windows, such as the current ramp step::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Final, Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -40,6 +41,7 @@ from pydantic import (
 )
 
 from otel_prompt_canary.errors import InvalidInputError
+from otel_prompt_canary.samples import MAX_SCORE_MAGNITUDE, MEAN_SCALE, quantize, window_start
 
 __all__ = [
     "MAX_SCORE_MAGNITUDE",
@@ -56,11 +58,6 @@ __all__ = [
     "window_start",
 ]
 
-#: Score values are stored as integers in units of 1 / MEAN_SCALE (millionths).
-MEAN_SCALE: Final = 1_000_000
-#: Largest accepted score magnitude; keeps a single quantized value within 64 bits.
-MAX_SCORE_MAGNITUDE: Final = 1e12
-
 Cohort = Literal["stable", "canary"]
 
 #: An integer that JSON carries as a decimal string (it may not fit in 64 bits).
@@ -69,17 +66,6 @@ BigInt = Annotated[int, PlainSerializer(str, return_type=str, when_used="json")]
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def quantize(value: float) -> int:
-    """``value`` in millionths, rounded half to even: the integer a score adds to ``sum``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInputError(f"a score must be a number, got {value!r}")
-    if not math.isfinite(value) or abs(value) > MAX_SCORE_MAGNITUDE:
-        raise InvalidInputError(
-            f"a score must be finite and at most {MAX_SCORE_MAGNITUDE:g} in magnitude, got {value!r}"
-        )
-    return round(float(value) * MEAN_SCALE)
 
 
 class ProportionStats(_Frozen):
@@ -249,15 +235,6 @@ class Snapshot(_Frozen):
         if cohort == "canary":
             return self.merge(Snapshot(canary=part))
         raise InvalidInputError(f"unknown cohort {cohort!r}: use 'stable' or 'canary'")
-
-
-def window_start(at: float, window_seconds: int) -> int:
-    """Start (Unix seconds) of the window holding time ``at``; 0 when windows are off (size 0)."""
-    if window_seconds == 0:
-        return 0
-    if not math.isfinite(at):
-        raise InvalidInputError(f"a sample time must be finite, got {at!r}")
-    return (math.floor(at) // window_seconds) * window_seconds
 
 
 Series = dict[int, Stats]

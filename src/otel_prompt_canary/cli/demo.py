@@ -47,13 +47,16 @@ def demo(healthy: bool, report_path: str, time_scale: float, rate: float) -> Non
     live (simulated) traffic; the controller's sequential judge rolls it back. With --healthy, the
     candidate is as good as stable and is promoted. Exits 1 if the rollout ends otherwise.
     """
-    try:
-        from otel_prompt_canary.demo.run import run_demo
-    except ModuleNotFoundError as exc:
+    from otel_prompt_canary.demo.run import missing_modules, run_demo
+
+    # Checked before anything starts: the demo imports these only once its servers are up.
+    missing = missing_modules()
+    if missing:
         raise CommandFailed(
-            f"the demo needs the demo extra ({exc.name} is missing): pip install 'otel-prompt-canary[demo]'",
+            f"the demo needs the demo extra ({', '.join(missing)} missing): "
+            "pip install 'otel-prompt-canary[demo]'",
             1,
-        ) from exc
+        )
     expected = "promoted" if healthy else "rolled_back"
     result = run_demo(
         healthy=healthy, report_path=Path(report_path), time_scale=time_scale, calls_per_second=rate

@@ -99,6 +99,7 @@ def _describe_version(v: PromptVersion) -> str:
             ("config", json.dumps(v.config, sort_keys=True) if v.config else "-"),
             ("environment", ", ".join(f"{k}={val}" for k, val in env.items()) or "-"),
             ("variables", ", ".join(v.variables) or "-"),
+            ("output", _output_text(v)),
         ]
     )
     if v.template is not None:
@@ -106,7 +107,19 @@ def _describe_version(v: PromptVersion) -> str:
     else:
         for i, m in enumerate(v.messages or ()):
             lines += ["", f"--- message {i} ({m.role}) ---", m.content.rstrip("\n")]
+    if v.output is not None and v.output.json_schema is not None:
+        schema = json.dumps(v.output.json_schema, indent=2, sort_keys=True, ensure_ascii=False)
+        lines += ["", "--- output schema ---", schema]
     return "\n".join(lines)
+
+
+def _output_text(v: PromptVersion) -> str:
+    """The output contract in a few words: what the checks hold every answer to."""
+    if v.output is None:
+        return "-"
+    if v.output.json_schema is None:
+        return v.output.format
+    return f"{v.output.format}, matching the schema below"
 
 
 @prompt.command("diff")

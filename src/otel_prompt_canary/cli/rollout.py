@@ -1,7 +1,7 @@
-"""``prompt-canary rollout``: start a rollout, show its status, move it, read its audit trail.
+"""``prompt-canary rollout``: start a rollout, show its status and verdict, move it, read its audit trail.
 
-``advance``, ``pause``, ``resume``, ``promote`` and ``rollback`` are one command each, made by
-:func:`_transition_command`: each flips the routing flag with a reason for the audit log.
+``advance``, ``pause``, ``resume``, ``promote``, ``rollback`` and ``revert`` are one command each,
+made by :func:`_transition_command`: each flips the routing flag with a reason for the audit log.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from otel_prompt_canary.cli.output import (
     ramp_text,
     time_text,
 )
+from otel_prompt_canary.cli.verdict import read_verdict, verdict_fields
+from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.loop.start import resolve_rollout_policy, start_rollout
 from otel_prompt_canary.registry.models import (
     Action,
@@ -74,7 +76,7 @@ def _route_line(route: Route) -> str:
     help="Canary percentages, strictly increasing, ending at 100; must agree with the policy's "
     "ramp.steps when the policy gives them.",
 )
-@click.option("--reason", default="", help="Why, for the audit log.")
+@click.option("--reason", required=True, help="Why (required: it goes to the audit log).")
 @click.option(
     "--policy",
     "policy_file",
@@ -102,6 +104,7 @@ def rollout_start(
     applies. Either way the policy is stored with the rollout.
     """
     validate_prompt_name(name)
+    _check_reason(reason)
     policy = load_policy_document(policy_file) if policy_file else None
     with naming_the_file(policy_file):
         resolved = resolve_rollout_policy(policy, ramp)
@@ -126,22 +129,40 @@ def rollout_start(
 @common_options
 @click.pass_obj
 def rollout_status(state: State, name: str) -> None:
-    """Show the routing flag of NAME and its current (or last) rollout.
+    """Show the routing flag of NAME, its current (or last) rollout and the judge's verdict.
 
-    With --json, prints the routing flag (the same object as in GET /v1/routes).
+    For an active rollout the verdict says whether the step is ready, what it waits for and which
+    rules are proven, with their evidence. With --json, prints the routing flag (the same object as
+    in GET /v1/routes) and, under "verdict", the document of GET .../rollout/verdict (null without an
+    active rollout).
     """
     registry = state.registry()
     route = registry.get_route(validate_prompt_name(name))
+    problem: str | None = None
+    try:
+        verdict = read_verdict(registry, route)
+    except InvalidInputError as exc:  # a stored policy no judge can apply: show the rest anyway
+        verdict, problem = None, str(exc)
     if state.as_json:
-        print_json(route)
+        document = route.model_dump(mode="json") | {
+            "verdict": None if verdict is None else verdict.model_dump(mode="json")
+        }
+        if problem is not None:
+            document["verdict_error"] = problem
+        print_json(document)
         return
     current: Rollout | None = None
     if route.rollout_id is not None:
         current = registry.get_rollout(name, route.rollout_id)
-    click.echo(_describe_status(route, current))
+    rows = _status_fields(route, current)
+    if verdict is not None:
+        rows += verdict_fields(verdict)
+    elif problem is not None:
+        rows.append(("verdict", f"cannot judge: {problem}"))
+    click.echo("\n".join(format_fields(rows)))
 
 
-def _describe_status(route: Route, current: Rollout | None) -> str:
+def _status_fields(route: Route, current: Rollout | None) -> list[tuple[str, str]]:
     step = f" (step {route.step + 1}/{len(route.ramp)})" if route.state.active else ""
     canary = "-"
     if route.canary_version is not None:
@@ -164,7 +185,7 @@ def _describe_status(route: Route, current: Rollout | None) -> str:
             ("ramp", ramp_text(current.ramp, route.step if route.state.active else None)),
         ]
     rows.append(("revision", f"{route.revision} (updated {time_text(route.updated_at)})"))
-    return "\n".join(format_fields(rows))
+    return rows
 
 
 _TRANSITION_HELP: dict[Action, str] = {
@@ -173,7 +194,22 @@ _TRANSITION_HELP: dict[Action, str] = {
     Action.RESUME: "Resume a paused rollout of NAME.",
     Action.PROMOTE: "Make the canary of NAME the stable version.",
     Action.ROLLBACK: "Roll back the canary of NAME: weight 0, never routed again.",
+    Action.REVERT: "Undo the promotion of NAME: everyone back on the previous stable version.\n\n"
+    "The flag becomes rolled_back: the promoted candidate is never routed again under that "
+    "rollout. --to routes everyone to another existing version instead.",
 }
+
+_TO_OPTION = click.option(
+    "--to",
+    "to_version",
+    type=click.IntRange(min=1),
+    help="The version everyone goes back to (default: the stable version before the promotion).",
+)
+
+
+def _check_reason(reason: str) -> None:
+    if not reason.strip():
+        fail_input("--reason must not be empty: it goes to the audit log")
 
 
 def _transition_command(action: Action) -> click.Command:
@@ -193,10 +229,10 @@ def _transition_command(action: Action) -> click.Command:
         rollout_id: str | None,
         actor: str,
         expected_revision: int | None,
+        to_version: int | None = None,
     ) -> None:
         validate_prompt_name(name)
-        if not reason.strip():
-            fail_input("--reason must not be empty: it goes to the audit log")
+        _check_reason(reason)
         evidence_value = _evidence(evidence)
         route = state.registry().transition(
             name,
@@ -206,6 +242,7 @@ def _transition_command(action: Action) -> click.Command:
             evidence=evidence_value,
             expected_revision=expected_revision,
             rollout_id=rollout_id,
+            to_version=to_version,
         )
         if state.as_json:
             print_json(route)
@@ -213,6 +250,8 @@ def _transition_command(action: Action) -> click.Command:
         click.echo(_route_line(route))
 
     command.__doc__ = _TRANSITION_HELP[action]
+    if action is Action.REVERT:
+        command = _TO_OPTION(command)
     return rollout.command(action.value)(command)
 
 

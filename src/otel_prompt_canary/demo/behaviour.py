@@ -19,6 +19,8 @@ and are translated on the wire:
 ``content_filter`` ``content_filter``     ``refusal``         ``incomplete`` (``content_filter``)
 =================  =====================  ==================  ============================================
 
+The legacy Completions API (``completions``) uses the Chat Completions finish reasons.
+
 Token counts are approximations (:func:`count_tokens`, about four characters a token), computed once per
 reply, so a streamed answer reports the same usage as the same answer in one JSON body.
 """
@@ -50,7 +52,7 @@ __all__ = [
 ]
 
 #: The APIs the simulated LLM speaks.
-API = Literal["chat.completions", "responses", "messages"]
+API = Literal["chat.completions", "responses", "messages", "completions"]
 
 #: Why the model stopped, in one vocabulary for every API (see the module docstring for the mapping).
 Finish = Literal["stop", "length", "tool_calls", "content_filter"]

@@ -34,7 +34,26 @@ from typing import Any, TextIO
 from otel_prompt_canary.demo.report import CohortPoint, DemoRecord, Tick, Transition, render_html, render_text
 from otel_prompt_canary.names import CHECK_PREFIX, SCORE_PREFIX
 
-__all__ = ["DEMO_POLICY", "DemoResult", "run_demo"]
+__all__ = ["DEMO_POLICY", "REQUIRED_MODULES", "DemoResult", "missing_modules", "run_demo"]
+
+#: What :func:`run_demo` imports beyond the package's own dependencies: the ``demo`` extra.
+REQUIRED_MODULES = ("openai", "fastapi", "uvicorn", "opentelemetry.sdk")
+
+
+def missing_modules() -> list[str]:
+    """The modules of :data:`REQUIRED_MODULES` that cannot be imported here (the extra is missing)."""
+    import importlib.util
+
+    missing = []
+    for name in REQUIRED_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a parent package missing, or a module blocked
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
 
 PROMPT = "support-bot"
 
@@ -199,7 +218,13 @@ def run_demo(
                 instrumentor.instrument(
                     tracer_provider=tracer_provider,
                     meter_provider=meter_provider,
-                    config=InstrumentationConfig(fingerprint=False, libraries=frozenset({"openai"})),
+                    # The default checks plus the output_tokens score (off by default), which the
+                    # live view and the report show beside JSON validity.
+                    config=InstrumentationConfig(
+                        fingerprint=False,
+                        libraries=frozenset({"openai"}),
+                        checks=("json_valid", "max_output_tokens", "truncation", "refusal", "output_tokens"),
+                    ),
                 )
 
                 def on_observation(obs: Observation) -> None:

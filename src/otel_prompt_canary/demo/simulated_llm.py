@@ -6,10 +6,12 @@ It never reaches the network and binds to 127.0.0.1 only.
 
 Endpoints:
 
-- ``POST /v1/chat/completions``, ``POST /v1/responses`` (JSON or server-sent events), ``POST /v1/moderations``
+- ``POST /v1/chat/completions``, ``POST /v1/responses``, the legacy ``POST /v1/completions`` (JSON or
+  server-sent events), ``POST /v1/moderations``
 - ``GET /v1/models`` and ``GET /v1/models/{model}`` (in the Anthropic shape when the request carries an
   ``anthropic-version`` header)
-- ``POST /v1/messages`` (Anthropic; JSON or server-sent events)
+- ``POST /v1/messages`` (Anthropic; JSON or server-sent events; ``beta.messages`` too, whose
+  ``?beta=true`` and ``anthropic-beta`` header the simulated model ignores)
 
 Errors use each provider's error body and status, so the SDKs raise their own exception classes.
 Not simulated: several choices (``n``), stop sequences, log probabilities, audio and images, built-in
@@ -40,7 +42,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from otel_prompt_canary.demo import _anthropic_messages, _catalogue, _chat_completions, _responses_api
+from otel_prompt_canary.demo import (
+    _anthropic_messages,
+    _catalogue,
+    _chat_completions,
+    _completions,
+    _responses_api,
+)
 from otel_prompt_canary.demo._wire import (
     Answer,
     ApiError,
@@ -97,6 +105,11 @@ _RESPONSES = _Api(
     _responses_api.response_body,
     _responses_api.response_events,
 )
+_COMPLETIONS = _Api(
+    _completions.parse_completions_request,
+    _completions.text_completion_body,
+    _completions.text_completion_events,
+)
 _MESSAGES = _Api(
     _anthropic_messages.parse_messages_request,
     _anthropic_messages.message_body,
@@ -133,6 +146,10 @@ def create_app(behaviour: Behaviour | None = None) -> FastAPI:
     @app.post("/v1/responses")
     async def responses(request: Request) -> Response:
         return await generate(request, _RESPONSES)
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Response:
+        return await generate(request, _COMPLETIONS)
 
     @app.post("/v1/messages")
     async def messages(request: Request) -> Response:

@@ -14,9 +14,13 @@ It patches the ``openai`` and ``anthropic`` SDKs and OpenAI-compatible HTTP call
 or ``httpx2``. Each LLM call span carries ``gen_ai.prompt.name``, ``gen_ai.prompt.version``,
 ``prompt_canary.cohort`` and ``prompt_canary.rollout.id``, the outcome of the configured checks, and
 ``gen_ai.evaluation.result`` events; the ``prompt_canary.*`` metrics count responses, check outcomes,
-scores, tokens and durations per prompt version and cohort. docs/instrumentation.md has the details.
+scores, tokens and durations per prompt version and cohort. When the application routes by a control
+plane, the same statistics are reported to it (in-app reports, docs/reporting.md), and
+:func:`record_feedback` takes a call's feedback key from any process. docs/instrumentation.md has the
+details.
 """
 
+from otel_prompt_canary.instrumentation._scoring import settings_of
 from otel_prompt_canary.instrumentation.config import ENVIRONMENT, InstrumentationConfig
 from otel_prompt_canary.instrumentation.instrumentor import PromptCanaryInstrumentor
 from otel_prompt_canary.instrumentation.observers import (
@@ -36,4 +40,5 @@ __all__ = [
     "add_observation_listener",
     "record_feedback",
     "remove_observation_listener",
+    "settings_of",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from otel_prompt_canary import names
-from otel_prompt_canary.instrumentation._call import CallState, RequestView
+from otel_prompt_canary.instrumentation._call import ApiBase, CallState, RequestView
 from otel_prompt_canary.instrumentation.utils import as_float, as_int, as_str, field, server_attributes
 from otel_prompt_canary.scoring import LLMResponse, ToolCall
 
@@ -24,15 +24,20 @@ def _system_blocks(system: object) -> list[str]:
     return []
 
 
-class MessagesApi:
-    """``messages.create`` and ``messages.stream`` (sync and async)."""
+def _output_format(kwargs: Mapping[str, Any]) -> str | None:
+    """``json_schema`` when the request asks for structured output (``output_config`` or ``parse``)."""
+    if isinstance(kwargs.get("output_format"), type):
+        return "json_schema"
+    config = kwargs.get("output_config")
+    kind = field(field(config, "format"), "type") if config is not None else None
+    return "json_schema" if kind == "json_schema" else None
+
+
+class MessagesApi(ApiBase):
+    """``messages.create``, ``stream`` and ``parse``, and their ``beta.messages`` twins (sync and async)."""
 
     provider = "anthropic"
     operation = "chat"
-
-    def __init__(self, stream_types: tuple[type, ...]) -> None:
-        #: The SDK's stream classes (``anthropic.Stream``, ``anthropic.AsyncStream``).
-        self.stream_types = stream_types
 
     def request(self, kwargs: Mapping[str, Any], instance: object) -> RequestView:
         attributes = server_attributes(instance)
@@ -57,12 +62,16 @@ class MessagesApi:
             attributes[names.REQUEST_STREAM] = True
         messages = kwargs.get("messages")
         system = _system_blocks(kwargs.get("system"))
+        response_format = _output_format(kwargs)
+        if response_format is not None:
+            attributes[names.OUTPUT_TYPE] = "json"
         return RequestView(
             model=model,
             attributes=attributes,
             stream=stream,
             request_messages=messages if isinstance(messages, list | tuple) else (),
             instructions="\n".join(system) if system else None,
+            response_format=response_format,
         )
 
     def system_texts(self, kwargs: Mapping[str, Any]) -> tuple[str, ...]:
@@ -116,9 +125,6 @@ class MessagesApi:
             model=as_str(field(result, "model")),
             response_id=as_str(field(result, "id")),
         )
-
-    def is_stream(self, result: object) -> bool:
-        return isinstance(result, self.stream_types)
 
     def accumulator(self) -> MessagesStreamAccumulator:
         return MessagesStreamAccumulator()

@@ -9,6 +9,7 @@ processor finds the prompt of a span that another instrumentation starts.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -17,11 +18,40 @@ from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
 from otel_prompt_canary.instrumentation._tags import Tags
-from otel_prompt_canary.scoring import LLMResponse, ToolCall
+from otel_prompt_canary.scoring import LLMResponse, ScoringResults, ToolCall
 
-__all__ = ["CALL_KEY", "Accumulator", "Api", "CallState", "RequestView", "active_call"]
+__all__ = [
+    "CALL_KEY",
+    "CLOSED_EARLY",
+    "OUTER_SPAN",
+    "UNCLAIMED",
+    "UNREADABLE",
+    "Accumulator",
+    "Api",
+    "ApiBase",
+    "CallState",
+    "RequestView",
+    "active_call",
+]
 
 CALL_KEY: Final = otel_context.create_key("prompt_canary.call")
+
+#: ``error.type`` of a stream (or a streamed body) closed or dropped before its end.
+CLOSED_EARLY: Final = "stream_closed_early"
+#: ``error.type`` of a response that could not be read as one of its API (a body that is not JSON,
+#: an object of an unknown shape): the call's outcome is unknown.
+UNREADABLE: Final = "response_unreadable"
+
+#: The last call of this context that went by with no span to carry its attributes (a peer was
+#: instrumenting and made no span while the call ran): a peer that starts its span only after the SDK
+#: returned (OpenLLMetry's Responses span) claims it, in the span processor.
+UNCLAIMED: ContextVar[CallState | None] = ContextVar("prompt_canary_unclaimed", default=None)
+
+#: The last LLM span of another instrumentation or a framework that started in this context outside
+#: any call of ours (pydantic-ai's span, a peer's whose wrapper is outside ours, OpenInference's
+#: LangChain span, which is never made current): a call that starts under it, or beside it for a span
+#: never made current, carries its attributes and results there, so that one span per call does.
+OUTER_SPAN: ContextVar[Span | None] = ContextVar("prompt_canary_outer_span", default=None)
 
 
 @dataclass(slots=True)
@@ -74,9 +104,31 @@ class Api(Protocol):
         """True when ``result`` is the SDK's stream object."""
         ...
 
+    def is_raw(self, result: object) -> bool:
+        """True when ``result`` is the SDK's raw response (``with_raw_response``...)."""
+        ...
+
     def accumulator(self) -> Accumulator:
         """A fresh accumulator for one stream."""
         ...
+
+
+class ApiBase:
+    """What every :class:`Api` shares: the SDK classes its results are recognised by.
+
+    ``stream_types`` are the SDK's stream classes (``openai.Stream``, ``openai.AsyncStream``),
+    ``raw_types`` its raw response classes; both empty on the HTTP path, which sees JSON.
+    """
+
+    def __init__(self, stream_types: tuple[type, ...] = (), raw_types: tuple[type, ...] = ()) -> None:
+        self.stream_types = stream_types
+        self.raw_types = raw_types
+
+    def is_stream(self, result: object) -> bool:
+        return isinstance(result, self.stream_types)
+
+    def is_raw(self, result: object) -> bool:
+        return isinstance(result, self.raw_types)
 
 
 @dataclass(slots=True, eq=False)
@@ -94,8 +146,14 @@ class CallState:
     rewritten: bool = False
     #: True once the call was recorded (response, error or end of stream): recording happens once.
     done: bool = False
-    #: True once the response was handed to a stream proxy.
-    streaming: bool = False
+    #: True once the response was handed to a proxy that records it later (a stream, a raw response).
+    deferred: bool = False
+    #: The feedback key of the call's Selection (None: no Selection, or no rollout).
+    feedback_key: str | None = None
+    #: The span current when the call started (the parent of a peer's span made for it).
+    parent: object = None
+    #: The check and score outcomes, once recorded (for a peer span that starts after them).
+    results: ScoringResults | None = None
 
     def llm_response(
         self,

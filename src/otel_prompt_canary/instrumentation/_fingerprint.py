@@ -8,7 +8,8 @@ and canary versions, as the router's route cache holds them:
 - a template with variables is compiled once to a regular expression (literal parts escaped, each
   variable a lazy ``(.*?)``, a repeated variable a back-reference) that must match the whole text.
 
-A match names the prompt and version. The cohort follows from the route: the canary version is the
+A match names the prompt and version, and so the version's output contract, which the call's checks
+follow. The cohort follows from the route: the canary version is the
 ``canary`` cohort; the stable version is the ``stable`` cohort, except in rewrite mode, where the
 call is assigned like the router would (unit key from the ``prompt_canary.unit`` baggage entry,
 else at random) and, in the canary cohort, the matched text is replaced by the canary version's text
@@ -144,10 +145,13 @@ class Catalog:
         name = entry.route.prompt
         rollout_id: str | None = entry.rollout_id
         canary: PromptVersion | None = entry.canary
+        # Each version's tags carry its output contract: the checks follow the version identified.
         if canary is not None and match.version.version == canary.version and canary is not entry.stable:
-            return self._tags.get(name, canary.version, "canary", rollout_id, FINGERPRINT), None
+            return self._tags.get(name, canary.version, "canary", rollout_id, FINGERPRINT, canary), None
         if match.version.version != entry.stable.version:
-            return self._tags.get(name, match.version.version, None, rollout_id, FINGERPRINT), None
+            return self._tags.get(
+                name, match.version.version, None, rollout_id, FINGERPRINT, match.version
+            ), None
         if self._rewrite and canary is not None and rollout_id is not None:
             unit = baggage.get_baggage(names.UNIT_BAGGAGE_KEY)
             routed = entry.choose(unit if isinstance(unit, str) else None)
@@ -155,9 +159,11 @@ class Catalog:
                 replacement = self._replacement(api, kwargs, match, canary)
                 if replacement is not None:
                     return self._tags.get(
-                        name, canary.version, "canary", rollout_id, FINGERPRINT
+                        name, canary.version, "canary", rollout_id, FINGERPRINT, canary
                     ), replacement
-        return self._tags.get(name, entry.stable.version, "stable", rollout_id, FINGERPRINT), None
+        return self._tags.get(
+            name, entry.stable.version, "stable", rollout_id, FINGERPRINT, entry.stable
+        ), None
 
     @staticmethod
     def _replacement(

@@ -15,11 +15,11 @@ from typing import Any, Final
 from opentelemetry.util.types import AttributeValue
 
 from otel_prompt_canary import names
-from otel_prompt_canary.instrumentation._call import CallState, RequestView
+from otel_prompt_canary.instrumentation._call import ApiBase, CallState, RequestView
 from otel_prompt_canary.instrumentation.utils import as_float, as_int, as_str, field, server_attributes
 from otel_prompt_canary.scoring import LLMResponse, ToolCall
 
-__all__ = ["ChatCompletionsApi", "ResponsesApi"]
+__all__ = ["ChatCompletionsApi", "CompletionsApi", "ResponsesApi"]
 
 _SYSTEM_ROLES: Final = ("system", "developer")
 _JSON_FORMATS: Final = ("json_object", "json_schema")
@@ -149,15 +149,11 @@ def _chat_parameters(kwargs: Mapping[str, Any], attributes: dict[str, AttributeV
     return response_format
 
 
-class ChatCompletionsApi:
+class ChatCompletionsApi(ApiBase):
     """``chat.completions.create`` / ``parse`` (and the ``stream`` helper, which calls ``create``)."""
 
     provider = "openai"
     operation = "chat"
-
-    def __init__(self, stream_types: tuple[type, ...]) -> None:
-        #: The SDK's stream classes (``openai.Stream``, ``openai.AsyncStream``).
-        self.stream_types = stream_types
 
     def request(self, kwargs: Mapping[str, Any], instance: object) -> RequestView:
         attributes = _common_request(kwargs, instance)
@@ -208,9 +204,6 @@ class ChatCompletionsApi:
             response_id=as_str(field(result, "id")),
             refusal=refusal,
         )
-
-    def is_stream(self, result: object) -> bool:
-        return isinstance(result, self.stream_types)
 
     def accumulator(self) -> ChatStreamAccumulator:
         return ChatStreamAccumulator()
@@ -320,15 +313,11 @@ def _responses_format(kwargs: Mapping[str, Any]) -> str | None:
     return as_str(field(field(text, "format"), "type")) if text is not None else None
 
 
-class ResponsesApi:
+class ResponsesApi(ApiBase):
     """``responses.create`` / ``parse`` (and the ``stream`` helper, which calls ``create``)."""
 
     provider = "openai"
     operation = "chat"
-
-    def __init__(self, stream_types: tuple[type, ...]) -> None:
-        #: The SDK's stream classes (``openai.Stream``, ``openai.AsyncStream``).
-        self.stream_types = stream_types
 
     def request(self, kwargs: Mapping[str, Any], instance: object) -> RequestView:
         attributes = _common_request(kwargs, instance)
@@ -368,9 +357,6 @@ class ResponsesApi:
         if field(result, "object") != "response":
             return None
         return responses_view(result, call)
-
-    def is_stream(self, result: object) -> bool:
-        return isinstance(result, self.stream_types)
 
     def accumulator(self) -> ResponsesStreamAccumulator:
         return ResponsesStreamAccumulator()
@@ -450,3 +436,99 @@ class ResponsesStreamAccumulator:
         if final is None:
             return call.llm_response()
         return responses_view(final, call)
+
+
+# -- legacy Completions ---------------------------------------------------------------------------
+
+#: Completions parameters read beyond those of :func:`_common_request`.
+_COMPLETION_PARAMETERS: Final = frozenset(
+    {"max_tokens", "frequency_penalty", "presence_penalty", "seed", "n", "stop"}
+)
+
+
+class CompletionsApi(ApiBase):
+    """The legacy ``completions.create`` (``POST /v1/completions``): a prompt in, text out.
+
+    A prompt has no system text: such calls are tagged under a Selection, never identified (nor
+    rewritten) by fingerprint.
+    """
+
+    provider = "openai"
+    operation = "text_completion"
+
+    def request(self, kwargs: Mapping[str, Any], instance: object) -> RequestView:
+        attributes = _common_request(kwargs, instance)
+        if not _COMPLETION_PARAMETERS.isdisjoint(kwargs):
+            _chat_parameters(kwargs, attributes)
+        prompt = kwargs.get("prompt")
+        messages: Sequence[Mapping[str, Any]] = ()
+        if isinstance(prompt, str):
+            messages = ({"role": "user", "content": prompt},)
+        return RequestView(
+            model=as_str(kwargs.get("model")),
+            attributes=attributes,
+            stream=kwargs.get("stream") is True,
+            request_messages=messages,
+        )
+
+    def system_texts(self, kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+        return ()
+
+    def rewrite(self, kwargs: Mapping[str, Any], old: str, new: str) -> dict[str, Any] | None:
+        return None
+
+    def response(self, result: object, call: CallState) -> LLMResponse | None:
+        choices = field(result, "choices")
+        if not isinstance(choices, Sequence) or field(result, "object") != "text_completion":
+            return None
+        accumulator = CompletionStreamAccumulator()
+        accumulator.add(result)
+        return accumulator.response(call)
+
+    def accumulator(self) -> CompletionStreamAccumulator:
+        return CompletionStreamAccumulator()
+
+
+class CompletionStreamAccumulator:
+    """Completion chunks (or one whole completion) -> one response: the first choice's text."""
+
+    __slots__ = ("_finish", "_id", "_input", "_model", "_output", "_text")
+
+    def __init__(self) -> None:
+        self._id: str | None = None
+        self._model: str | None = None
+        self._text: list[str] = []
+        self._finish: dict[int, str] = {}
+        self._input: int | None = None
+        self._output: int | None = None
+
+    def add(self, item: object) -> bool:
+        if self._id is None:
+            self._id = as_str(field(item, "id"))
+            self._model = as_str(field(item, "model"))
+        choices = field(item, "choices")
+        if isinstance(choices, Sequence):
+            for choice in choices:
+                index = as_int(field(choice, "index")) or 0
+                reason = as_str(field(choice, "finish_reason"))
+                if reason is not None:
+                    self._finish[index] = reason
+                if index == 0:
+                    text = as_str(field(choice, "text"))
+                    if text:
+                        self._text.append(text)
+        usage = field(item, "usage")
+        if usage is not None:
+            self._input = as_int(field(usage, "prompt_tokens"))
+            self._output = as_int(field(usage, "completion_tokens"))
+        return False
+
+    def response(self, call: CallState) -> LLMResponse:
+        return call.llm_response(
+            output_text="".join(self._text),
+            finish_reasons=tuple(reason for _, reason in sorted(self._finish.items())),
+            input_tokens=self._input,
+            output_tokens=self._output,
+            model=self._model,
+            response_id=self._id,
+        )

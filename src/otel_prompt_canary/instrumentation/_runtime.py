@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from time import perf_counter
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry._logs import Logger
@@ -29,9 +29,20 @@ from opentelemetry.trace import (
 from opentelemetry.util.types import AttributeValue
 
 from otel_prompt_canary import names
-from otel_prompt_canary.instrumentation._call import CALL_KEY, Api, CallState, RequestView
+from otel_prompt_canary.instrumentation._call import (
+    CALL_KEY,
+    CLOSED_EARLY,
+    OUTER_SPAN,
+    UNCLAIMED,
+    UNREADABLE,
+    Api,
+    CallState,
+    RequestView,
+)
 from otel_prompt_canary.instrumentation._evaluations import evaluation_events, record_evaluations
-from otel_prompt_canary.instrumentation._streams import CLOSED_EARLY, proxy_stream
+from otel_prompt_canary.instrumentation._peers import is_llm_span, parent_id, span_id
+from otel_prompt_canary.instrumentation._raw import proxy_raw
+from otel_prompt_canary.instrumentation._streams import proxy_stream
 from otel_prompt_canary.instrumentation._tags import (
     SELECTION,
     UNTAGGED,
@@ -46,13 +57,18 @@ from otel_prompt_canary.instrumentation.observers import Listeners, Observation
 from otel_prompt_canary.scoring import (
     BoundedLRU,
     CheckOutcome,
+    DeclaredOutput,
     LLMResponse,
     ScoreOutcome,
     ScoringPlan,
     ScoringResults,
 )
 
-__all__ = ["CLOSED_EARLY", "Identifier", "Identity", "Runtime", "is_foreign_genai_span"]
+if TYPE_CHECKING:
+    from otel_prompt_canary.instrumentation._reporter import Reporter
+    from otel_prompt_canary.instrumentation._tally import Tally
+
+__all__ = ["CLOSED_EARLY", "Identifier", "Identity", "Runtime", "tag_span"]
 
 logger = logging.getLogger("otel_prompt_canary.instrumentation")
 
@@ -75,24 +91,6 @@ Identifier = Callable[[Api, Mapping[str, Any]], "tuple[Tags, dict[str, Any] | No
 PeerCheck = Callable[[object], bool]
 
 
-def _scope_name(span: object) -> str | None:
-    scope = getattr(span, "instrumentation_scope", None)
-    return getattr(scope, "name", None)
-
-
-def is_foreign_genai_span(span: object, own_scope: str) -> bool:
-    """True for a recording span of another instrumentation that carries ``gen_ai.operation.name``."""
-    try:
-        if not span.is_recording():  # type: ignore[attr-defined]
-            return False
-        if _scope_name(span) == own_scope:
-            return False
-        attributes = getattr(span, "attributes", None)
-        return attributes is not None and names.OPERATION_NAME in attributes
-    except Exception:
-        return False
-
-
 class Runtime:
     """The state shared by every patch of one instrumentation."""
 
@@ -104,12 +102,14 @@ class Runtime:
         scope: str,
         instruments: Instruments,
         event_logger: Logger,
-        plan_for: Callable[[str | None], ScoringPlan],
+        plan_for: Callable[[str | None, DeclaredOutput | None], ScoringPlan],
         current_selection: Callable[[], Any],
         identify: Identifier | None,
         listeners: Listeners,
         feedback: BoundedLRU[str, Identity] | None,
         tags: TagsCache | None = None,
+        tally: Tally | None = None,
+        reporter: Reporter | None = None,
     ) -> None:
         self.config = config
         self.tracer = tracer
@@ -122,6 +122,9 @@ class Runtime:
         self.identify = identify
         self.listeners = listeners
         self.feedback = feedback
+        #: In-app reports: what counts each call and late outcome, and what sends the counts (None: off).
+        self.tally = tally
+        self.reporter = reporter
         # The metric attribute sets of late outcomes, per (prompt, version, cohort): reused like the
         # sets of calls, so that the in-process counters find them by identity.
         self._late_sets: dict[tuple[str | None, str | None, str | None], MetricAttributes] = {}
@@ -131,10 +134,15 @@ class Runtime:
     # -- request side ------------------------------------------------------------------------------
 
     def tags_of_selection(self, selection: Any) -> Tags | None:
-        """The tags of a router Selection (None if it is not one)."""
+        """The tags of a router Selection (None if it is not one), with its version's output contract."""
         try:
             return self.tags.get(
-                selection.prompt_name, selection.version, selection.cohort, selection.rollout_id, SELECTION
+                selection.prompt_name,
+                selection.version,
+                selection.cohort,
+                selection.rollout_id,
+                SELECTION,
+                selection.prompt_version,
             )
         except Exception:
             logger.debug("could not read the current Selection", exc_info=True)
@@ -149,13 +157,17 @@ class Runtime:
         it with (replaced only in rewrite mode).
         """
         try:
+            if UNCLAIMED.get() is not None:
+                UNCLAIMED.set(None)  # a new call: no late peer span comes for the last one any more
             request = api.request(kwargs, instance)
             tags: Tags | None = None
             call_kwargs = kwargs
             rewritten = False
             selection = self.current_selection()
+            feedback_key = None
             if selection is not None:
                 tags = self.tags_of_selection(selection)
+                feedback_key = _feedback_key(selection)
             elif self.identify is not None:
                 identified = self._identify(api, kwargs)
                 if identified is not None:
@@ -163,21 +175,38 @@ class Runtime:
                     if replacement is not None:
                         call_kwargs = replacement
                         rewritten = True
-            call = CallState(api, request, tags, perf_counter(), rewritten=rewritten)
+            call = CallState(
+                api, request, tags, perf_counter(), rewritten=rewritten, feedback_key=feedback_key
+            )
             ctx = otel_context.get_current()
-            current = get_current_span(ctx)
-            peer_outside = is_foreign_genai_span(current, self.scope)
-            if self._owns(peer_outside, peer_check, instance):
+            current = call.parent = get_current_span(ctx)
+            peer = self._peer_span(current)
+            if self._owns(peer is not None, peer_check, instance):
                 span = call.span = self._start_span(api, request, tags, rewritten, ctx)
+                if feedback_key is not None:
+                    span.set_attribute(names.FEEDBACK_KEY, feedback_key)
                 ctx = set_span_in_context(span, ctx)
-            elif peer_outside:
-                call.peer_span = current
-                if tags is not None:
-                    current.set_attributes(tags.span_attributes)
+            elif peer is not None:
+                call.peer_span = peer
+                tag_span(peer, call)
             return call, otel_context.set_value(CALL_KEY, call, ctx), call_kwargs
         except Exception:
             logger.warning("could not start recording an LLM call; calling it unrecorded", exc_info=True)
             return None
+
+    def _peer_span(self, current: Span) -> Span | None:
+        """The LLM span another instrumentation or a framework made for this call, if any: the current
+        span, or the outer LLM span it is nested in, or one never made current beside it."""
+        peer = current if is_llm_span(current, self.scope) else None
+        outer = OUTER_SPAN.get()
+        if outer is None:
+            return peer
+        OUTER_SPAN.set(None)  # one call uses it: a span left open by its owner never sticks
+        if outer is peer or not outer.is_recording():
+            return peer
+        if peer is None:
+            return outer if parent_id(outer) == span_id(current) else None
+        return outer if parent_id(peer) == span_id(outer) else peer
 
     def _identify(self, api: Api, kwargs: dict[str, Any]) -> tuple[Tags, dict[str, Any] | None] | None:
         assert self.identify is not None
@@ -222,30 +251,33 @@ class Runtime:
         if call.span is not None or call.peer_span is not None:
             return
         current = get_current_span()
-        if is_foreign_genai_span(current, self.scope):
+        if is_llm_span(current, self.scope):
             call.peer_span = current
-            if call.tags is not None:
-                current.set_attributes(call.tags.span_attributes)
+            tag_span(current, call)
 
     # -- response side -----------------------------------------------------------------------------
 
     def result(self, call: CallState, result: Any, *, final: bool = True) -> Any:
-        """Record a call's result (or proxy its stream); returns what the application gets.
+        """Record a call's result (or proxy its stream or raw response); returns what the application gets.
 
         With ``final`` False (inside the SDK), a result this API does not recognise is left for the
-        call wrapper, which sees what the SDK finally returns.
+        call wrapper, which sees what the SDK finally returns; there, a result of an unknown shape
+        is recorded with ``error.type=response_unreadable``.
         """
-        if call.done or call.streaming:
+        if call.done or call.deferred:
             return result
         try:
             api = call.api
             if api.is_stream(result):
-                call.streaming = True
+                call.deferred = True
                 return proxy_stream(result, self, call, api.accumulator())
+            if api.is_raw(result):
+                call.deferred = True
+                return proxy_raw(result, self, call)
             response = api.response(result, call)
             if response is None and not final:
                 return result
-            self.finish(call, response)
+            self.finish(call, response, error_type=None if response is not None else UNREADABLE)
         except Exception:
             logger.warning("could not record an LLM response", exc_info=True)
             self.end_quietly(call)
@@ -295,8 +327,9 @@ class Runtime:
         plan = None
         try:
             if response is not None and error_type is None:
-                plan = self.plan_for(None if tags is None else tags.name)
-                results = plan.run(response)
+                # The version's declared output picks the plan: its checks run whatever the request says.
+                plan = self.plan_for(None, None) if tags is None else self.plan_for(tags.name, tags.output)
+                results = call.results = plan.run(response)
                 if recording:
                     assert span is not None
                     self._annotate(span, own is not None, response, results)
@@ -315,6 +348,9 @@ class Runtime:
             identity = tags.identity
             if response_id and self.feedback is not None:
                 self.feedback.put(response_id, identity)
+            tally = self.tally
+            if tally is not None and identity[3] is not None:
+                _count_call(tally, identity, results, response)
         if self.listeners.items:
             self.listeners.notify(
                 Observation(
@@ -443,6 +479,11 @@ class Runtime:
                 base[names.PROMPT_VERSION] = version
             if cohort is not None:
                 base[names.COHORT] = cohort
+            events_base = base
+            if rollout_id is not None:
+                # On the log record only (not a metric attribute: one series per rollout): the
+                # Collector processor keys a late result to its rollout by it, as it keys spans.
+                events_base = {**base, names.ROLLOUT_ID: rollout_id}
             if isinstance(outcome, CheckOutcome):
                 results = ScoringResults((outcome,), ())
             else:
@@ -451,10 +492,12 @@ class Runtime:
             if sets is None:
                 sets = remember(self._late_sets, (prompt, version, cohort), MetricAttributes(base))
             self._metrics_of_results(sets, results)
+            if self.tally is not None:
+                self.tally.count_late(identity, outcome)
             events = evaluation_events(results, response_id)
             ctx = None if span is None else set_span_in_context(span, Context())
             for event in events:
-                event.update(base)
+                event.update(events_base)
                 self.event_logger.emit(event_name=names.EVALUATION_EVENT, attributes=event, context=ctx)
             if self.listeners.items:
                 self.listeners.notify(
@@ -470,6 +513,39 @@ class Runtime:
                 )
         except Exception:
             logger.warning("could not record a late score", exc_info=True)
+
+
+def _feedback_key(selection: Any) -> str | None:
+    """The selection's feedback key (None without a rollout, or for an object that has none)."""
+    try:
+        key = selection.feedback_key
+    except Exception:
+        logger.debug("could not read the feedback key of the current Selection", exc_info=True)
+        return None
+    return key if isinstance(key, str) else None
+
+
+def tag_span(span: Span, call: CallState) -> None:
+    """The call's prompt attributes, rewrite flag and feedback key on another instrumentation's span."""
+    if call.tags is not None:
+        span.set_attributes(call.tags.span_attributes)
+    if call.rewritten:
+        span.set_attribute(names.REWRITTEN, True)
+    if call.feedback_key is not None:
+        span.set_attribute(names.FEEDBACK_KEY, call.feedback_key)
+
+
+def _count_call(
+    tally: Tally, identity: Identity, results: ScoringResults, response: LLMResponse | None
+) -> None:
+    # In-app reports count what the span and metrics carry; a failure to count is no failure of the call.
+    try:
+        if response is None:
+            tally.count_call(identity, results, None, None)
+        else:
+            tally.count_call(identity, results, response.input_tokens, response.output_tokens)
+    except Exception:
+        logger.warning("could not count an LLM call for the in-app report", exc_info=True)
 
 
 def _error_type(error: BaseException) -> str:

@@ -1,7 +1,9 @@
 """The scoring plans the instrumentation runs: one per prompt, built on first use, sharing one worker.
 
 The scoring settings (``OTEL_PROMPT_CANARY_SCORING``, a YAML file) give a default configuration and
-per-prompt overrides; ``checks`` and the ``judge_*`` settings adjust the default. A prompt whose
+per-prompt overrides; ``checks`` and the ``judge_*`` settings adjust the default. A prompt version
+that declares its output (its output contract) gets a plan of its own, built from the prompt's
+configuration and that declaration. A prompt whose
 configuration cannot be built (a missing API key variable, say) is logged once and scored with no
 checks, so a configuration mistake never breaks a call.
 """
@@ -18,6 +20,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from otel_prompt_canary.instrumentation.config import InstrumentationConfig
 from otel_prompt_canary.scoring import (
     Check,
+    DeclaredOutput,
     JudgeConfig,
     LateEvaluation,
     LateResultCallback,
@@ -114,7 +117,7 @@ def _has_late(config: ScoringConfig) -> bool:
 
 
 class Scoring:
-    """The plan of each prompt (None: calls of no known prompt), built once and cached."""
+    """The plan of each prompt and declared output (None: calls of no known prompt), built once and cached."""
 
     def __init__(
         self,
@@ -127,8 +130,9 @@ class Scoring:
         self._settings = settings
         self._extra_checks = tuple(extra_checks)
         self._extra_scorers = tuple(extra_scorers)
-        self._plans: dict[str | None, ScoringPlan] = {}
-        self._lock = threading.Lock()
+        # One plan per (prompt, declared output): distinct declarations are few, one per version at most.
+        self._plans: dict[tuple[str | None, DeclaredOutput | None], ScoringPlan] = {}
+        self._lock = threading.RLock()  # re-entered: a contract that fails to build falls back
         configs = [settings.default, *settings.prompts.values()]
         self.worker: ScoringWorker | None = None
         if any(_has_late(c) for c in configs):
@@ -136,25 +140,27 @@ class Scoring:
                 on_late_result, queue_size=max(c.background.queue_size for c in configs)
             )
 
-    def plan_for(self, prompt_name: str | None) -> ScoringPlan:
-        """The plan of ``prompt_name``; never raises."""
-        plan = self._plans.get(prompt_name)
+    def plan_for(self, prompt_name: str | None, declared_output: DeclaredOutput | None = None) -> ScoringPlan:
+        """The plan of ``prompt_name`` for a version that declares ``declared_output``; never raises."""
+        key = (prompt_name, declared_output)
+        plan = self._plans.get(key)
         if plan is not None:
             return plan
         with self._lock:
-            plan = self._plans.get(prompt_name)
+            plan = self._plans.get(key)
             if plan is None:
-                plan = self._build(prompt_name)
-                self._plans[prompt_name] = plan
+                plan = self._build(prompt_name, declared_output)
+                self._plans[key] = plan
         return plan
 
-    def _build(self, prompt_name: str | None) -> ScoringPlan:
+    def _build(self, prompt_name: str | None, declared_output: DeclaredOutput | None) -> ScoringPlan:
         try:
             plan = build_scoring(
                 self._settings.for_prompt(prompt_name),
                 worker=self.worker,
                 extra_checks=self._extra_checks,
                 extra_scorers=self._extra_scorers,
+                declared_output=declared_output,
             )
             if not plan.late:
                 return plan
@@ -166,13 +172,18 @@ class Scoring:
                 worker=self.worker,
             )
         except Exception as exc:
+            if declared_output is not None:
+                # The configuration alone may still build: keep the prompt's other checks running.
+                logger.error("the output contract of prompt %r is not checked: %s", prompt_name, exc)
+                return self.plan_for(prompt_name, None)
             logger.error("scoring for prompt %r is disabled: %s", prompt_name, exc)
             return ScoringPlan()
 
     def close(self, timeout: float = 5.0) -> None:
         """Close every plan's clients and shut the worker down."""
         with self._lock:
-            plans = list(self._plans.values())
+            # A contract that failed to build shares the plain plan: close each plan once.
+            plans = list({id(plan): plan for plan in self._plans.values()}.values())
             self._plans.clear()
         for plan in plans:
             try:

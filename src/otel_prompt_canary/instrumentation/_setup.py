@@ -11,15 +11,19 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry._logs import get_logger
-from opentelemetry.metrics import get_meter
+from opentelemetry.metrics import Meter, get_meter
 
+from otel_prompt_canary.instrumentation._reporter import DEFAULT_MAX_SERIES, Reporter, window_of
 from otel_prompt_canary.instrumentation._runtime import Runtime
 from otel_prompt_canary.instrumentation._scoring import Scoring, settings_of
 from otel_prompt_canary.instrumentation._tags import TagsCache
+from otel_prompt_canary.instrumentation._tally import Tally
 from otel_prompt_canary.instrumentation._wrappers import Patcher
 from otel_prompt_canary.instrumentation.config import InstrumentationConfig
 from otel_prompt_canary.instrumentation.instruments import Instruments
 from otel_prompt_canary.instrumentation.observers import LISTENERS
+from otel_prompt_canary.routing.control_plane import is_remote
+from otel_prompt_canary.routing.control_planes import ControlPlane
 from otel_prompt_canary.scoring import BoundedLRU, ScoringSettings
 
 __all__ = ["Installation", "install"]
@@ -97,6 +101,9 @@ def install(
         if built is not None:
             identify, close = built
             closers.append(close)
+    tally, reporter = _reporting(config, meter)
+    if reporter is not None:
+        closers.append(reporter.close)
     runtime = Runtime(
         config=config,
         tracer=tracer,
@@ -109,15 +116,36 @@ def install(
         listeners=LISTENERS,
         feedback=BoundedLRU(config.feedback_capacity) if config.feedback_capacity > 0 else None,
         tags=tags,
+        tally=tally,
+        reporter=reporter,
     )
     runtime_box.append(runtime)
     processor = _add_processor(runtime, tracer_provider)
     patcher = Patcher()
-    for library in ("openai", "anthropic", "httpx"):
+    for library in ("openai", "anthropic", "httpx", "requests"):
         if library not in config.libraries:
             continue
         _patch_library(library, runtime, patcher, library_problem)
     return Installation(runtime, patcher, scoring, processor, tuple(closers))
+
+
+def _reporting(config: InstrumentationConfig, meter: Meter) -> tuple[Tally | None, Reporter | None]:
+    """In-app reports as ``config`` asks (None, None: off); never raises."""
+    if config.report_interval <= 0:
+        return None, None
+    try:
+        default = None
+        if config.registry and is_remote(config.registry):
+            default = ControlPlane(config.registry.rstrip("/"), token=config.registry_token)
+        interval = config.report_interval
+        tally = Tally(window_seconds=window_of(interval), max_series=DEFAULT_MAX_SERIES)
+        reporter = Reporter(
+            tally, interval=interval, meter=meter, default_plane=default, token=config.registry_token
+        )
+        return tally, reporter
+    except Exception:
+        logger.warning("in-app reports are off: they could not be set up", exc_info=True)
+        return None, None
 
 
 def _add_processor(runtime: Runtime, tracer_provider: Any) -> Any:
@@ -164,6 +192,10 @@ def _patch_library(
             from otel_prompt_canary.instrumentation import patch_anthropic
 
             patch_anthropic.patch(runtime, patcher)
+        elif library == "requests":
+            from otel_prompt_canary.instrumentation import patch_requests
+
+            patch_requests.patch(runtime, patcher)
     except Exception:
         logger.warning("could not patch %s; it is left uninstrumented", library, exc_info=True)
 
@@ -171,6 +203,8 @@ def _patch_library(
 def _usable(key: str, library_problem: Callable[[str], str | None]) -> bool:
     problem = library_problem(key)
     if problem is not None:
-        logger.info("not instrumenting %s: %s", key, problem)
+        # A library the application does not use is no news; one in an unsupported version is.
+        level = logging.DEBUG if problem.endswith("is not installed") else logging.INFO
+        logger.log(level, "not instrumenting %s: %s", key, problem)
         return False
     return True

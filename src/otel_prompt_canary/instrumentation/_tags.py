@@ -1,5 +1,9 @@
 """The prompt identity of one LLM call, as attributes: name, version, cohort and rollout.
 
+The tags of a registry version also carry its output contract, as the scoring plan reads it
+(:class:`~otel_prompt_canary.scoring.DeclaredOutput`): whichever way a call was identified (a router
+Selection or the request's system text), its checks follow what its version declares.
+
 Every attribute set a call hands the OpenTelemetry SDK is built once per identity and reused: the
 span attributes, and the metric attributes of each (identity, data point) pair, such as
 (identity, check, outcome). Each cache is bounded, so that names invented per call (an error type, a
@@ -8,15 +12,27 @@ custom check) cannot grow memory without limit.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable, Mapping
 from typing import Final, TypeVar, final
 
 from opentelemetry.util.types import AttributeValue
 
 from otel_prompt_canary import names
-from otel_prompt_canary.scoring import CheckOutcome
+from otel_prompt_canary.registry.models import PromptVersion
+from otel_prompt_canary.scoring import CheckOutcome, DeclaredOutput
 
-__all__ = ["FINGERPRINT", "SELECTION", "UNTAGGED", "MetricAttributes", "Tags", "TagsCache"]
+__all__ = [
+    "FINGERPRINT",
+    "SELECTION",
+    "UNTAGGED",
+    "MetricAttributes",
+    "Tags",
+    "TagsCache",
+    "declared_output",
+]
+
+logger = logging.getLogger("otel_prompt_canary.instrumentation")
 
 SELECTION: Final = "selection"
 FINGERPRINT: Final = "fingerprint"
@@ -92,6 +108,7 @@ class Tags:
 
     ``version`` is written as a string so that span attributes and metric attributes agree.
     ``cohort`` is None for a version that is neither the stable nor the canary one of the route.
+    ``output`` is what the version declares its answers are (None: nothing).
     """
 
     __slots__ = (
@@ -100,6 +117,7 @@ class Tags:
         "metric_attributes",
         "metrics",
         "name",
+        "output",
         "rollout_id",
         "source",
         "span_attributes",
@@ -115,12 +133,14 @@ class Tags:
         source: str,
         *,
         mirrors: frozenset[str] = frozenset(),
+        output: DeclaredOutput | None = None,
     ) -> None:
         self.name = name
         self.version = str(version)
         self.cohort = cohort
         self.rollout_id = rollout_id
         self.source = source
+        self.output = output
         span: dict[str, AttributeValue] = {
             names.PROMPT_NAME: name,
             names.PROMPT_VERSION: self.version,
@@ -163,6 +183,20 @@ def _int_or_str(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
+def declared_output(version: PromptVersion | None) -> DeclaredOutput | None:
+    """The output contract of a registry version, as scoring reads it (None: it declares none)."""
+    contract = None if version is None else version.output
+    if contract is None:
+        return None
+    try:
+        return DeclaredOutput(format=contract.format, json_schema=contract.json_schema)
+    except Exception:
+        # The registry accepted it, so this is a bug or a newer format: score the call as if the
+        # version declared nothing rather than leave it untagged.
+        logger.warning("ignoring the output contract of %s", version.ref if version else None, exc_info=True)
+        return None
+
+
 #: The metric attribute sets of calls of no known prompt.
 UNTAGGED: Final = MetricAttributes({})
 
@@ -177,17 +211,41 @@ class TagsCache:
 
     def __init__(self, mirrors: frozenset[str]) -> None:
         self._mirrors = mirrors
-        self._items: dict[tuple[str, str, str | None, str | None, str], Tags] = {}
+        self._items: dict[tuple[str, str, str | None, str | None, str, str | None], Tags] = {}
 
     def get(
-        self, name: str, version: int | str, cohort: str | None, rollout_id: str | None, source: str
+        self,
+        name: str,
+        version: int | str,
+        cohort: str | None,
+        rollout_id: str | None,
+        source: str,
+        prompt_version: PromptVersion | None = None,
     ) -> Tags:
-        key = (name, str(version), cohort, rollout_id, source)
+        """The tags of a call; ``prompt_version``, the registry version, gives them its output contract."""
+        # A version with a contract is also keyed by its content hash: the same number in another
+        # registry (a test, a second router) may declare something else.
+        contract_of = None if prompt_version is None or prompt_version.output is None else prompt_version
+        key = (
+            name,
+            str(version),
+            cohort,
+            rollout_id,
+            source,
+            None if contract_of is None else contract_of.content_hash,
+        )
         found = self._items.get(key)
         if found is None:
-            found = remember(
-                self._items, key, Tags(name, version, cohort, rollout_id, source, mirrors=self._mirrors)
+            tags = Tags(
+                name,
+                version,
+                cohort,
+                rollout_id,
+                source,
+                mirrors=self._mirrors,
+                output=declared_output(contract_of),
             )
+            found = remember(self._items, key, tags)
         return found
 
     def __len__(self) -> int:

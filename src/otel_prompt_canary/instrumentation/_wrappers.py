@@ -8,7 +8,9 @@ Two kinds of wrappers:
   another instrumentation or the SDK opened around the request, so results written there land on
   that span before it ends. It also proxies streams there, beneath any other instrumentation's proxy.
 
-The call wrapper records what the response wrapper could not (a raw response, a middleware path).
+The call wrapper records what the response wrapper could not (a middleware path). A call that went
+by with no span at all (a peer instrumenting that made none while it ran) is left in the context for
+a peer that makes its span only afterwards (:data:`~otel_prompt_canary.instrumentation._call.UNCLAIMED`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from wrapt import wrap_function_wrapper
 
-from otel_prompt_canary.instrumentation._call import Api, active_call
+from otel_prompt_canary.instrumentation._call import UNCLAIMED, Api, CallState, active_call
+from otel_prompt_canary.instrumentation._raw import settle
 
 # The runtime is injected into the wrappers, never looked up: it is needed here as a type only.
 if TYPE_CHECKING:
@@ -67,9 +70,12 @@ def sync_call_wrapper(runtime: Runtime, api: Api, peer_check: PeerCheck | None =
         except BaseException as error:
             otel_context.detach(token)
             runtime.fail(call, error)
+            _leave(call)
             raise
         otel_context.detach(token)
-        return runtime.result(call, result)
+        value = runtime.result(call, result)
+        _leave(call)
+        return value
 
     return wrapper
 
@@ -92,11 +98,21 @@ def async_call_wrapper(runtime: Runtime, api: Api, peer_check: PeerCheck | None 
         except BaseException as error:
             otel_context.detach(token)
             runtime.fail(call, error)
+            _leave(call)
             raise
         otel_context.detach(token)
-        return runtime.result(call, result)
+        value = runtime.result(call, result)
+        await settle(value)
+        _leave(call)
+        return value
 
     return wrapper
+
+
+def _leave(call: CallState) -> None:
+    """A call that no span carried yet stays findable in this context, for a peer's late span."""
+    if call.span is None and call.peer_span is None:
+        UNCLAIMED.set(call)
 
 
 def sync_response_wrapper(runtime: Runtime) -> Wrapper:
@@ -107,7 +123,7 @@ def sync_response_wrapper(runtime: Runtime) -> Wrapper:
     ) -> Any:
         result = wrapped(*args, **kwargs)
         call = active_call()
-        if call is None or call.done or call.streaming:
+        if call is None or call.done or call.deferred:
             return result
         runtime.adopt_current_span(call)
         return runtime.result(call, result, final=False)
@@ -123,10 +139,12 @@ def async_response_wrapper(runtime: Runtime) -> Wrapper:
     ) -> Any:
         result = await wrapped(*args, **kwargs)
         call = active_call()
-        if call is None or call.done or call.streaming:
+        if call is None or call.done or call.deferred:
             return result
         runtime.adopt_current_span(call)
-        return runtime.result(call, result, final=False)
+        value = runtime.result(call, result, final=False)
+        await settle(value)
+        return value
 
     return wrapper
 

@@ -19,6 +19,8 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from otel_prompt_canary.errors import InvalidInputError
+from otel_prompt_canary.feedback import DEFAULT_KEY_LIFETIME_SECONDS
+from otel_prompt_canary.names import TOKEN_VARIABLE
 
 __all__ = ["CHECK_NAMES", "ENVIRONMENT", "InstrumentationConfig", "SpanMode"]
 
@@ -31,7 +33,7 @@ CHECK_NAMES: Final = frozenset(
     {"json_valid", "max_output_tokens", "truncation", "refusal", "escalation", "output_tokens"}
 )
 _MIRRORS: Final = frozenset({"openinference", "langfuse"})
-_LIBRARIES: Final = frozenset({"openai", "anthropic", "httpx"})
+_LIBRARIES: Final = frozenset({"openai", "anthropic", "httpx", "requests"})
 _SPAN_MODES: Final = ("auto", "own", "attach")
 
 
@@ -43,7 +45,9 @@ class InstrumentationConfig:
         registry: Where prompts and routes come from, for zero-code identification: a registry file
             path, an ``sqlite:///`` or ``postgresql://`` URL, or the ``http(s)://`` URL of the control
             plane. None: only calls made under a router ``Selection`` are tagged.
-        registry_token: Bearer token for the control plane, if it requires one.
+        registry_token: The control plane credential (``OTEL_PROMPT_CANARY_TOKEN``): sent with route
+            reads, it authenticates in-app reports and signs feedback keys. It is a **reporting
+            credential**: whoever holds it can report statistics, so can make a canary look healthy.
         registry_wait: Seconds ``instrument()`` waits for the first routes from ``registry`` (the
             application starts anyway when they do not come; calls are then untagged until they do).
         scoring: Path of a scoring settings YAML file (a ``default`` configuration and per-prompt
@@ -62,8 +66,13 @@ class InstrumentationConfig:
         mirrors: Extra attribute sets for other tools: ``openinference``, ``langfuse``.
         span_mode: ``auto`` (own the LLM span unless another GenAI instrumentation or the SDK makes
             one), ``own`` (always make one) or ``attach`` (never make one; tag others' spans).
-        libraries: The client libraries to patch: ``openai``, ``anthropic``, ``httpx``.
+        libraries: The client libraries to patch: ``openai``, ``anthropic``, ``httpx`` (``httpx`` and
+            ``httpx2``), ``requests``.
         feedback_capacity: How many recent response ids :func:`record_feedback` can resolve.
+        report_interval: Seconds between two in-app reports to the control plane (``0``: no
+            reports). Reports go to the control plane of ``registry`` and of every router on a
+            control plane URL (docs/reporting.md).
+        feedback_key_lifetime: Seconds a feedback key stays valid for :func:`record_feedback`.
     """
 
     registry: str | None = None
@@ -81,6 +90,8 @@ class InstrumentationConfig:
     span_mode: SpanMode = "auto"
     libraries: frozenset[str] = _LIBRARIES
     feedback_capacity: int = 10_000
+    report_interval: float = 10.0
+    feedback_key_lifetime: float = DEFAULT_KEY_LIFETIME_SECONDS
 
     def __post_init__(self) -> None:
         for check in self.checks or ():
@@ -111,6 +122,15 @@ class InstrumentationConfig:
             raise InvalidInputError(
                 f"feedback_capacity must be a non-negative integer, got {self.feedback_capacity!r}"
             )
+        if not 0.0 <= self.report_interval <= 3600.0:
+            raise InvalidInputError(
+                f"report_interval must be in [0, 3600] seconds (0: no reports), got {self.report_interval!r}"
+            )
+        if not self.feedback_key_lifetime > 0:
+            raise InvalidInputError(
+                "feedback_key_lifetime must be a positive number of seconds, "
+                f"got {self.feedback_key_lifetime!r}"
+            )
         if self.rewrite and not self.fingerprint:
             raise InvalidInputError("rewrite needs fingerprint: the stable text must be identified first")
 
@@ -125,6 +145,8 @@ class InstrumentationConfig:
         values: dict[str, Any] = {}
         for name, (variable, parse, _doc) in ENVIRONMENT.items():
             raw = env.get(variable)
+            if (raw is None or not raw.strip()) and name in _FORMER_NAMES:
+                raw = env.get(_FORMER_NAMES[name])
             if raw is None or not raw.strip():
                 continue
             try:
@@ -193,6 +215,20 @@ def _count(raw: str) -> int:
     return value
 
 
+def _interval(raw: str) -> float:
+    value = float(raw)
+    if not 0.0 <= value <= 3600.0:
+        raise ValueError("an interval is in [0, 3600] seconds (0: off)")
+    return value
+
+
+def _lifetime(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("a lifetime is a positive number of seconds")
+    return value
+
+
 def _span_mode(raw: str) -> str:
     if raw not in _SPAN_MODES:
         raise ValueError(f"use one of {', '.join(_SPAN_MODES)}")
@@ -211,7 +247,12 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any], str]]] = Mappin
             _text,
             "registry path, sqlite:/// or postgresql:// URL, or control-plane http(s):// URL",
         ),
-        "registry_token": ("OTEL_PROMPT_CANARY_REGISTRY_TOKEN", _text, "control-plane bearer token"),
+        "registry_token": (
+            TOKEN_VARIABLE,
+            _text,
+            "the control plane's reporting credential: reports, feedback keys (formerly "
+            "OTEL_PROMPT_CANARY_REGISTRY_TOKEN, still read)",
+        ),
         "registry_wait": (
             "OTEL_PROMPT_CANARY_REGISTRY_WAIT",
             _seconds,
@@ -257,5 +298,20 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any], str]]] = Mappin
             _count,
             "recent response ids kept for feedback",
         ),
+        "report_interval": (
+            "OTEL_PROMPT_CANARY_REPORT_INTERVAL",
+            _interval,
+            "seconds between in-app reports to the control plane; 0 turns them off",
+        ),
+        "feedback_key_lifetime": (
+            "OTEL_PROMPT_CANARY_FEEDBACK_KEY_LIFETIME",
+            _lifetime,
+            "seconds a feedback key stays valid",
+        ),
     }
+)
+
+#: Variables read for a setting when its own is unset: the names it had before.
+_FORMER_NAMES: Final[Mapping[str, str]] = MappingProxyType(
+    {"registry_token": "OTEL_PROMPT_CANARY_REGISTRY_TOKEN"}
 )

@@ -1,4 +1,4 @@
-"""In-process observers of every instrumented LLM call, and user feedback by response id.
+"""In-process observers of every instrumented LLM call, and user feedback by feedback key or response id.
 
 A listener added with :func:`add_observation_listener` is called after each call (and after each late
 score, such as a sampled LLM judge's or :func:`record_feedback`'s) with one :class:`Observation`. It
@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Final
 from otel_prompt_canary.instrumentation._active import active_runtime
 
 if TYPE_CHECKING:
-    from otel_prompt_canary.scoring import ScoringResults
+    from otel_prompt_canary.instrumentation._runtime import Runtime
+    from otel_prompt_canary.scoring import CheckOutcome, ScoreOutcome, ScoringResults
 
 __all__ = [
     "Observation",
@@ -95,31 +96,63 @@ def remove_observation_listener(listener: ObservationListener) -> None:
     LISTENERS.remove(listener)
 
 
-def record_feedback(response_id: str, score: float | bool, *, name: str | None = None) -> bool:
-    """Record a user's feedback on the response ``response_id`` (a thumbs up/down or a 0..1 score).
+def record_feedback(target: str, score: float | bool, *, name: str | None = None) -> bool:
+    """Record a user's feedback on one answer: ``target`` is the call's feedback key, or its response id.
 
-    The score is attributed to the prompt, version and cohort that produced the response, if the
-    response is among the last ``feedback_capacity`` ones this process saw, and recorded as a
-    ``gen_ai.evaluation.result`` event and a ``prompt_canary.score`` data point named ``name``
-    (default ``user_feedback``). Returns True when the response was found. Raises
-    :class:`~otel_prompt_canary.errors.InvalidInputError` for a score that is not a bool or a
-    number in [0, 1].
+    - a **feedback key** (``Selection.feedback_key``, stored with the answer) works in any
+      instrumented process: the feedback counts in the next in-app report to the control plane,
+      in the key's rollout and cohort. A key that is forged, altered or expired is a counted drop
+      (``prompt_canary.samples.dropped``) and returns False;
+    - a **response id** works in the process that made the call, for one of its last
+      ``feedback_capacity`` responses; an unknown id returns False.
+
+    ``score`` is a bool or a number in [0, 1]; :func:`otel_prompt_canary.feedback.feedback_signal`
+    says what it counts as: a number, or a bool with no ``name``, is the score ``name`` (default
+    ``user_feedback``, a bool as 1.0 or 0.0); a bool with a ``name`` is the check ``name``. It is
+    recorded like a late score: a ``gen_ai.evaluation.result`` event and a metric data point.
+    Returns True when recorded. Raises :class:`~otel_prompt_canary.errors.InvalidInputError` for a
+    score or name that is not valid.
     """
     # Imported here: scoring is loaded when instrumenting, not when an application imports this package.
-    from otel_prompt_canary.scoring import (
-        FEEDBACK_SCORE_NAME,
-        ScoreOutcome,
-        validate_evaluation_name,
-        validate_feedback_score,
-    )
+    from otel_prompt_canary.feedback import feedback_signal, is_feedback_key
+    from otel_prompt_canary.scoring import CheckOutcome, ScoreOutcome
 
-    value = validate_feedback_score(score)
-    evaluation = validate_evaluation_name(name if name is not None else FEEDBACK_SCORE_NAME)
+    signal = feedback_signal(score, name)
+    outcome: CheckOutcome | ScoreOutcome
+    if isinstance(signal.value, bool):
+        outcome = CheckOutcome(signal.name, signal.value)
+    else:
+        outcome = ScoreOutcome(signal.name, signal.value)
     runtime = active_runtime()
-    if runtime is None or runtime.feedback is None or not isinstance(response_id, str):
+    if runtime is None or not isinstance(target, str):
         return False
-    identity = runtime.feedback.get(response_id)
+    if is_feedback_key(target):
+        return _record_by_key(runtime, target, outcome)
+    if runtime.feedback is None:
+        return False
+    identity = runtime.feedback.get(target)
     if identity is None:
         return False
-    runtime.late_outcome(identity, ScoreOutcome(evaluation, value), response_id=response_id)
+    runtime.late_outcome(identity, outcome, response_id=target)
+    return True
+
+
+def _record_by_key(runtime: Runtime, key: str, outcome: CheckOutcome | ScoreOutcome) -> bool:
+    from otel_prompt_canary.errors import FeedbackKeyError
+    from otel_prompt_canary.feedback import FeedbackKeys
+    from otel_prompt_canary.routing.control_planes import control_planes
+
+    # Any credential this process reports with may have signed the key: the instrumentation's and
+    # each router's (the key's router may have been given its own).
+    credentials = [runtime.config.registry_token, *(plane.token for plane in control_planes())]
+    keys = FeedbackKeys(credentials, lifetime_seconds=runtime.config.feedback_key_lifetime)
+    try:
+        found = keys.read(key)
+    except FeedbackKeyError as exc:
+        logger.info("feedback not recorded: %s", exc)
+        if runtime.reporter is not None:
+            runtime.reporter.drop_samples(f"feedback_{exc.reason}")
+        return False
+    identity = (found.prompt, str(found.version), found.cohort, found.rollout_id)
+    runtime.late_outcome(identity, outcome)
     return True

@@ -20,6 +20,7 @@ LIBRARIES: Final = MappingProxyType(
         "anthropic": "anthropic >= 0.40, < 3",
         "httpx": "httpx >= 0.27, < 1",
         "httpx2": "httpx2 >= 2, < 3",
+        "requests": "requests >= 2.28, < 3",
     }
 )
 

@@ -1,19 +1,24 @@
-"""Patches of the ``anthropic`` SDK: ``messages.create`` and ``messages.stream``, sync and async.
+"""Patches of the ``anthropic`` SDK: ``messages`` and ``beta.messages``, sync and async.
+
+Patched: ``create``, ``stream`` and ``parse`` of ``messages`` and of ``beta.messages`` (LangChain
+switches to the latter whenever ``betas=`` is set). Raw responses (``with_raw_response``, which
+``ChatAnthropic`` uses for every call) are recorded when their body is read
+(:mod:`~otel_prompt_canary.instrumentation._raw`).
 
 The SDK makes its own ``anthropic.messages.create`` span for every call when OpenTelemetry tracing
 is on (anthropic 2.x, with a real tracer provider): then this project makes no span of its own and
 writes the prompt attributes and check results on the SDK's span, from inside the SDK's response
 processing (``_process_response``) and at the stream's ``message_stop``, before the SDK ends it.
 
-``messages.stream()`` returns a manager that sends the request when entered; the manager is proxied
-so that the call is recorded from its ``__enter__``/``__aenter__`` (the span, when ours, starts when
+``stream()`` returns a manager that sends the request when entered; the manager is proxied so that
+the call is recorded from its ``__enter__``/``__aenter__`` (the span, when ours, starts when
 ``stream()`` is called).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
-import sys
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -23,8 +28,8 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import NoOpTracer, ProxyTracer
 
 from otel_prompt_canary.instrumentation._anthropic import MessagesApi
-from otel_prompt_canary.instrumentation._call import CallState
-from otel_prompt_canary.instrumentation._streams import CLOSED_EARLY
+from otel_prompt_canary.instrumentation._call import CLOSED_EARLY, CallState
+from otel_prompt_canary.instrumentation._peers import ANTHROPIC_PEERS, instrumenting
 from otel_prompt_canary.instrumentation._wrappers import (
     Patcher,
     Wrapper,
@@ -39,17 +44,12 @@ from otel_prompt_canary.instrumentation._wrappers import (
 if TYPE_CHECKING:
     from otel_prompt_canary.instrumentation._runtime import Runtime
 
-__all__ = ["PEER_INSTRUMENTORS", "patch", "peer_active", "sdk_traces"]
+__all__ = ["patch", "peer_active", "sdk_traces"]
 
 logger = logging.getLogger("otel_prompt_canary.instrumentation")
 
-#: Modules of other Anthropic instrumentations that make their own GenAI span per call.
-PEER_INSTRUMENTORS: Final = (
-    "opentelemetry.instrumentation.genai.anthropic",
-    "opentelemetry.instrumentation.anthropic",
-)
-
 _MESSAGES: Final = "anthropic.resources.messages.messages"
+_BETA_MESSAGES: Final = "anthropic.resources.beta.messages.messages"
 _BASE: Final = "anthropic._base_client"
 
 
@@ -67,28 +67,31 @@ def sdk_traces(instance: object) -> bool:
 
 def peer_active(instance: object) -> bool:
     """True when the SDK itself or another Anthropic instrumentation owns the LLM span."""
-    if sdk_traces(instance):
-        return True
-    modules = sys.modules
-    for name in PEER_INSTRUMENTORS:
-        module = modules.get(name)
-        if module is None:
-            continue
-        instrumentor = getattr(getattr(module, "AnthropicInstrumentor", None), "_instance", None)
-        if instrumentor is not None and getattr(instrumentor, "_is_instrumented_by_opentelemetry", False):
-            return True
-    return False
+    return sdk_traces(instance) or instrumenting(ANTHROPIC_PEERS, "AnthropicInstrumentor")
+
+
+def _raw_types() -> tuple[type, ...]:
+    """The SDK's raw response classes (0.x also has the legacy one, which 2.x dropped)."""
+    from anthropic._response import BaseAPIResponse
+
+    try:
+        legacy = importlib.import_module("anthropic._legacy_response").LegacyAPIResponse
+    except (ImportError, AttributeError):
+        return (BaseAPIResponse,)
+    return (BaseAPIResponse, legacy)
 
 
 def patch(runtime: Runtime, patcher: Patcher) -> None:
     """Wrap the Anthropic methods this instrumentation records."""
     import anthropic
 
-    api = MessagesApi((anthropic.Stream, anthropic.AsyncStream))
-    patcher.patch(_MESSAGES, "Messages.create", sync_call_wrapper(runtime, api, peer_active))
-    patcher.patch(_MESSAGES, "AsyncMessages.create", async_call_wrapper(runtime, api, peer_active))
-    patcher.patch(_MESSAGES, "Messages.stream", stream_wrapper(runtime, api))
-    patcher.patch(_MESSAGES, "AsyncMessages.stream", stream_wrapper(runtime, api))
+    api = MessagesApi((anthropic.Stream, anthropic.AsyncStream), _raw_types())
+    for module in (_MESSAGES, _BETA_MESSAGES):
+        for method in ("create", "parse"):
+            patcher.patch(module, f"Messages.{method}", sync_call_wrapper(runtime, api, peer_active))
+            patcher.patch(module, f"AsyncMessages.{method}", async_call_wrapper(runtime, api, peer_active))
+        patcher.patch(module, "Messages.stream", stream_wrapper(runtime, api))
+        patcher.patch(module, "AsyncMessages.stream", stream_wrapper(runtime, api))
     patcher.patch(_BASE, "SyncAPIClient._process_response", sync_response_wrapper(runtime))
     patcher.patch(_BASE, "AsyncAPIClient._process_response", async_response_wrapper(runtime))
 
@@ -173,7 +176,7 @@ class StreamManagerProxy(wrapt.ObjectProxy[Any]):
 
     def _self_closed(self) -> None:
         call = self._self_call
-        if not call.done and not call.streaming:
+        if not call.done and not call.deferred:
             # Left before any stream was made (or the request never went out).
             self._self_runtime.finish_quietly(call, None, error_type=CLOSED_EARLY, what="a stream manager")
 

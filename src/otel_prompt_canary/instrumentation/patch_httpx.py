@@ -1,11 +1,13 @@
 """OpenAI-compatible HTTP calls an application makes itself with ``httpx`` or ``httpx2``.
 
 ``Client.send`` and ``AsyncClient.send`` are wrapped (for both libraries). A ``POST`` whose path ends
-in ``/chat/completions`` or ``/responses`` is recorded like an SDK call: the JSON request body is read
-for the model, parameters and system prompt, the JSON response (or the server-sent events of a
-stream, as the application reads them) for the response. The ``openai`` and ``anthropic`` SDKs run on
-``httpx2`` too: their requests are sent while a client patch records the call, which the context
-says, so they pass through untouched and every call counts once.
+in ``/chat/completions``, ``/responses`` or ``/completions`` is recorded like an SDK call: the JSON
+request body is read for the model, parameters and system prompt, the JSON response (or the
+server-sent events of a stream, as the application reads them, up to ``data: [DONE]``) for the
+response. The ``openai`` and ``anthropic`` SDKs run on ``httpx2``: their requests are sent while a
+client patch records the call, which the context says, so they pass through untouched and every call
+counts once; a request an SDK sends by another way (LiteLLM posts through the client's ``post()``)
+is recorded here.
 
 Only the request body is ever changed (rewrite mode); the response bytes reach the application as
 the server sent them.
@@ -13,18 +15,16 @@ the server sent them.
 
 from __future__ import annotations
 
-import codecs
 import json
 import logging
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import context as otel_context
 
-from otel_prompt_canary.instrumentation._call import Accumulator, Api, CallState
-from otel_prompt_canary.instrumentation._openai import ChatCompletionsApi, ResponsesApi
-from otel_prompt_canary.instrumentation._streams import CLOSED_EARLY
+from otel_prompt_canary.instrumentation._bodies import BodyReader, json_view, watch_body
+from otel_prompt_canary.instrumentation._call import UNREADABLE, Api, CallState
+from otel_prompt_canary.instrumentation._openai import ChatCompletionsApi, CompletionsApi, ResponsesApi
 from otel_prompt_canary.instrumentation._wrappers import Patcher, Wrapper, skip
 from otel_prompt_canary.instrumentation.utils import server_of
 
@@ -32,39 +32,50 @@ from otel_prompt_canary.instrumentation.utils import server_of
 if TYPE_CHECKING:
     from otel_prompt_canary.instrumentation._runtime import Runtime
 
-__all__ = ["LLM_PATHS", "patch"]
+__all__ = ["LLM_PATHS", "api_of_path", "llm_apis", "patch"]
 
 logger = logging.getLogger("otel_prompt_canary.instrumentation")
 
-#: URL path endings of the OpenAI-compatible generation endpoints recorded on the HTTP path.
-LLM_PATHS: Final = ("/chat/completions", "/responses")
-#: A JSON response body larger than this is passed through without checks.
-_MAX_BODY: Final = 8 * 1024 * 1024
+#: URL path endings of the OpenAI-compatible generation endpoints recorded on the HTTP path (the
+#: first that matches wins: ``/chat/completions`` before ``/completions``).
+LLM_PATHS: Final = ("/chat/completions", "/responses", "/completions")
+
+
+def llm_apis() -> dict[str, Api]:
+    """The API of each path of :data:`LLM_PATHS` (read from JSON: no SDK class to recognise)."""
+    return {
+        "/chat/completions": ChatCompletionsApi(),
+        "/responses": ResponsesApi(),
+        "/completions": CompletionsApi(),
+    }
+
+
+def api_of_path(method: str, path: str, apis: Mapping[str, Api]) -> Api | None:
+    """The API a request is a call of, or None (not a ``POST`` to one of :data:`LLM_PATHS`)."""
+    if method != "POST":
+        return None
+    for ending in LLM_PATHS:
+        if path.endswith(ending):
+            return apis[ending]
+    return None
 
 
 def patch(runtime: Runtime, patcher: Patcher, modules: list[str]) -> None:
     """Wrap ``Client.send``/``AsyncClient.send`` of each of ``modules`` (``httpx``, ``httpx2``)."""
-    chat = ChatCompletionsApi(())
-    responses = ResponsesApi(())
+    apis = llm_apis()
     for name in modules:
         module = __import__(name)
-        sync_stream, async_stream = _stream_classes(module)
-        patcher.patch(name, "Client.send", _sync_send(runtime, chat, responses, module, sync_stream))
-        patcher.patch(name, "AsyncClient.send", _async_send(runtime, chat, responses, module, async_stream))
+        patcher.patch(name, "Client.send", _sync_send(runtime, apis, module))
+        patcher.patch(name, "AsyncClient.send", _async_send(runtime, apis, module))
 
 
-def _api_of(request: Any, chat: Api, responses: Api) -> Api | None:
+def _api_of(request: Any, apis: Mapping[str, Api]) -> Api | None:
     try:
-        if request.method != "POST":
-            return None
+        method: str = request.method
         path: str = request.url.path
     except Exception:
         return None
-    if path.endswith("/chat/completions"):
-        return chat
-    if path.endswith("/responses"):
-        return responses
-    return None
+    return api_of_path(method, path, apis)
 
 
 def _body(request: Any) -> dict[str, Any] | None:
@@ -114,14 +125,14 @@ def _replace_request(args: tuple[Any, ...], kwargs: dict[str, Any], request: Any
     return args
 
 
-def _sync_send(runtime: Runtime, chat: Api, responses: Api, module: Any, stream_cls: type) -> Wrapper:
+def _sync_send(runtime: Runtime, apis: Mapping[str, Api], module: Any) -> Wrapper:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         if skip(runtime):  # first: an SDK call in flight is the common case, and the cheapest test
             return wrapped(*args, **kwargs)
         request = args[0] if args else kwargs.get("request")
-        api = _api_of(request, chat, responses)
+        api = _api_of(request, apis)
         if api is None:
             return wrapped(*args, **kwargs)
         started = _start(runtime, module, api, request)
@@ -137,20 +148,20 @@ def _sync_send(runtime: Runtime, chat: Api, responses: Api, module: Any, stream_
             runtime.fail(call, error)
             raise
         otel_context.detach(token)
-        _observe(runtime, call, response, stream_cls)
+        _observe(runtime, call, response)
         return response
 
     return wrapper
 
 
-def _async_send(runtime: Runtime, chat: Api, responses: Api, module: Any, stream_cls: type) -> Wrapper:
+def _async_send(runtime: Runtime, apis: Mapping[str, Api], module: Any) -> Wrapper:
     async def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         if skip(runtime):  # first: an SDK call in flight is the common case, and the cheapest test
             return await wrapped(*args, **kwargs)
         request = args[0] if args else kwargs.get("request")
-        api = _api_of(request, chat, responses)
+        api = _api_of(request, apis)
         if api is None:
             return await wrapped(*args, **kwargs)
         started = _start(runtime, module, api, request)
@@ -166,169 +177,29 @@ def _async_send(runtime: Runtime, chat: Api, responses: Api, module: Any, stream
             runtime.fail(call, error)
             raise
         otel_context.detach(token)
-        _observe(runtime, call, response, stream_cls)
+        _observe(runtime, call, response)
         return response
 
     return wrapper
 
 
-def _observe(runtime: Runtime, call: CallState, response: Any, stream_cls: type) -> None:
+def _observe(runtime: Runtime, call: CallState, response: Any) -> None:
     """Record a response now (read) or as its body is read (streamed); never raises."""
     try:
         status = response.status_code
         if status >= 400:
             runtime.finish(call, None, error_type=str(status))
             return
-        content_type = response.headers.get("content-type", "")
-        sse = "text/event-stream" in content_type
+        headers = response.headers
+        sse = "text/event-stream" in headers.get("content-type", "")
         if not sse and response.is_stream_consumed:
-            runtime.finish(call, _json_view(call, response.content))
+            view = json_view(call, response.content)
+            runtime.finish(call, view, error_type=None if view is not None else UNREADABLE)
             return
-        encoding = response.headers.get("content-encoding", "").lower().strip()
-        observer = _BodyObserver(runtime, call, sse, encoding)
-        call.streaming = True
-        response.stream = stream_cls(response.stream, observer)
+        encoding = headers.get("content-encoding", "").lower().strip()
+        call.deferred = True
+        if not watch_body(response, BodyReader(runtime, call, sse, encoding)):
+            runtime.finish(call, None, error_type=UNREADABLE)
     except Exception:
         logger.warning("could not record an HTTP LLM response", exc_info=True)
         runtime.end_quietly(call)
-
-
-def _json_view(call: CallState, content: bytes) -> Any:
-    try:
-        data = json.loads(content)
-    except Exception:
-        return None
-    return call.api.response(data, call)
-
-
-class _BodyObserver:
-    """Sees the bytes of a response body go by; records the call at the body's end."""
-
-    def __init__(self, runtime: Runtime, call: CallState, sse: bool, encoding: str) -> None:
-        self.runtime = runtime
-        self.call = call
-        self.sse = sse
-        self.accumulator: Accumulator | None = call.api.accumulator() if sse else None
-        self.buffer = bytearray()
-        self.text = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.pending = ""
-        self.broken = False
-        self.decompress: Any = None
-        if encoding in ("gzip", "x-gzip"):
-            self.decompress = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self.decompress = zlib.decompressobj()
-        elif encoding not in ("", "identity"):
-            self.broken = True  # an encoding we do not decode: record the call without checks
-
-    def feed(self, chunk: bytes) -> None:
-        if self.call.done or self.broken:
-            return
-        try:
-            if self.decompress is not None:
-                chunk = self.decompress.decompress(chunk)
-            if self.sse:
-                self._events(self.text.decode(chunk))
-            else:
-                self.buffer += chunk
-                if len(self.buffer) > _MAX_BODY:
-                    self.broken = True
-                    self.buffer = bytearray()
-        except Exception:
-            logger.debug("could not read an HTTP response body", exc_info=True)
-            self.broken = True
-
-    def _events(self, text: str) -> None:
-        assert self.accumulator is not None
-        self.pending += text.replace("\r\n", "\n")
-        while "\n\n" in self.pending:
-            event, self.pending = self.pending.split("\n\n", 1)
-            data = "\n".join(line[5:].lstrip() for line in event.split("\n") if line.startswith("data:"))
-            if not data or data == "[DONE]":
-                continue
-            try:
-                item = json.loads(data)
-            except ValueError:
-                continue
-            if self.accumulator.add(item):
-                self.ended()
-                return
-
-    def ended(self) -> None:
-        call = self.call
-        if call.done:
-            return
-        response = None
-        if not self.broken:
-            try:
-                if self.sse:
-                    assert self.accumulator is not None
-                    response = self.accumulator.response(call)
-                else:
-                    response = _json_view(call, bytes(self.buffer))
-            except Exception:
-                logger.debug("could not build an HTTP response view", exc_info=True)
-        self._finish(response, None, None)
-
-    def failed(self, error: BaseException) -> None:
-        if not self.call.done:
-            self._finish(None, error, None)
-
-    def closed(self) -> None:
-        if not self.call.done:
-            self._finish(None, None, CLOSED_EARLY)
-
-    def _finish(self, response: Any, error: BaseException | None, error_type: str | None) -> None:
-        self.runtime.finish_quietly(
-            self.call, response, error=error, error_type=error_type, what="an HTTP LLM response"
-        )
-
-
-def _stream_classes(module: Any) -> tuple[type, type]:
-    """Body wrappers that are a ``SyncByteStream``/``AsyncByteStream`` of ``module``."""
-
-    class ObservedStream(module.SyncByteStream):  # type: ignore[misc]
-        def __init__(self, inner: Any, observer: _BodyObserver) -> None:
-            self._inner = inner
-            self._observer = observer
-
-        def __iter__(self) -> Iterator[bytes]:
-            observer = self._observer
-            try:
-                for chunk in self._inner:
-                    observer.feed(chunk)
-                    yield chunk
-            except Exception as error:
-                observer.failed(error)
-                raise
-            observer.ended()
-
-        def close(self) -> None:
-            try:
-                self._inner.close()
-            finally:
-                self._observer.closed()
-
-    class AsyncObservedStream(module.AsyncByteStream):  # type: ignore[misc]
-        def __init__(self, inner: Any, observer: _BodyObserver) -> None:
-            self._inner = inner
-            self._observer = observer
-
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            observer = self._observer
-            try:
-                async for chunk in self._inner:
-                    observer.feed(chunk)
-                    yield chunk
-            except Exception as error:
-                observer.failed(error)
-                raise
-            observer.ended()
-
-        async def aclose(self) -> None:
-            try:
-                await self._inner.aclose()
-            finally:
-                self._observer.closed()
-
-    return ObservedStream, AsyncObservedStream

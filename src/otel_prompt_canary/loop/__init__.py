@@ -4,7 +4,8 @@
 - :class:`RolloutController` judges every active rollout on the statistics reported for it and
   advances, promotes, pauses or rolls it back (:func:`assess` is one such judgement);
 - :class:`SqlLoopStore` keeps what the loop needs besides the registry: reports merged into each
-  rollout's windowed statistics (:class:`ReportReceipt`), and the alert log, where every alert (from
+  rollout's windowed statistics (:class:`ReportReceipt`; one :class:`ReportOrigin` counts per
+  rollout, :class:`RolloutOrigin`), and the alert log, where every alert (from
   Alertmanager, Grafana, the Collector or the controller) is decided once (:class:`AlertNotice`,
   :class:`AlertRecord`).
 
@@ -15,7 +16,7 @@ control plane (:mod:`otel_prompt_canary.service`) exposes it over HTTP.
 from otel_prompt_canary.loop.alerts import AlertAction, AlertNotice, AlertOutcome, AlertRecord, AlertStatus
 from otel_prompt_canary.loop.assessment import ActiveRollout, Assessment, active_rollouts, assess
 from otel_prompt_canary.loop.controller import Decision, RolloutController
-from otel_prompt_canary.loop.reports import ReportOutcome, ReportReceipt
+from otel_prompt_canary.loop.reports import ReportOrigin, ReportOutcome, ReportReceipt, RolloutOrigin
 from otel_prompt_canary.loop.start import RolloutPolicy, resolve_rollout_policy, start_rollout
 from otel_prompt_canary.loop.store import LoopStore, SqlLoopStore
 
@@ -29,9 +30,11 @@ __all__ = [
     "Assessment",
     "Decision",
     "LoopStore",
+    "ReportOrigin",
     "ReportOutcome",
     "ReportReceipt",
     "RolloutController",
+    "RolloutOrigin",
     "RolloutPolicy",
     "SqlLoopStore",
     "active_rollouts",

@@ -42,6 +42,7 @@ from otel_prompt_canary.errors import ConflictError, InvalidInputError, PromptCa
 from otel_prompt_canary.loop.alerts import AlertAction, AlertNotice
 from otel_prompt_canary.loop.assessment import CONTROLLER, Assessment, assess
 from otel_prompt_canary.loop.observations import Observations
+from otel_prompt_canary.loop.reports import ReportOrigin
 from otel_prompt_canary.loop.store import LoopStore, SqlLoopStore
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.models import Action, RolloutState, Route
@@ -141,15 +142,30 @@ class RolloutController:
         """
         self._observations.observe(rollout_id, cohort, signal, value, at=at)
 
-    def add_report(self, report: Report, *, prompt: str | None = None, source: str = "in-process") -> None:
-        """Add a whole report of statistics (as ``POST /v1/reports`` would, without an id)."""
-        self._store.record_report(report, source=source, prompt=prompt)
+    def add_report(
+        self,
+        report: Report,
+        *,
+        prompt: str | None = None,
+        source: str = "in-process",
+        origin: ReportOrigin | None = ReportOrigin.APPLICATION,
+    ) -> None:
+        """Add a whole report of statistics (as ``POST /v1/reports`` would, without an id).
+
+        Counted as the application's, as :meth:`observe` is, unless ``origin`` says otherwise: a
+        rollout counts the reports of one origin (see :mod:`otel_prompt_canary.loop.reports`).
+        """
+        self._store.record_report(report, source=source, prompt=prompt, origin=origin)
 
     def flush(self) -> None:
-        """Store the observations counted since the last flush."""
+        """Store the observations counted since the last flush.
+
+        They are the application's own samples (origin ``application``): a rollout whose statistics
+        come from the Collector ignores them, and the store logs that once.
+        """
         for report in self._observations.drain():
             try:
-                self._store.record_report(report, source="in-process")
+                self._store.record_report(report, source="in-process", origin=ReportOrigin.APPLICATION)
             except PromptCanaryError as exc:
                 log.warning("could not store observations of rollout %s: %s", report.rollout_id, exc)
 
@@ -300,11 +316,24 @@ class RolloutController:
 
 
 def _ready_reason(assessment: Assessment) -> str:
+    """Why the step may advance, with the minimums of that step (its own, or the ramp's)."""
     route, verdict, ramp = assessment.route, assessment.verdict, assessment.policy.ramp
+    min_duration, min_samples = ramp.min_duration_at(verdict.step), ramp.min_samples_at(verdict.step)
     where = f"step {route.step + 1}/{len(route.ramp)} ({verdict.canary_percent:g}%)"
     scaled = f" at time scale {assessment.time_scale:g}" if assessment.time_scale != 1 else ""
+    if verdict.canary_percent == 100:
+        # The judge exempts the stable cohort here: it receives no traffic, so quoting its count
+        # against a minimum would read as a step that advanced short of samples.
+        samples = (
+            f"{verdict.canary_samples} canary samples (minimum {min_samples}; the stable cohort "
+            "receives no traffic at 100%)"
+        )
+    else:
+        samples = (
+            f"{verdict.canary_samples} canary and {verdict.stable_samples} stable samples "
+            f"(minimum {min_samples} each)"
+        )
     return (
-        f"{where} is ready: it ran {verdict.elapsed_seconds:.0f} s of its {ramp.min_duration_seconds:g} s "
-        f"minimum{scaled}, with {verdict.canary_samples} canary and {verdict.stable_samples} stable samples "
-        f"(minimum {ramp.min_samples} each) and no rule in breach"
+        f"{where} is ready: it ran {verdict.elapsed_seconds:.0f} s of its {min_duration:g} s "
+        f"minimum{scaled}, with {samples} and no rule in breach"
     )

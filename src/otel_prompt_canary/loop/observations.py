@@ -2,19 +2,20 @@
 
 :class:`Observations` counts samples as they happen (one check outcome or score of one cohort) into
 windowed, mergeable statistics, and hands them over as :class:`~otel_prompt_canary.analysis.Report`
-objects when drained: exactly what an application or the Collector would have reported.
+objects when drained: exactly what an application or the Collector would have reported (it counts with
+:class:`~otel_prompt_canary.samples.SampleCounts`, as in-app reports do).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
-from otel_prompt_canary.analysis.stats import MeanStats, ProportionStats, Report, quantize, window_start
+from otel_prompt_canary.analysis.stats import MeanStats, ProportionStats, Report
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.loop.reports import attribute_of
 from otel_prompt_canary.names import CHECK_PREFIX, SCORE_PREFIX
+from otel_prompt_canary.samples import SampleCounts, quantize, window_start
 
 __all__ = ["Observations"]
 
@@ -27,9 +28,7 @@ class Observations:
             raise InvalidInputError(f"window_seconds must be at least 1, got {window_seconds}")
         self.window_seconds = window_seconds
         self._clock = clock
-        self._lock = threading.Lock()
-        # (rollout, cohort, attribute, window start) -> [kind is mean, n, successes or sum, sum_sq]
-        self._pending: dict[tuple[str, str, str, int], list[int]] = {}
+        self._counts = SampleCounts()
 
     def observe(
         self, rollout_id: str, cohort: str, signal: str, value: bool | float, *, at: float | None = None
@@ -49,21 +48,18 @@ class Observations:
         mean = not isinstance(value, bool)
         q = quantize(value) if mean else int(value)
         start = window_start(self._clock() if at is None else at, self.window_seconds)
-        key = (rollout_id, cohort, attribute, start)
-        with self._lock:
-            entry = self._pending.setdefault(key, [int(mean), 0, 0, 0])
-            if entry[0] != int(mean):
-                raise InvalidInputError(f"{attribute} mixes checks and scores in rollout {rollout_id}")
-            entry[1] += 1
-            entry[2] += q
-            entry[3] += q * q if mean else 0
+        if self._counts.add(rollout_id, cohort, start, ((attribute, mean, q),)):
+            raise InvalidInputError(f"{attribute} mixes checks and scores in rollout {rollout_id}")
 
     def drain(self) -> list[Report]:
         """The samples counted since the last drain, as one report per rollout; the count restarts."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
         reports: dict[str, dict[str, dict[str, dict[int, ProportionStats | MeanStats]]]] = {}
-        for (rollout_id, cohort, attribute, start), (mean, n, total, total_sq) in pending.items():
+        for (rollout_id, cohort, attribute, start), (
+            mean,
+            n,
+            total,
+            total_sq,
+        ) in self._counts.drain().items():
             stats: ProportionStats | MeanStats = (
                 MeanStats(n=n, sum=total, sum_sq=total_sq) if mean else ProportionStats(n=n, successes=total)
             )

@@ -5,11 +5,20 @@ start) and into the rollout's totals (one row per cohort and attribute), in one 
 that the two always agree and judging a rollout reads its totals, not all its windows. Sums are
 exact: counts are integers, and the means' sums (quantized scores, possibly beyond 64 bits) are
 stored as decimal strings and added as Python integers or PostgreSQL ``numeric``.
+
+A report of a known origin (application or collector) counts only if its rollout counts that
+origin's reports: the first origin that reports for a rollout owns it (a row written in the same
+transaction as that report), and a report of the other origin is ``ignored``, its receipt and the
+rollout's count of ignored reports written together. Reports of one rollout are decided one at a
+time (its row is locked), so two origins reporting first at once cannot both own it. The first
+ignored report of a rollout is logged as a warning, once for the whole fleet of replicas.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -29,9 +38,15 @@ from sqlalchemy import (
 
 from otel_prompt_canary.analysis.stats import MeanStats, ProportionStats, Report, Snapshot, merge_stats
 from otel_prompt_canary.errors import InvalidInputError, NotFoundError, RegistryUnavailableError
-from otel_prompt_canary.loop.reports import MAX_ATTRIBUTE_LENGTH, ReportOutcome, ReportReceipt
+from otel_prompt_canary.loop.reports import (
+    MAX_ATTRIBUTE_LENGTH,
+    ReportOrigin,
+    ReportOutcome,
+    ReportReceipt,
+    RolloutOrigin,
+)
 from otel_prompt_canary.registry import schema as t
-from otel_prompt_canary.registry.database import Database, utc_now
+from otel_prompt_canary.registry.database import Database, aware, utc_now
 from otel_prompt_canary.registry.models import validate_prompt_name
 from otel_prompt_canary.registry.sql import SqlRegistry
 
@@ -40,6 +55,8 @@ __all__ = ["RolloutStatistics"]
 Stats = ProportionStats | MeanStats
 #: One increment of a report: (cohort, attribute, window start, statistics).
 _Entry = tuple[str, str, int, Stats]
+
+log = logging.getLogger("otel_prompt_canary.loop.reports")
 
 
 class RolloutStatistics:
@@ -52,8 +69,31 @@ class RolloutStatistics:
     def _db(self) -> Database:
         return self.registry.database
 
+    def reported_signals(self, prompt: str) -> frozenset[str]:
+        """The signal attributes any rollout of ``prompt`` has had samples of, in either cohort.
+
+        What "someone produces this signal" means when a rollout starts (see
+        :mod:`otel_prompt_canary.loop.start`): read from the totals, one row per rollout, cohort and
+        attribute.
+        """
+        totals, rollouts = t.rollout_totals, t.rollouts
+        query = (
+            select(totals.c.attribute)
+            .distinct()
+            .join(rollouts, rollouts.c.rollout_id == totals.c.rollout_id)
+            .where(rollouts.c.prompt == validate_prompt_name(prompt), totals.c.n > 0)
+        )
+        with self._db.read() as conn:
+            return frozenset(conn.execute(query).scalars())
+
     def record_report(
-        self, report: Report, *, source: str, prompt: str | None = None, report_id: str | None = None
+        self,
+        report: Report,
+        *,
+        source: str,
+        prompt: str | None = None,
+        report_id: str | None = None,
+        origin: ReportOrigin | str | None = None,
     ) -> ReportReceipt:
         """Add ``report`` into its rollout's statistics, exactly; once per ``report_id``.
 
@@ -62,18 +102,39 @@ class RolloutStatistics:
         :class:`~otel_prompt_canary.errors.NotFoundError`). A report of an unknown rollout is
         ``ignored``: nothing is stored. Statistics of one cohort and attribute keep one kind
         (proportion or mean) across all reports: a report mixing them is refused whole.
+
+        With ``origin``, the report counts only if the rollout counts that origin's reports (the
+        first origin to report owns the rollout); otherwise it is ``ignored`` and counted among the
+        rollout's ignored reports (:meth:`report_origin`). Without one (an older sender, user
+        feedback) it counts whatever the rollout's origin.
         """
         if prompt is not None:
             validate_prompt_name(prompt)
         if not source or len(source) > 256:
             raise InvalidInputError("a report's source must be 1-256 characters")
+        try:
+            known = None if origin is None else ReportOrigin(origin)
+        except ValueError:
+            raise InvalidInputError(
+                f"unknown report origin {origin!r}: use 'application' or 'collector'"
+            ) from None
         entries = _entries(report)
-        return self._db.write(
+        receipt, first_ignored = self._db.write(
             lambda conn: self._record(
-                conn, report, entries, source=source, prompt=prompt, report_id=report_id
+                conn, report, entries, source=source, prompt=prompt, report_id=report_id, origin=known
             ),
             contended=f"could not store a report of rollout {report.rollout_id}: too many concurrent reports",
         )
+        if first_ignored:
+            # Once per rollout, fleet-wide: the transaction that counted the first ignored report.
+            log.warning("ignored a report from %r: %s", source, receipt.reason)
+        return receipt
+
+    def report_origin(self, rollout_id: str) -> RolloutOrigin | None:
+        """Whose reports ``rollout_id`` counts and what of the other origin was ignored; None until
+        a report with an origin has arrived."""
+        with self._db.read() as conn:
+            return _origin_of(conn, rollout_id)
 
     def _record(
         self,
@@ -84,47 +145,95 @@ class RolloutStatistics:
         source: str,
         prompt: str | None,
         report_id: str | None,
-    ) -> ReportReceipt:
+        origin: ReportOrigin | None,
+    ) -> tuple[ReportReceipt, bool]:
         rollout_id = report.rollout_id
         if prompt is not None and not self.registry.prompt_exists(conn, prompt):
             raise NotFoundError(f"unknown prompt {prompt!r}")
         # Lock the rollout's row: reports of one rollout are added one at a time, so that concurrent
-        # read-modify-writes of its statistics never lose an increment (PostgreSQL; SQLite's write
-        # lock already serialises them).
+        # read-modify-writes of its statistics never lose an increment, and two origins reporting
+        # first at once never both own it (PostgreSQL; SQLite's write lock already serialises them).
         owner = conn.execute(
             select(t.rollouts.c.prompt).where(t.rollouts.c.rollout_id == rollout_id).with_for_update()
         ).scalar()
         if owner is None:
             reason = f"unknown rollout {rollout_id!r}: the report was not stored"
-            return ReportReceipt(
+            receipt = ReportReceipt(
                 report_id=report_id, rollout_id=rollout_id, outcome=ReportOutcome.IGNORED, reason=reason
             )
+            return receipt, False
         if prompt is not None and owner != prompt:
             raise InvalidInputError(f"rollout {rollout_id} is a rollout of {owner!r}, not of {prompt!r}")
+        receipts = t.report_receipts
         if report_id is not None:
-            receipts = t.report_receipts
             seen = conn.execute(
-                select(receipts.c.received_at).where(receipts.c.report_id == report_id)
-            ).scalar()
+                select(receipts.c.received_at, receipts.c.outcome).where(receipts.c.report_id == report_id)
+            ).first()
             if seen is not None:
-                reason = f"report {report_id} was counted at {seen}"
-                return ReportReceipt(
-                    report_id=report_id, rollout_id=rollout_id, outcome=ReportOutcome.DUPLICATE, reason=reason
-                )
+                return self._repeated(conn, rollout_id, report_id, seen.received_at, seen.outcome), False
+        counted = _origin_of(conn, rollout_id)
+        if counted is None and origin is not None:
+            counted = _claim(conn, rollout_id, origin, source)
+        samples = sum(stats.n for *_, stats in entries)
+        ignored = origin is not None and counted is not None and origin is not counted.origin
+        if report_id is not None:
             conn.execute(
                 receipts.insert().values(
-                    report_id=report_id, rollout_id=rollout_id, source=source, received_at=utc_now()
+                    report_id=report_id,
+                    rollout_id=rollout_id,
+                    source=source,
+                    received_at=utc_now(),
+                    origin=None if origin is None else origin.value,
+                    outcome=(ReportOutcome.IGNORED if ignored else ReportOutcome.MERGED).value,
                 )
             )
+        counted_origin = None if counted is None else counted.origin
+        if ignored:
+            assert counted is not None
+            first = _count_ignored(conn, rollout_id, source, samples)
+            receipt = ReportReceipt(
+                report_id=report_id,
+                rollout_id=rollout_id,
+                outcome=ReportOutcome.IGNORED,
+                reason=counted.ignored_reason(rollout_id),
+                counted_origin=counted_origin,
+            )
+            return receipt, first
         _add_to_totals(conn, rollout_id, entries)
         _add_to_windows(conn, rollout_id, report.window_seconds, entries)
-        samples = sum(stats.n for *_, stats in entries)
-        return ReportReceipt(
+        receipt = ReportReceipt(
             report_id=report_id,
             rollout_id=rollout_id,
             outcome=ReportOutcome.MERGED,
             reason=f"added {samples} samples to rollout {rollout_id}",
             samples=samples,
+            counted_origin=counted_origin,
+        )
+        return receipt, False
+
+    @staticmethod
+    def _repeated(
+        conn: Connection, rollout_id: str, report_id: str, received_at: datetime, outcome: str
+    ) -> ReportReceipt:
+        """The receipt of a report id decided before: a retry adds nothing, and says what it was."""
+        counted = _origin_of(conn, rollout_id)
+        counted_origin = None if counted is None else counted.origin
+        when = aware(received_at)
+        if outcome == ReportOutcome.IGNORED and counted is not None:
+            reason = f"report {report_id} was ignored at {when}; {counted.ignored_reason(rollout_id)}"
+            return ReportReceipt(
+                report_id=report_id,
+                rollout_id=rollout_id,
+                outcome=ReportOutcome.IGNORED,
+                reason=reason,
+                counted_origin=counted_origin,
+            )
+        return ReportReceipt(
+            report_id=report_id,
+            rollout_id=rollout_id,
+            outcome=ReportOutcome.DUPLICATE,
+            reason=f"report {report_id} was counted at {when}",
+            counted_origin=counted_origin,
         )
 
     def rollout_reports(self, rollout_id: str) -> list[Report]:
@@ -184,6 +293,57 @@ class RolloutStatistics:
                 return _totals(conn, rollout_id), _step(
                     conn, rollout_id, where, fits=false(), exact=BigInteger
                 )
+
+
+def _origin_of(conn: Connection, rollout_id: str) -> RolloutOrigin | None:
+    row = conn.execute(select(t.rollout_origins).where(t.rollout_origins.c.rollout_id == rollout_id)).first()
+    if row is None:
+        return None
+    origin = ReportOrigin(row.origin)
+    since = aware(row.claimed_at)
+    assert since is not None  # the column is NOT NULL
+    return RolloutOrigin(
+        origin=origin,
+        first_source=row.first_source,
+        since=since,
+        ignored_origin=origin.other,
+        ignored_reports=row.ignored_reports,
+        ignored_samples=row.ignored_samples,
+        last_ignored_source=row.last_ignored_source,
+        last_ignored_at=aware(row.last_ignored_at),
+    )
+
+
+def _claim(conn: Connection, rollout_id: str, origin: ReportOrigin, source: str) -> RolloutOrigin:
+    """Make ``origin`` the owner of ``rollout_id`` (the caller holds the rollout's lock and found none).
+
+    Should a writer that does not hold the lock insert first, the primary key refuses this insert
+    and the whole write is run again, and then finds the owner.
+    """
+    now = utc_now()
+    conn.execute(
+        t.rollout_origins.insert().values(
+            rollout_id=rollout_id, origin=origin.value, first_source=source, claimed_at=now
+        )
+    )
+    return RolloutOrigin(origin=origin, first_source=source, since=now, ignored_origin=origin.other)
+
+
+def _count_ignored(conn: Connection, rollout_id: str, source: str, samples: int) -> bool:
+    """Count one ignored report of ``rollout_id``; True when it is the rollout's first."""
+    o = t.rollout_origins.c
+    conn.execute(
+        t.rollout_origins.update()
+        .where(o.rollout_id == rollout_id)
+        .values(
+            ignored_reports=o.ignored_reports + 1,
+            ignored_samples=o.ignored_samples + samples,
+            last_ignored_source=source,
+            last_ignored_at=utc_now(),
+        )
+    )
+    count = conn.execute(select(o.ignored_reports).where(o.rollout_id == rollout_id)).scalar_one()
+    return bool(count == 1)
 
 
 def _entries(report: Report) -> list[_Entry]:

@@ -20,11 +20,22 @@ both. The rule:
 
 The policy is stored on the rollout in full (defaults filled in, null fields left out), so the audit
 record of the start says exactly what applied.
+
+Two more refusals, before anything is written:
+
+- a start without a reason (:class:`~otel_prompt_canary.errors.InvalidInputError`): like every
+  transition, it records why in the audit log;
+- a policy with a ``must_have_data`` signal that no one produces: no step of such a rollout could
+  ever become ready. A signal is *produced* when a report for the prompt has ever carried it (any
+  earlier rollout of the prompt, either cohort: in-app reports, the Collector processor, the
+  controller's own observations). A first rollout therefore cannot require data; its rules still
+  judge every signal as soon as its data arrives, and the next rollout may require it. The check
+  runs where the statistics are: on a local store here, behind the API on a control plane.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,15 +43,24 @@ from pydantic import JsonValue
 
 from otel_prompt_canary.analysis.policy import DEFAULT_POLICY, Policy, load_policy
 from otel_prompt_canary.errors import InvalidInputError
+from otel_prompt_canary.loop.store import LoopStore, SqlLoopStore
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.models import Route, parse_ramp
+from otel_prompt_canary.registry.sql import SqlRegistry
 
-__all__ = ["RolloutPolicy", "policy_document", "resolve_rollout_policy", "start_rollout", "with_steps"]
+__all__ = [
+    "RolloutPolicy",
+    "check_signals_produced",
+    "policy_document",
+    "resolve_rollout_policy",
+    "start_rollout",
+    "with_steps",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class RolloutPolicy:
-    """The policy that applies to a rollout, and the ramp it walks (equal to ``policy.ramp.steps``)."""
+    """The policy that applies to a rollout, and the ramp it walks (``policy.ramp.percents``)."""
 
     policy: Policy
     ramp: tuple[float, ...]
@@ -58,8 +78,11 @@ def policy_document(policy: Policy) -> dict[str, JsonValue]:
 
 
 def with_steps(policy: Policy, steps: tuple[float, ...]) -> Policy:
-    """``policy`` with ``steps`` as its ``ramp.steps`` (validated again when they change)."""
-    if policy.ramp.steps == steps:
+    """``policy`` with ``steps`` as its ``ramp.steps`` (validated again when they change).
+
+    The new steps are bare percentages: minimums that the policy's own steps set go with those steps.
+    """
+    if policy.ramp.percents == steps:
         return policy
     data = policy.model_dump(mode="json", exclude_none=True)
     data["ramp"]["steps"] = list(steps)
@@ -92,15 +115,34 @@ def resolve_rollout_policy(
             raise InvalidInputError("invalid policy: a policy is a JSON object with 'signals' and 'rules'")
         base, explicit = load_policy(policy), _gives_steps(policy)
     if explicit:
-        if steps is not None and steps != base.ramp.steps:
+        if steps is not None and steps != base.ramp.percents:
             raise InvalidInputError(
                 f"the ramp {_steps_text(steps)} disagrees with the policy's ramp.steps "
-                f"{_steps_text(base.ramp.steps)}: give the ramp in one place, or the same steps in both"
+                f"{_steps_text(base.ramp.percents)}: give the ramp in one place, or the same steps in both"
             )
-        steps = base.ramp.steps
+        steps = base.ramp.percents
     elif steps is None:
-        steps = base.ramp.steps
+        steps = base.ramp.percents
     return RolloutPolicy(policy=with_steps(base, steps), ramp=steps)
+
+
+def check_signals_produced(policy: Policy, prompt: str, reported: Collection[str]) -> None:
+    """Refuse ``policy`` if a ``must_have_data`` signal of it is not among the ``reported`` attributes.
+
+    ``reported`` holds the signal attributes ever reported for ``prompt``
+    (:meth:`~otel_prompt_canary.loop.LoopStore.reported_signals`).
+    """
+    missing = [s for s in policy.signals if s.must_have_data and s.attribute not in reported]
+    if not missing:
+        return
+    names = ", ".join(repr(s.name) for s in missing)
+    attributes = ", ".join(s.attribute for s in missing)
+    raise InvalidInputError(
+        f"the policy must have data from signal {names} (must_have_data), but no one produces it: no "
+        f"report for prompt {prompt!r} has ever carried {attributes}, so no step could become ready. "
+        "Turn it on in the application (docs/checks.md), or start without must_have_data on it: its "
+        "rules still judge it once its data arrives"
+    )
 
 
 def start_rollout(
@@ -111,14 +153,17 @@ def start_rollout(
     policy: Mapping[str, Any] | RolloutPolicy | None = None,
     ramp: str | Sequence[float] | None = None,
     actor: str,
-    reason: str = "",
+    reason: str,
     expected_revision: int | None = None,
+    store: LoopStore | None = None,
 ) -> Route:
     """Start canarying ``version`` of ``name``, judged by ``policy``; the new routing flag.
 
     ``policy`` is a policy document (validated here; nothing is written when it is invalid), a
     :class:`RolloutPolicy` already resolved (then ``ramp`` must be None), or None for the default
-    policy. ``ramp`` follows the rules of the module docstring.
+    policy. ``ramp`` follows the rules of the module docstring. ``reason`` is required (not blank).
+    ``store`` holds the statistics that tell which signals are produced (default: the loop's tables
+    of a local store; a control plane's registry is checked by the control plane).
     """
     if isinstance(policy, RolloutPolicy):
         if ramp is not None:
@@ -126,6 +171,13 @@ def start_rollout(
         resolved = policy
     else:
         resolved = resolve_rollout_policy(policy, ramp)
+    if not reason or not reason.strip():
+        raise InvalidInputError("a reason is required to start a rollout")
+    if store is None and isinstance(registry, SqlRegistry):
+        store = SqlLoopStore(registry)
+    if store is not None and any(s.must_have_data for s in resolved.policy.signals):
+        registry.get_route(name)  # an unknown prompt is NotFoundError, not "no one produces"
+        check_signals_produced(resolved.policy, name, store.reported_signals(name))
     return registry.start_rollout(
         name,
         version,

@@ -7,7 +7,7 @@ an alert's rollback and its log record commit together::
 
     registry = open_store(".prompt-canary/registry.db")
     store = SqlLoopStore(registry)
-    store.record_report(report, source="my-app")
+    store.record_report(report, source="my-app", origin="application")
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 from otel_prompt_canary.analysis.stats import Report, Snapshot
 from otel_prompt_canary.loop.alert_log import AlertLog
 from otel_prompt_canary.loop.alerts import AlertNotice, AlertRecord
-from otel_prompt_canary.loop.reports import ReportReceipt
+from otel_prompt_canary.loop.reports import ReportOrigin, ReportReceipt, RolloutOrigin
 from otel_prompt_canary.loop.rollout_statistics import RolloutStatistics
 from otel_prompt_canary.registry.sql import SqlRegistry
 
@@ -39,9 +39,20 @@ class LoopStore(Protocol):
         ...
 
     def record_report(
-        self, report: Report, *, source: str, prompt: str | None = None, report_id: str | None = None
+        self,
+        report: Report,
+        *,
+        source: str,
+        prompt: str | None = None,
+        report_id: str | None = None,
+        origin: ReportOrigin | str | None = None,
     ) -> ReportReceipt:
-        """Add a report into its rollout's statistics, once per ``report_id``."""
+        """Add a report into its rollout's statistics, once per ``report_id``; a report of the
+        ``origin`` that does not own its rollout is ignored (see :mod:`~.loop.reports`)."""
+        ...
+
+    def report_origin(self, rollout_id: str) -> RolloutOrigin | None:
+        """Whose reports a rollout counts, and what of the other origin it ignored."""
         ...
 
     def rollout_reports(self, rollout_id: str) -> list[Report]:
@@ -54,6 +65,10 @@ class LoopStore(Protocol):
 
     def rollout_evidence(self, rollout_id: str, *, since: float) -> tuple[Snapshot, Snapshot]:
         """A rollout's totals over all windows and over those from ``since`` on, read together."""
+        ...
+
+    def reported_signals(self, prompt: str) -> frozenset[str]:
+        """The signal attributes any rollout of ``prompt`` has had samples of, in either cohort."""
         ...
 
 

@@ -9,6 +9,7 @@ PostgreSQL, in process) and the HTTP client of the control plane
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -33,10 +34,24 @@ __all__ = ["DEFAULT_MAX_TEMPLATE_BYTES", "Registry", "store_url"]
 DEFAULT_MAX_TEMPLATE_BYTES = 256 * 1024
 
 
+# ``127.0.0.1:8787``, ``localhost:8787/``, ``[::1]:8787``, ``canary.internal:443/api``: a control plane
+# whose URL lost its scheme, not the name of a file anyone means to create.
+_HOST_AND_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):\d{1,5}(/.*)?$")
+
+
 def store_url(target: str | os.PathLike[str]) -> str:
-    """The SQLAlchemy URL for a path, ``sqlite:///...`` or ``postgresql://...`` target."""
+    """The SQLAlchemy URL for a path, ``sqlite:///...`` or ``postgresql://...`` target.
+
+    A target that reads as a host and port (``127.0.0.1:8787``) is refused rather than made into an
+    SQLite file of that name: it is a control plane's URL without its ``http://``.
+    """
     text = os.fspath(target)
     if "://" not in text:
+        if _HOST_AND_PORT.fullmatch(text):
+            raise InvalidInputError(
+                f"registry {text!r} looks like a host and port, not a file: for a control plane give "
+                f"its URL, http://{text} (or https://); for an SQLite file of that name, ./{text}"
+            )
         return "sqlite:///" + str(Path(text).expanduser().resolve())
     scheme = text.split("://", 1)[0]
     if scheme in ("postgresql", "postgres"):
@@ -113,13 +128,15 @@ class Registry(Protocol):
         evidence: JsonValue = None,
         expected_revision: int | None = None,
         rollout_id: str | None = None,
+        to_version: int | None = None,
     ) -> Route:
-        """Apply ``action`` (advance, pause, resume, promote, rollback) to the rollout of ``name``.
+        """Apply ``action`` (advance, pause, resume, promote, rollback, revert) to the rollout of ``name``.
 
         With ``expected_revision``, the transition applies only if the routing flag is still at that
         revision (else :class:`~otel_prompt_canary.errors.RevisionMismatchError`). With ``rollout_id``,
         only if that rollout is the current one (else
-        :class:`~otel_prompt_canary.errors.ConflictError`).
+        :class:`~otel_prompt_canary.errors.ConflictError`). ``to_version`` is the version a ``revert``
+        routes everyone to (default: the promoted rollout's baseline); other actions refuse it.
         """
         ...
 

@@ -5,7 +5,8 @@ The blast radius says how much behaviour a change can move:
 - ``system``: the system (or developer) instructions changed; every call is affected;
 - ``task``: a task sub-prompt changed (user/assistant/tool messages, or a text template whose
   ``template_role`` is not ``system``);
-- ``config``: only the model, its configuration or the environment snapshot changed;
+- ``config``: only the model, its configuration, the environment snapshot or the output contract
+  changed (a contract does not reach the model, but it changes which checks judge the answers);
 - ``none``: the two versions have the same content.
 """
 
@@ -61,8 +62,30 @@ def _template_lines(v: PromptVersion) -> list[str]:
     return lines
 
 
-def _config_view(v: PromptVersion) -> dict[str, object]:
-    return {"model": v.model, "config": v.config, "environment": v.environment.model_dump()}
+def _config_view(v: PromptVersion, *, with_output: bool) -> dict[str, object]:
+    view: dict[str, object] = {
+        "model": v.model,
+        "config": v.config,
+        "environment": v.environment.model_dump(),
+    }
+    # The contract shows only when one side declares it: diffs of versions without one stay as they were.
+    if with_output:
+        view["output"] = None if v.output is None else v.output.content()
+    return view
+
+
+def _output_changes(a: PromptVersion, b: PromptVersion) -> list[str]:
+    """Summary pieces for the output contract: its format, and whether its schema came, went or changed."""
+    fa = None if a.output is None else a.output.format
+    fb = None if b.output is None else b.output.format
+    pieces = [f"output.format: {_short(fa)} -> {_short(fb)}"] if fa != fb else []
+    sa = None if a.output is None else a.output.json_schema
+    sb = None if b.output is None else b.output.json_schema
+    if sa != sb:
+        # A schema is too long for the summary line: the config diff below shows it in full.
+        change = "added" if sa is None else "removed" if sb is None else "changed"
+        pieces.append(f"output.schema {change}")
+    return pieces
 
 
 def _flatten(prefix: str, value: object, out: dict[str, object]) -> None:
@@ -95,8 +118,10 @@ def diff_versions(a: PromptVersion, b: PromptVersion) -> PromptDiff:
     template_diff = "".join(
         difflib.unified_diff(ta, tb, fromfile=f"{a.ref} template", tofile=f"{b.ref} template")
     )
-    ca = json.dumps(_config_view(a), indent=2, sort_keys=True, ensure_ascii=False).splitlines(True)
-    cb = json.dumps(_config_view(b), indent=2, sort_keys=True, ensure_ascii=False).splitlines(True)
+    with_output = a.output is not None or b.output is not None
+    view_a, view_b = _config_view(a, with_output=with_output), _config_view(b, with_output=with_output)
+    ca = json.dumps(view_a, indent=2, sort_keys=True, ensure_ascii=False).splitlines(True)
+    cb = json.dumps(view_b, indent=2, sort_keys=True, ensure_ascii=False).splitlines(True)
     config_diff = "".join(difflib.unified_diff(ca, cb, fromfile=f"{a.ref} config", tofile=f"{b.ref} config"))
 
     roles = _changed_roles(a, b)
@@ -110,12 +135,13 @@ def diff_versions(a: PromptVersion, b: PromptVersion) -> PromptDiff:
         pieces.append(f"{what} changed (+{added} -{removed} lines)")
     flat_a: dict[str, object] = {}
     flat_b: dict[str, object] = {}
-    _flatten("", _config_view(a), flat_a)
-    _flatten("", _config_view(b), flat_b)
+    _flatten("", _config_view(a, with_output=False), flat_a)
+    _flatten("", _config_view(b, with_output=False), flat_b)
     for key in sorted(set(flat_a) | set(flat_b)):
         before, after = flat_a.get(key), flat_b.get(key)
         if before != after:
             pieces.append(f"{key}: {_short(before)} -> {_short(after)}")
+    pieces.extend(_output_changes(a, b))
 
     radius: BlastRadius
     if roles & _SYSTEM_ROLES:

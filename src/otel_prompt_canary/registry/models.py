@@ -2,9 +2,10 @@
 
 A :class:`PromptSpec` is what a user pushes. The registry turns it into a :class:`PromptVersion`, immutable,
 numbered per prompt and identified by a content hash over everything that changes model behaviour
-(template, model, configuration, environment); pushing identical content again returns the existing
-version. A :class:`Route` is the routing flag of one prompt: which version is stable, which is in canary
-and at what weight. Field names are public (dashboards, the Collector processor and users' scripts read
+(template, model, configuration, environment) or how its answers are judged (the
+:class:`OutputContract`); pushing identical content again returns the existing version. A
+:class:`Route` is the routing flag of one prompt: which version is stable, which is in canary and at
+what weight. Field names are public (dashboards, the Collector processor and users' scripts read
 them); see ARCHITECTURE.md.
 """
 
@@ -21,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from otel_prompt_canary.errors import InvalidInputError
+from otel_prompt_canary.json_schemas import schema_validator
 from otel_prompt_canary.registry.template import find_variables, render_text
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "AuditRecord",
     "Environment",
     "Message",
+    "OutputContract",
+    "OutputContractSpec",
     "PromptName",
     "PromptSpec",
     "PromptSummary",
@@ -97,11 +101,57 @@ class Environment(_Frozen):
     eval_baseline_id: str | None = Field(None, description="Id of the offline evaluation baseline")
 
 
+class OutputContract(_Frozen):
+    """What a good answer of a prompt version looks like: the checks follow it on every call.
+
+    ``format: json``: every answer is one JSON document, so the ``json_valid`` check runs on every
+    call of the version, whatever the request says (docs/checks.md). ``schema``, a JSON Schema, adds
+    the ``json_schema`` check against it. Part of the version's content hash.
+    """
+
+    # Written `schema` in specs and JSON (the attribute name avoids shadowing BaseModel.schema).
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+
+    format: Literal["json"] = Field(description="json: every answer is one JSON document")
+    json_schema: dict[str, JsonValue] | None = Field(
+        None,
+        alias="schema",
+        description="A JSON Schema every answer must match (any draft jsonschema knows; $schema picks it)",
+        exclude_if=lambda value: value is None,
+    )
+
+    def content(self) -> dict[str, JsonValue]:
+        """The contract as hashed: ``format``, and ``schema`` when one is declared."""
+        content: dict[str, JsonValue] = {"format": self.format}
+        if self.json_schema is not None:
+            content["schema"] = self.json_schema
+        return content
+
+
+class OutputContractSpec(OutputContract):
+    """The output contract of a pushed spec: its JSON Schema is checked before it is stored.
+
+    Stored versions keep the plain :class:`OutputContract`: reading a version never checks the
+    schema again (nor loads ``jsonschema``), so a router always reads what the registry accepted.
+    """
+
+    @field_validator("json_schema")
+    @classmethod
+    def _valid_schema(cls, value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
+        if value is not None:
+            try:
+                schema_validator(value)
+            except InvalidInputError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
 class PromptSpec(BaseModel):
     """What a user pushes: one prompt version's content and metadata.
 
     Exactly one of ``template`` (text) or ``messages`` (chat) is given. ``tools``, when given, is
     hashed into ``environment.tool_schema_hash``; ``model`` fills ``environment.model_id`` when unset.
+    ``output``, when given, declares what a good answer looks like (:class:`OutputContract`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -118,11 +168,26 @@ class PromptSpec(BaseModel):
     author: str | None = None
     environment: Environment = Field(default_factory=Environment)
     tools: list[dict[str, JsonValue]] | None = None
+    # Left out of the JSON when absent, so that a spec without a contract still pushes to an older
+    # control plane (which refuses fields it does not know).
+    output: OutputContractSpec | None = Field(
+        None,
+        description="What a good answer looks like, e.g. {format: json, schema: {...}}",
+        exclude_if=lambda value: value is None,
+    )
 
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
         return _check_name(value)
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _contract_as_data(cls, value: object) -> object:
+        # A stored version's contract (the base class) is checked like one written in a file.
+        if isinstance(value, OutputContract) and not isinstance(value, OutputContractSpec):
+            return value.model_dump()
+        return value
 
     @model_validator(mode="after")
     def _one_template(self) -> PromptSpec:
@@ -147,7 +212,7 @@ class PromptSpec(BaseModel):
 
     def content(self) -> dict[str, Any]:
         """The fields that define behaviour; identical content means an identical version."""
-        return {
+        content = {
             "template": self.template,
             "messages": None if self.messages is None else [m.model_dump() for m in self.messages],
             "template_role": self.template_role,
@@ -155,6 +220,11 @@ class PromptSpec(BaseModel):
             "config": self.config,
             "environment": self.resolved_environment().model_dump(),
         }
+        # Only a declared contract is hashed: a spec without one keeps the hash it always had, so
+        # stores written before contracts existed see none of their versions change.
+        if self.output is not None:
+            content["output"] = self.output.content()
+        return content
 
     def content_hash(self) -> str:
         """``sha256:<hex>`` over the canonical JSON of :meth:`content`."""
@@ -180,6 +250,9 @@ class PromptVersion(_Frozen):
     model: str | None = None
     config: dict[str, JsonValue] = Field(default_factory=dict)
     environment: Environment = Field(default_factory=Environment)
+    # Left out of the JSON when absent: a version without a contract reads as it did before contracts
+    # (stored bodies, control-plane answers), so older readers are not refused by an unknown field.
+    output: OutputContract | None = Field(None, exclude_if=lambda value: value is None)
     commit_message: str = ""
     author: str | None = None
     created_at: datetime
@@ -201,6 +274,7 @@ class PromptVersion(_Frozen):
             model=spec.model,
             config=spec.config,
             environment=spec.resolved_environment(),
+            output=None if spec.output is None else OutputContract.model_validate(spec.output.model_dump()),
             commit_message=spec.commit_message,
             author=spec.author if spec.author is not None else author,
             created_at=created_at,
@@ -249,6 +323,7 @@ class Action(StrEnum):
     RESUME = "resume"
     PROMOTE = "promote"
     ROLLBACK = "rollback"
+    REVERT = "revert"
 
 
 class Route(_Frozen):

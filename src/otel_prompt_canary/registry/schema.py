@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    inspect,
     select,
     text,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "migrate",
     "prompts",
     "report_receipts",
+    "rollout_origins",
     "rollout_stats",
     "rollout_stats_by_start",
     "rollout_totals",
@@ -165,7 +167,9 @@ alert_keys = Table(
     Column("log_id", BigInteger),
 )
 
-# Report ids already counted: a repeated report adds nothing.
+# Report ids already decided: a repeated report adds nothing. ``origin`` and ``outcome`` since
+# version 4: a report of the origin that does not own its rollout is ``ignored`` (counted nowhere),
+# and a retry of it is ignored again without being counted twice among the ignored.
 report_receipts = Table(
     "report_receipts",
     metadata,
@@ -173,6 +177,8 @@ report_receipts = Table(
     Column("rollout_id", String(64), ForeignKey("rollouts.rollout_id"), nullable=False),
     Column("source", String(256), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("origin", String(16)),
+    Column("outcome", String(16), nullable=False, server_default="merged"),
 )
 
 # Merged statistics of each rollout, per window size, cohort, signal attribute and window start.
@@ -212,6 +218,24 @@ rollout_totals = Table(
     Column("sum", Text),
     Column("sum_sq", Text),
     PrimaryKeyConstraint("rollout_id", "cohort", "attribute"),
+)
+
+# -- version 4: one origin per rollout ---------------------------------------------------------------
+
+# The origin (application or collector) whose reports a rollout counts: the first that reported,
+# written in the transaction of that report. The other origin's reports are counted here, not in
+# the statistics, so that a person sees that both paths report the same calls.
+rollout_origins = Table(
+    "rollout_origins",
+    metadata,
+    Column("rollout_id", String(64), ForeignKey("rollouts.rollout_id"), primary_key=True),
+    Column("origin", String(16), nullable=False),
+    Column("first_source", String(256), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("ignored_reports", BigInteger, nullable=False, server_default="0"),
+    Column("ignored_samples", BigInteger, nullable=False, server_default="0"),
+    Column("last_ignored_source", String(256)),
+    Column("last_ignored_at", DateTime(timezone=True)),
 )
 
 schema_version = Table(
@@ -306,8 +330,23 @@ def _v3(conn: Connection) -> None:
         )
 
 
+def _v4(conn: Connection) -> None:
+    """Each report's origin and outcome, and each rollout's owning origin (none yet for any)."""
+    # Version 2 creates report_receipts from the current table definition: a store created since
+    # has the columns already, one upgraded from version 1, 2 or 3 has not.
+    present = {column["name"] for column in inspect(conn).get_columns("report_receipts")}
+    if "origin" not in present:
+        conn.execute(text("ALTER TABLE report_receipts ADD COLUMN origin VARCHAR(16)"))
+    if "outcome" not in present:
+        # Every receipt before this version is of a counted report.
+        conn.execute(
+            text("ALTER TABLE report_receipts ADD COLUMN outcome VARCHAR(16) NOT NULL DEFAULT 'merged'")
+        )
+    metadata.create_all(conn, tables=[rollout_origins])
+
+
 #: Migration ``i`` (0-based) brings the schema from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -155,7 +155,8 @@ class SqlRegistry:
         with self.database.read() as conn:
             return self._version(conn, name, version)
 
-    def _version(self, conn: Connection, name: str, version: int | None) -> PromptVersion:
+    @classmethod
+    def _version(cls, conn: Connection, name: str, version: int | None) -> PromptVersion:
         query = select(t.versions.c.body).where(t.versions.c.name == name)
         if version is None:
             query = query.order_by(t.versions.c.version.desc()).limit(1)
@@ -163,7 +164,7 @@ class SqlRegistry:
             query = query.where(t.versions.c.version == version)
         body = conn.execute(query).scalar()
         if body is None:
-            if version is None or not self.prompt_exists(conn, name):
+            if version is None or not cls.prompt_exists(conn, name):
                 raise NotFoundError(f"unknown prompt {name!r}")
             raise NotFoundError(f"prompt {name!r} has no version {version}")
         return PromptVersion.model_validate(body)
@@ -258,6 +259,7 @@ class SqlRegistry:
         evidence: JsonValue = None,
         expected_revision: int | None = None,
         rollout_id: str | None = None,
+        to_version: int | None = None,
     ) -> Route:
         """Apply ``action`` to the rollout of ``name`` (see :class:`~.base.Registry`)."""
         validate_prompt_name(name)
@@ -274,7 +276,9 @@ class SqlRegistry:
                     f"rollout {rollout_id} is not the current rollout of {name!r} "
                     f"(current: {before.rollout_id or 'none'})"
                 )
-            after, _ = self.flip(conn, before, action, actor=actor, reason=reason, evidence=evidence)
+            after, _ = self.flip(
+                conn, before, action, actor=actor, reason=reason, evidence=evidence, to_version=to_version
+            )
             return after
 
         return self.database.write(attempt, contended=_FLAG_CONTENDED)
@@ -289,6 +293,7 @@ class SqlRegistry:
         reason: str,
         evidence: JsonValue,
         now: datetime | None = None,
+        to_version: int | None = None,
     ) -> tuple[Route, int]:
         """Move the routing flag ``before`` by ``action`` inside the transaction of ``conn``.
 
@@ -296,8 +301,15 @@ class SqlRegistry:
         so that :meth:`Database.write <.database.Database.write>` runs the write again), the rollout's
         state, and the audit record, whose id is returned with the new route. Raises
         :class:`~otel_prompt_canary.errors.IllegalTransitionError` when the state forbids ``action``.
+
+        A ``revert`` makes ``to_version`` stable, by default the promoted rollout's baseline
+        (:class:`~otel_prompt_canary.errors.NotFoundError` for a version that does not exist); its
+        audit evidence is ``{"from_version", "to_version"}``, plus ``"evidence"`` when given.
         """
-        after = machine.apply(before, action, now=now or utc_now())
+        if action is Action.REVERT:
+            machine.check_allowed(before, action)  # the state first: an idle prompt has no baseline
+            to_version, evidence = SqlRegistry._revert_target(conn, before, to_version, evidence)
+        after = machine.apply(before, action, now=now or utc_now(), to_version=to_version)
         _compare_and_set(conn, before, after)
         finished = after.state in (RolloutState.PROMOTED, RolloutState.ROLLED_BACK)
         conn.execute(
@@ -306,6 +318,23 @@ class SqlRegistry:
             .values(state=after.state.value, step=after.step, ended_at=after.updated_at if finished else None)
         )
         return after, _audit(conn, before, after, action, actor, reason, evidence)
+
+    @classmethod
+    def _revert_target(
+        cls, conn: Connection, before: Route, to_version: int | None, evidence: JsonValue
+    ) -> tuple[int, JsonValue]:
+        """The version a revert of ``before`` makes stable, and the evidence its audit record keeps."""
+        if to_version is None:
+            assert before.rollout_id is not None  # a promoted flag names its rollout
+            promoted = cls.rollout_in(conn, before.prompt, before.rollout_id)
+            if promoted is None:
+                raise NotFoundError(f"prompt {before.prompt!r} has no rollout {before.rollout_id!r}")
+            to_version = promoted.baseline_version
+        cls._version(conn, before.prompt, to_version)  # NotFoundError for an unknown version
+        recorded: dict[str, JsonValue] = {"from_version": before.stable_version, "to_version": to_version}
+        if evidence is not None:
+            recorded["evidence"] = evidence
+        return to_version, recorded
 
     # -- rollouts and the audit trail ---------------------------------------------------------
 

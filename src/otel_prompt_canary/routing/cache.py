@@ -12,7 +12,9 @@ does no I/O and takes no lock.
 Fail-safe rules applied here (see docs/routing.md):
 
 - a rollout seen in state ``rolled_back`` is remembered for the life of the process; any later flag
-  that shows it ``ramping`` or ``paused`` (a stale replica, a lagging read) routes everyone to stable;
+  that shows it ``ramping`` or ``paused`` (a stale replica, a lagging read) routes everyone to stable,
+  and one that shows it ``promoted`` (a promotion since reverted, read late) is ignored: the prompt
+  keeps the entry of the revert;
 - a flag whose versions cannot be fetched keeps the prompt's previous entry;
 - a prompt missing from a later read keeps its previous entry (the registry never deletes prompts).
 """
@@ -29,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Final, final
 
 from otel_prompt_canary.errors import NotFoundError, RegistryUnavailableError
+from otel_prompt_canary.feedback import FeedbackKeys
 from otel_prompt_canary.registry.models import PromptVersion, RolloutState, Route
 from otel_prompt_canary.routing.cohort import BUCKETS, CANARY, STABLE, unit_key_bytes
 from otel_prompt_canary.routing.selection import Arm, Selection
@@ -107,7 +110,7 @@ class RouteEntry:
     back. ``rollout_id`` is the active rollout (None when none is active).
     """
 
-    __slots__ = ("canary", "canary_weight_bp", "choose", "rollout_id", "route", "stable")
+    __slots__ = ("_feedback_keys", "canary", "canary_weight_bp", "choose", "rollout_id", "route", "stable")
 
     def __init__(
         self,
@@ -117,19 +120,28 @@ class RouteEntry:
         *,
         rollout_id: str | None,
         canary_weight_bp: int,
+        feedback_keys: FeedbackKeys | None = None,
     ) -> None:
         self.route = route
         self.stable = stable
         self.canary = canary
         self.rollout_id = rollout_id
         self.canary_weight_bp = canary_weight_bp if canary is not None else 0
-        stable_arm = Arm.of_version(stable, STABLE, rollout_id)
-        canary_arm = None if canary is None else Arm.of_version(canary, CANARY, rollout_id)
+        self._feedback_keys = feedback_keys
+        stable_arm = Arm.of_version(stable, STABLE, rollout_id, feedback_keys)
+        canary_arm = None if canary is None else Arm.of_version(canary, CANARY, rollout_id, feedback_keys)
         self.choose: Chooser = make_chooser(stable_arm, canary_arm, rollout_id, self.canary_weight_bp)
 
     def without_canary(self) -> RouteEntry:
         """This entry with everyone on stable and no active rollout (after a rollback was seen)."""
-        return RouteEntry(self.route, self.stable, None, rollout_id=None, canary_weight_bp=0)
+        return RouteEntry(
+            self.route,
+            self.stable,
+            None,
+            rollout_id=None,
+            canary_weight_bp=0,
+            feedback_keys=self._feedback_keys,
+        )
 
     def __repr__(self) -> str:
         canary = None if self.canary is None else self.canary.version
@@ -168,9 +180,11 @@ class RouteCache:
     """Holds the current :class:`Snapshot` and builds the next one from what a source reads.
 
     One source thread writes; any number of threads read :attr:`snapshot` without locking.
+    ``feedback_keys`` mints the feedback keys of the selections (None: they have none).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, feedback_keys: FeedbackKeys | None = None) -> None:
+        self._feedback_keys = feedback_keys
         #: The current snapshot: read it once per decision, it never changes under the reader.
         self.snapshot: Snapshot = EMPTY_SNAPSHOT
         #: Set once the first read of the registry has been applied.
@@ -188,6 +202,12 @@ class RouteCache:
     def rolled_back(self) -> frozenset[str]:
         """Every rollout id this process has seen in state ``rolled_back``."""
         return self._rolled_back
+
+    def knows_rollout(self, rollout_id: str) -> bool:
+        """True when ``rollout_id`` is (or was, rolled back) the rollout of a route in the cache."""
+        if rollout_id in self._rolled_back:
+            return True
+        return any(entry.route.rollout_id == rollout_id for entry in self.snapshot.entries.values())
 
     def apply(self, routes: Iterable[Route], fetch_version: VersionFetcher) -> bool:
         """Apply the routing flags ``routes`` and publish the new snapshot.
@@ -220,6 +240,8 @@ class RouteCache:
             entries = dict(self.snapshot.entries)
             complete = True
             for route in routes:
+                if route.state is RolloutState.PROMOTED and route.rollout_id in self._rolled_back:
+                    continue  # a stale read: this promotion was reverted, and the revert was seen
                 rollout_id, canary_version = _effective(route, self._rolled_back)
                 try:
                     stable = self._version(route.prompt, route.stable_version, fetch_version)
@@ -244,6 +266,7 @@ class RouteCache:
                     canary,
                     rollout_id=rollout_id,
                     canary_weight_bp=route.canary_weight_bp,
+                    feedback_keys=self._feedback_keys,
                 )
             self._publish(entries)
             self.last_success = time.time()

@@ -22,11 +22,20 @@ Built on urllib3 and light on purpose: an application imports it with the router
   path names a CA bundle file or directory; an :class:`ssl.SSLContext` is used as it is; ``False``
   checks nothing;
 - **errors**: an answer ``{"error": {"type": ..., "message": ...}}`` with a status of 400 or more is
-  raised as the :mod:`otel_prompt_canary.errors` class of that name (else by status: 404
-  :class:`~otel_prompt_canary.errors.NotFoundError`, 409 ``ConflictError``, 503
-  ``RegistryUnavailableError``...); a control plane that cannot be reached or does not answer in
-  time raises :class:`~otel_prompt_canary.errors.RegistryUnavailableError`. No retries and no
-  redirects: the caller decides (the router backs off and tries again).
+  raised as the :mod:`otel_prompt_canary.errors` class of that name (else by status: 409
+  :class:`~otel_prompt_canary.errors.ConflictError`, 503 ``RegistryUnavailableError``...); a control
+  plane that cannot be reached or does not answer in time raises
+  :class:`~otel_prompt_canary.errors.RegistryUnavailableError`. No retries and no redirects: the
+  caller decides (the router backs off and tries again).
+- **never traced**: every request runs with OpenTelemetry instrumentation suppressed
+  (``suppress_instrumentation``), so that the router's long polls and the in-app reports never show
+  up as HTTP client spans in the application's traces, whatever instrumentations it runs (urllib3,
+  requests, httpx...);
+- **not a control plane**: a control plane answers every request, errors included, in its JSON.
+  A ``404`` or ``405`` without the control plane's error body, or a success whose body is not JSON,
+  comes from a server that is not one (a web server on that port, a URL missing its path...):
+  :class:`~otel_prompt_canary.errors.RegistryUnavailableError` saying so. Another status without
+  the error body keeps its class by status. An HTML page is named, never echoed.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from typing import Any, Final
 from urllib.parse import unquote, urlencode
 
 import urllib3
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
@@ -101,12 +111,13 @@ def is_remote(target: str | os.PathLike[str]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """An answer of the control plane below HTTP 400."""
+    """An answer of the control plane (below HTTP 400, unless asked for with ``answer_errors``)."""
 
     status: int
     #: The answer's headers (names in any case).
     headers: Mapping[str, str]
-    #: The parsed JSON body; None when the body is empty (HTTP 304, say).
+    #: The parsed JSON body; None when the body is empty (HTTP 304, say), or, for an error answered
+    #: with ``answer_errors``, not JSON.
     data: Any
 
 
@@ -224,6 +235,13 @@ def _hide_password(url: Url) -> str:
     return url.url
 
 
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return parse_json(body) if body.strip() else None
+    except ValueError:
+        return None
+
+
 def _failure(exc: BaseException) -> tuple[str, str]:
     """A transport failure as (kind, detail): ``("ConnectError", "[Errno 111] Connection refused")``."""
     if isinstance(exc, ProxyError):
@@ -312,6 +330,7 @@ class ControlPlaneClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         long_poll: float = 0.0,
+        answer_errors: bool = False,
     ) -> Answer:
         """Send one request to ``base_url + path`` and return the answer below HTTP 400.
 
@@ -319,21 +338,24 @@ class ControlPlaneClient:
         the answer, on top of the read timeout. Raises the error class the answer names for
         HTTP 400 and above, :class:`~otel_prompt_canary.errors.RegistryUnavailableError` when the
         control plane cannot be reached or does not answer in time, and
-        :class:`~otel_prompt_canary.errors.PromptCanaryError` for a body that is not JSON.
+        :class:`~otel_prompt_canary.errors.PromptCanaryError` for a body that is not JSON. With
+        ``answer_errors``, an answer of HTTP 400 and above is returned too, for a caller that decides
+        by its status (a sender that retries 429 and 5xx); only reaching the server can then fail.
         """
         url = self.base_url + path
         if query:
             url += "?" + urlencode(query)
         timeout = urllib3.Timeout(connect=self.timeout, read=self.timeout + max(0.0, long_poll))
         try:
-            response = self._http.request(
-                method,
-                url,
-                json=json,
-                headers={**self._headers, **(headers or {})},
-                timeout=timeout,
-                redirect=False,
-            )
+            with suppress_instrumentation():
+                response = self._http.request(
+                    method,
+                    url,
+                    json=json,
+                    headers={**self._headers, **(headers or {})},
+                    timeout=timeout,
+                    redirect=False,
+                )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._unavailable(exc) from exc
         except Exception as exc:
@@ -342,13 +364,16 @@ class ControlPlaneClient:
                 raise self._unavailable(exc) from exc
             raise
         if response.status >= 400:
-            raise self._error(response.status, response.data)
+            if answer_errors:
+                return Answer(
+                    status=response.status, headers=response.headers, data=_json_or_none(response.data)
+                )
+            raise self._error(method, path, response.status, response.data, response.headers)
         try:
             data = parse_json(response.data) if response.data.strip() else None
         except ValueError as exc:
-            raise self.unexpected(
-                f"{method} {path} answered HTTP {response.status} with a body that is not JSON ({exc})"
-            ) from exc
+            what = _body_kind(response.data, response.headers)
+            raise self._not_a_control_plane(method, path, response.status, what) from exc
         return Answer(status=response.status, headers=response.headers, data=data)
 
     def unexpected(self, detail: str) -> PromptCanaryError:
@@ -376,13 +401,39 @@ class ControlPlaneClient:
             f"cannot reach the control plane at {self.base_url}{via}: {detail} ({kind})"
         )
 
-    def _error(self, status: int, body: bytes) -> PromptCanaryError:
+    def _not_a_control_plane(
+        self, method: str, path: str, status: int, what: str
+    ) -> RegistryUnavailableError:
+        return RegistryUnavailableError(
+            f"{self.base_url} is not a control plane: {method} {path} answered HTTP {status} with "
+            f"{what}, not the control plane's JSON; give the URL that `prompt-canary serve` listens on"
+        )
+
+    def _error(
+        self, method: str, path: str, status: int, body: bytes, headers: Mapping[str, str]
+    ) -> PromptCanaryError:
         type_: str | None = None
         try:
             error = parse_json(body)["error"]
             type_, message = str(error["type"]), str(error["message"])
         except (ValueError, KeyError, TypeError):
-            snippet = body.decode("utf-8", "replace").strip().replace("\n", " ")[:200]
-            message = f"control plane answered HTTP {status}" + (f": {snippet}" if snippet else "")
+            what = _body_kind(body, headers)
+            if status in (404, 405):
+                return self._not_a_control_plane(method, path, status, what)
+            message = f"control plane answered HTTP {status}"
+            if what == "an HTML page":
+                message += " with an HTML page (from a proxy in front of it, or a server that is not one)"
+            elif body.strip():
+                message += ": " + body.decode("utf-8", "replace").strip().replace("\n", " ")[:200]
         cls = _ERRORS_BY_TYPE.get(type_ or "") or _ERRORS_BY_STATUS.get(status) or PromptCanaryError
         return cls(message)
+
+
+def _body_kind(body: bytes, headers: Mapping[str, str]) -> str:
+    """What an answer that is not the control plane's carried, in a few words (never the body itself)."""
+    content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if content_type == "text/html" or body.lstrip()[:1] == b"<":
+        return "an HTML page"
+    if not body.strip():
+        return "an empty body"
+    return f"a {content_type} body" if content_type else "a body that is not JSON"

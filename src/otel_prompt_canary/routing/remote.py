@@ -183,8 +183,9 @@ class RemoteRegistry:
         evidence: JsonValue = None,
         expected_revision: int | None = None,
         rollout_id: str | None = None,
+        to_version: int | None = None,
     ) -> Route:
-        """Apply ``action`` (advance, pause, resume, promote, rollback) to the rollout of ``name``."""
+        """Apply ``action`` (advance, pause, resume, promote, rollback, revert) to the rollout of ``name``."""
         action = Action(action)
         if action is Action.START:
             raise InvalidInputError("use start_rollout() to start a rollout")
@@ -193,6 +194,8 @@ class RemoteRegistry:
             body["expected_revision"] = expected_revision
         if rollout_id is not None:
             body["rollout_id"] = rollout_id
+        if to_version is not None:
+            body["to_version"] = to_version
         path = f"{self._prompt_path(name)}/rollout/{action.value}"
         return self._model(self._request("POST", path, json=body, actor=actor), Route)
 
@@ -210,6 +213,18 @@ class RemoteRegistry:
             return Rollout.model_validate(found)
         except ValidationError as exc:
             raise self._client.unexpected(str(exc)) from exc
+
+    def rollout_verdict(self, name: str) -> dict[str, Any]:
+        """``GET /v1/prompts/{name}/rollout/verdict``: the judge's verdict on the active rollout, as JSON.
+
+        The document is the control plane's (``RolloutVerdict`` in
+        :mod:`otel_prompt_canary.service.schemas`); :class:`~otel_prompt_canary.errors.NotFoundError`
+        when the prompt has no active rollout.
+        """
+        answer = self._request("GET", self._prompt_path(name) + "/rollout/verdict")
+        if not isinstance(answer.data, dict) or "verdict" not in answer.data:
+            raise self._client.unexpected(f"expected a verdict document, got {str(answer.data)[:200]!r}")
+        return answer.data
 
     def history(self, name: str, *, limit: int | None = None) -> list[AuditRecord]:
         """The audit records of ``name``, oldest first (the newest ``limit`` ones when given)."""

@@ -11,7 +11,7 @@ import os
 import re
 import ssl
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -20,11 +20,14 @@ from typing import TypeAlias
 from pydantic import ValidationError
 
 from otel_prompt_canary.errors import InvalidInputError, NotFoundError
+from otel_prompt_canary.feedback import FeedbackKeys
+from otel_prompt_canary.names import TOKEN_VARIABLE
 from otel_prompt_canary.registry.base import Registry, store_url
 from otel_prompt_canary.registry.models import Message, PromptSpec, Route, validate_prompt_name
 from otel_prompt_canary.routing.cache import RouteCache, Snapshot
 from otel_prompt_canary.routing.cohort import STABLE
 from otel_prompt_canary.routing.control_plane import is_remote
+from otel_prompt_canary.routing.control_planes import ControlPlane, announce
 from otel_prompt_canary.routing.http_source import (
     DEFAULT_LONG_POLL_WAIT,
     DEFAULT_TIMEOUT,
@@ -107,6 +110,12 @@ def _fallback_arm(name: str, value: FallbackTemplate) -> Arm:
     )
 
 
+def _stop(source: RouteSource, withdraw: Callable[[], None] | None) -> None:
+    if withdraw is not None:
+        withdraw()
+    source.close()
+
+
 class PromptRouter:
     """Routes each call of a prompt to its stable or canary version.
 
@@ -121,6 +130,11 @@ class PromptRouter:
     that prompt (a cold start with the registry unreachable, say): a text template, a list of
     ``{role, content}`` messages, or a :class:`~otel_prompt_canary.registry.models.PromptSpec`.
     Fallback selections have version ``0`` and cohort ``stable``.
+
+    ``token`` is the control plane credential (default: ``OTEL_PROMPT_CANARY_TOKEN`` from the
+    environment): sent with every request, it is also the reporting credential that signs the
+    selections' feedback keys. A router on a control plane makes it known to in-app reporting
+    (:mod:`~otel_prompt_canary.routing.control_planes`) until it is closed.
 
     The constructor waits up to ``initial_timeout`` seconds for the first routing state, then returns
     even if the registry is unreachable; reading continues on a daemon thread until :meth:`close`.
@@ -141,18 +155,23 @@ class PromptRouter:
         self._fallbacks: dict[str, Arm] = {
             name: _fallback_arm(name, value) for name, value in (fallbacks or {}).items()
         }
-        self._cache = RouteCache()
+        credential = token if token is not None else os.environ.get(TOKEN_VARIABLE) or None
+        self._cache = RouteCache(FeedbackKeys([credential]))
         self._source = self._make_source(
             registry,
             poll_interval=poll_interval,
             long_poll_wait=long_poll_wait,
             timeout=timeout,
-            token=token,
+            token=credential,
             verify=verify,
         )
         self._source.start()
+        withdraw = None
+        if isinstance(self._source, HttpSource):
+            plane = ControlPlane(self._source.description, token=credential, verify=verify, timeout=timeout)
+            withdraw = announce(plane, self._cache.knows_rollout)
         # A router dropped without close() (or alive at exit) still stops its thread.
-        self._finalizer = weakref.finalize(self, self._source.close)
+        self._finalizer = weakref.finalize(self, _stop, self._source, withdraw)
         if initial_timeout > 0:
             self._cache.ready.wait(initial_timeout)
 

@@ -24,6 +24,8 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from pydantic import JsonValue
 
+from otel_prompt_canary.errors import InvalidInputError
+from otel_prompt_canary.feedback import FeedbackKeys
 from otel_prompt_canary.registry.models import PromptVersion
 from otel_prompt_canary.registry.template import render_text
 from otel_prompt_canary.routing.cohort import Cohort
@@ -52,6 +54,7 @@ class Arm:
         "_template",
         "cohort",
         "config",
+        "feedback_keys",
         "model",
         "prompt_name",
         "prompt_version",
@@ -71,6 +74,7 @@ class Arm:
         messages: Sequence[Mapping[str, str]] | None = None,
         model: str | None = None,
         config: Mapping[str, JsonValue] | None = None,
+        feedback_keys: FeedbackKeys | None = None,
     ) -> None:
         self.prompt_name = prompt_name
         self.version = version
@@ -85,9 +89,17 @@ class Arm:
         )
         self.model = model
         self.config: dict[str, JsonValue] = dict(config or {})
+        #: What mints the feedback keys of this arm's selections (None: they have none).
+        self.feedback_keys = feedback_keys
 
     @classmethod
-    def of_version(cls, pv: PromptVersion, cohort: Cohort, rollout_id: str | None) -> Arm:
+    def of_version(
+        cls,
+        pv: PromptVersion,
+        cohort: Cohort,
+        rollout_id: str | None,
+        feedback_keys: FeedbackKeys | None = None,
+    ) -> Arm:
         """The arm serving registry version ``pv`` to ``cohort``."""
         return cls(
             prompt_name=pv.name,
@@ -97,7 +109,18 @@ class Arm:
             prompt_version=pv,
             model=pv.model,
             config=pv.config,
+            feedback_keys=feedback_keys,
         )
+
+    def feedback_key(self) -> str | None:
+        """A new feedback key for a call served by this arm; None without a rollout (or a minter)."""
+        keys, rollout_id = self.feedback_keys, self.rollout_id
+        if keys is None or rollout_id is None:
+            return None
+        try:
+            return keys.mint(self.prompt_name, self.version, self.cohort, rollout_id)
+        except InvalidInputError:  # a name too long for a key: no feedback for this prompt
+            return None
 
     @property
     def is_chat(self) -> bool:
@@ -134,7 +157,9 @@ class Selection:
     :func:`current_selection`).
     """
 
-    __slots__ = ("_arm", "unit_key")
+    __slots__ = ("_arm", "_feedback_key", "unit_key")
+
+    _feedback_key: str | None
 
     def __init__(self, arm: Arm, unit_key: str | None) -> None:
         self._arm = arm
@@ -160,6 +185,22 @@ class Selection:
     def rollout_id(self) -> str | None:
         """The active rollout this call was routed by, or None when no rollout is active."""
         return self._arm.rollout_id
+
+    @property
+    def feedback_key(self) -> str | None:
+        """This call's feedback key, or None when no rollout is active.
+
+        Store it with the answer; later, in any process, ``record_feedback(key, score)`` (Python) or
+        ``POST /v1/feedback`` counts a user's feedback on the answer in this call's rollout and
+        cohort. URL-safe and signed with the reporting credential (``token``, else
+        ``OTEL_PROMPT_CANARY_TOKEN``): an end user can neither forge nor alter it. Made on first
+        read, then the same for this selection (docs/reporting.md).
+        """
+        try:
+            return self._feedback_key
+        except AttributeError:  # selections are made without __init__: the slot starts unset
+            key = self._feedback_key = self._arm.feedback_key()
+            return key
 
     @property
     def is_fallback(self) -> bool:

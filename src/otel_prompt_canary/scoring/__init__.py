@@ -10,8 +10,12 @@ The instrumentation turns each LLM response into an :class:`LLMResponse` and han
 - :meth:`ScoringPlan.submit_late` samples the slow evaluations (the LLM judge, a moderation endpoint)
   and queues them on a bounded :class:`ScoringWorker`; their outcomes arrive later through a callback.
 
-This package is pure: it imports no other part of otel-prompt-canary but its errors. docs/checks.md
-describes every check, the configuration and how to write a check of your own.
+A prompt version's output contract reaches the plan as a :class:`DeclaredOutput`: a version that
+declares JSON has its answers checked as JSON (and against its schema) whatever the request says.
+
+This package is pure: it imports no other part of otel-prompt-canary but its errors and the shared
+JSON Schema helper. docs/checks.md describes every check, the configuration and how to write a check
+of your own.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from otel_prompt_canary.scoring._config import (
     load_scoring_config,
     load_scoring_settings,
 )
+from otel_prompt_canary.scoring._declared import DeclaredOutput
 from otel_prompt_canary.scoring._detectors import (
     DEFAULT_ESCALATION_PHRASES,
     DEFAULT_ESCALATION_TOOLS,
@@ -98,6 +103,7 @@ __all__ = [
     "BoundedLRU",
     "Check",
     "CheckOutcome",
+    "DeclaredOutput",
     "EscalationCheck",
     "EscalationConfig",
     "EvaluationError",

@@ -86,12 +86,25 @@ class JsonValidConfig(_Section):
 
 
 class JsonSchemaConfig(_Section):
-    """``json_schema``: the output is JSON valid against ``schema``."""
+    """``json_schema``: the output is JSON valid against ``schema``.
+
+    A prompt version whose output contract declares a schema is checked against that schema instead
+    (under this section's ``name`` and ``allow_fence``); ``enabled: false`` turns the check off, the
+    contract's too, and needs no ``schema``.
+    """
 
     enabled: bool = True
     name: EvaluationName = "json_schema"
     json_schema: dict[str, JsonValue] = Field(alias="schema", description="The JSON Schema")
     allow_fence: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _off_needs_no_schema(cls, data: Any) -> Any:
+        # A section that only turns the check off has nothing to check against.
+        if isinstance(data, dict) and data.get("enabled") is False and "schema" not in data:
+            return {**data, "schema": {}}
+        return data
 
 
 class RegexConfig(_Section):

@@ -9,13 +9,15 @@ ones is simply unattributed.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from otel_prompt_canary.errors import InvalidInputError
+
+# Shared with the router and the control plane (feedback keys, /v1/feedback): defined there, re-exported here.
+from otel_prompt_canary.feedback import FEEDBACK_SCORE_NAME, validate_feedback_score
 from otel_prompt_canary.scoring._response import LLMResponse
 
 __all__ = [
@@ -26,27 +28,8 @@ __all__ = [
     "validate_feedback_score",
 ]
 
-#: The score name user feedback is recorded under (``gen_ai.evaluation.name``).
-FEEDBACK_SCORE_NAME = "user_feedback"
-
 K = TypeVar("K")
 V = TypeVar("V")
-
-
-def validate_feedback_score(score: float | bool, *, low: float = 0.0, high: float = 1.0) -> float:
-    """``score`` as a float in [low, high]; a bool is a thumbs up (1.0) or down (0.0).
-
-    Raises :class:`~otel_prompt_canary.errors.InvalidInputError` for anything else: a string, NaN,
-    an infinity, or a number out of range (it is not clamped, since that would hide a caller's bug).
-    """
-    if isinstance(score, bool):
-        return high if score else low
-    if not isinstance(score, (int, float)):
-        raise InvalidInputError(f"feedback score must be a number or a bool, got {type(score).__name__}")
-    value = float(score)
-    if not math.isfinite(value) or not low <= value <= high:
-        raise InvalidInputError(f"feedback score must be in [{low:g}, {high:g}], got {score!r}")
-    return value
 
 
 class BoundedLRU(Generic[K, V]):

@@ -8,13 +8,13 @@ invalid.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from otel_prompt_canary.errors import InvalidInputError
+from otel_prompt_canary.json_schemas import schema_validator
 from otel_prompt_canary.scoring._outcomes import validate_evaluation_name
 from otel_prompt_canary.scoring._response import LLMResponse
 
@@ -119,15 +119,6 @@ class JsonValidCheck:
         )
 
 
-def _load_jsonschema() -> Any:
-    try:
-        return importlib.import_module("jsonschema")
-    except ImportError as exc:
-        raise InvalidInputError(
-            "the json_schema check needs the 'jsonschema' package: pip install jsonschema"
-        ) from exc
-
-
 class JsonSchemaCheck:
     """Passes when the output is JSON that validates against ``schema`` (any JSON Schema draft that
     ``jsonschema`` knows; ``$schema`` picks it, else the latest).
@@ -143,17 +134,10 @@ class JsonSchemaCheck:
     ) -> None:
         self._name = validate_evaluation_name(name)
         self._allow_fence = allow_fence
-        jsonschema = _load_jsonschema()
-        if not isinstance(schema, Mapping):
-            raise InvalidInputError(f"json_schema: the schema must be a JSON object, got {schema!r}")
-        schema_dict = dict(schema)
-        validator_class = jsonschema.validators.validator_for(schema_dict)
         try:
-            validator_class.check_schema(schema_dict)
-        except jsonschema.exceptions.SchemaError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-            raise InvalidInputError(f"json_schema: invalid schema at {where}: {exc.message}") from None
-        self._validator = validator_class(schema_dict)
+            self._validator = schema_validator(schema)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"json_schema: {exc}") from exc.__cause__
 
     @property
     def name(self) -> str:

@@ -24,6 +24,7 @@ from otel_prompt_canary.errors import InvalidInputError
 # scoring package re-exports them under these public names.
 from otel_prompt_canary.names import CHECK_PREFIX as CHECK_ATTRIBUTE_PREFIX
 from otel_prompt_canary.names import SCORE_PREFIX as SCORE_ATTRIBUTE_PREFIX
+from otel_prompt_canary.names import SIGNAL_NAME_PATTERN
 from otel_prompt_canary.scoring._response import LLMResponse
 
 __all__ = [
@@ -38,7 +39,7 @@ __all__ = [
     "validate_evaluation_name",
 ]
 
-EVALUATION_NAME_PATTERN = re.compile(r"[a-z0-9_]{1,64}")
+EVALUATION_NAME_PATTERN = re.compile(SIGNAL_NAME_PATTERN)
 
 
 def validate_evaluation_name(name: str) -> str:

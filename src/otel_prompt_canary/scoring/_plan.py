@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.scoring._budget import MaxOutputTokensCheck, OutputTokensScorer, TruncationCheck
 from otel_prompt_canary.scoring._config import ScoringConfig
+from otel_prompt_canary.scoring._declared import DeclaredOutput
 from otel_prompt_canary.scoring._detectors import EscalationCheck, RefusalCheck
 from otel_prompt_canary.scoring._format import JsonSchemaCheck, JsonValidCheck, RegexCheck
 from otel_prompt_canary.scoring._judge import LLMJudge
@@ -170,6 +171,7 @@ def build_scoring(
     extra_late: Iterable[LateEvaluation] = (),
     http_client: httpx.Client | None = None,
     environ: Mapping[str, str] | None = None,
+    declared_output: DeclaredOutput | None = None,
 ) -> ScoringPlan:
     """Build the :class:`ScoringPlan` that ``config`` describes (the defaults when None).
 
@@ -185,6 +187,10 @@ def build_scoring(
         extra_late: The application's own slow evaluations, with their samplers.
         http_client: An ``httpx.Client`` for the judge and moderation endpoints to share.
         environ: Where ``api_key_env`` variables are read (default: ``os.environ``).
+        declared_output: What the prompt version declares its answers are (its output contract).
+            ``format: json`` runs ``json_valid`` on every response, whatever the request asked, unless
+            the configuration turns ``json_valid`` off; a declared schema is checked by
+            ``json_schema`` in place of the configured one, unless ``json_schema.enabled`` is false.
 
     Raises:
         InvalidInputError: a bad parameter, a name clash, an unset ``api_key_env``, a late
@@ -197,17 +203,29 @@ def build_scoring(
     late: list[LateEvaluation] = []
 
     jv = cfg.json_valid
+    # The version's contract outranks the request: `auto` guesses from response_format only for lack
+    # of anything better, while a declared format says what every answer must be. An explicit `false`
+    # is the operator's choice of checks and stays off.
+    declares_json = declared_output is not None and declared_output.format == "json"
     if jv.enabled is not False:
         checks.append(
             JsonValidCheck(
                 name=jv.name,
-                when="requested" if jv.enabled == "auto" else "always",
+                when="requested" if jv.enabled == "auto" and not declares_json else "always",
                 allow_fence=jv.allow_fence,
                 require_object=jv.require_object,
             )
         )
-    if cfg.json_schema is not None and cfg.json_schema.enabled:
-        js = cfg.json_schema
+    js = cfg.json_schema
+    declared_schema = None if declared_output is None else declared_output.json_schema
+    if declared_schema is not None and (js is None or js.enabled):
+        # The version's own schema replaces the prompt-wide one: a new version may change its format
+        # on purpose, and its contract says how. Fences are accepted as the JSON check accepts them.
+        if js is None:
+            checks.append(JsonSchemaCheck(declared_schema, allow_fence=jv.allow_fence))
+        else:
+            checks.append(JsonSchemaCheck(declared_schema, name=js.name, allow_fence=js.allow_fence))
+    elif js is not None and js.enabled:
         checks.append(JsonSchemaCheck(js.json_schema, name=js.name, allow_fence=js.allow_fence))
     for rx in cfg.regex:
         checks.append(

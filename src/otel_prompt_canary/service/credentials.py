@@ -1,7 +1,8 @@
 """Credentials shared by the API, the alert receivers and the report endpoint.
 
 Every receiver accepts the service's write token (``Authorization: Bearer <token>``): whoever holds
-it may roll back through the API anyway. Each format adds its own credentials (Alertmanager's bearer
+it may roll back through the API anyway. Reports and feedback also accept the reporting credential
+(``report_token``), which may do nothing else. Each format adds its own credentials (Alertmanager's bearer
 token or basic auth, Grafana's HMAC signature, the Collector's Standard Webhooks signature); see
 docs/alerts.md. With ``--insecure-dev`` and no token, a receiver without credentials of its own is
 open, like every write.
@@ -17,7 +18,7 @@ from pydantic import SecretStr
 from otel_prompt_canary.errors import AuthenticationError
 from otel_prompt_canary.service.settings import ServiceSettings
 
-__all__ = ["authorization", "bearer_is_service_token", "secret_equals"]
+__all__ = ["authorization", "bearer_is_reporter", "bearer_is_service_token", "secret_equals"]
 
 
 def secret_equals(presented: str | bytes, secret: SecretStr | None) -> bool:
@@ -50,3 +51,11 @@ def bearer_is_service_token(headers: Mapping[str, str], settings: ServiceSetting
     if secret_equals(found[1], settings.token):
         return True
     raise AuthenticationError("invalid bearer token")
+
+
+def bearer_is_reporter(headers: Mapping[str, str], settings: ServiceSettings) -> bool:
+    """:func:`bearer_is_service_token`, accepting the reporting credential (``report_token``) too."""
+    found = authorization(headers)
+    if found is not None and found[0] == "bearer" and secret_equals(found[1], settings.report_token):
+        return True
+    return bearer_is_service_token(headers, settings)

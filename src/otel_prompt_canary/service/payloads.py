@@ -1,10 +1,13 @@
-"""The signed payloads: the Collector processor's alerts, and reports of rollout statistics.
+"""The payloads the loop's senders post: the Collector's alerts, statistics reports, user feedback.
 
 The schemas are ``schemas/collector-alert.schema.json`` and ``schemas/report.schema.json`` (the
 processor's contract, documented in its README; applications post reports in the same format); the
 models here follow them field for field, unknown fields refused. Both are signed as
 :mod:`otel_prompt_canary.service.signatures` describes, and ``webhook-id`` equals the payload's
 ``id``. The processor retries on network errors, 408, 425, 429 and 5xx; any other 4xx is final.
+
+A feedback (``POST /v1/feedback``, :class:`FeedbackBody`) is usually sent with a bearer token; it may
+be signed alike, its ``id`` then being the ``webhook-id``.
 """
 
 from __future__ import annotations
@@ -20,19 +23,22 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
 from otel_prompt_canary.analysis.stats import MeanStats, ProportionStats, Report
 from otel_prompt_canary.errors import InvalidInputError, describe_validation_errors
 from otel_prompt_canary.loop.alerts import AlertAction, AlertNotice
+from otel_prompt_canary.loop.reports import ReportOrigin
 from otel_prompt_canary.registry.models import validate_prompt_name
 
-__all__ = ["CollectorAlert", "ReportEnvelope"]
+__all__ = ["CollectorAlert", "FeedbackBody", "ReportEnvelope"]
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
@@ -161,12 +167,20 @@ class _Versions(_Strict):
     canary: str | None = None
 
 
+_WHEN_NULL = {
+    "versions": "must be an object; leave the field out when no version is known",
+    "origin": "must be 'application' or 'collector'; leave the field out when unknown",
+}
+
+
 class ReportEnvelope(_Strict):
     """Body of ``POST /v1/reports`` (``schemas/report.schema.json``)."""
 
     id: str = Field(pattern=r"^pcr_[0-9a-f]{32}$")
     type: Literal["prompt_canary.report"]
     source: str = Field(min_length=1, max_length=256)
+    # Optional so that senders older than the field stay valid; their reports count as before.
+    origin: ReportOrigin | None = None
     prompt: str = Field(min_length=1, max_length=256)
     rollout_id: str = Field(min_length=1, max_length=256)
     window_seconds: StrictInt = Field(ge=1, le=366 * 86_400)
@@ -177,12 +191,12 @@ class ReportEnvelope(_Strict):
     window_end: Timestamp
     created_at: Timestamp
 
-    @field_validator("versions", mode="before")
+    @field_validator("versions", "origin", mode="before")
     @classmethod
-    def _versions_not_null(cls, value: object) -> object:
+    def _not_null(cls, value: object, info: ValidationInfo) -> object:
         # Optional means "may be left out", as in the schema: an explicit null is malformed.
         if value is None:
-            raise ValueError("must be an object; leave the field out when no version is known")
+            raise ValueError(_WHEN_NULL[info.field_name or ""])
         return value
 
     def report(self) -> Report:
@@ -209,3 +223,20 @@ class ReportEnvelope(_Strict):
         except ValidationError as exc:
             problems = describe_validation_errors(exc.errors())
             raise InvalidInputError(f"inconsistent report statistics: {problems}") from None
+
+
+class FeedbackBody(_Strict):
+    """Body of ``POST /v1/feedback``: a user's feedback on one answer, named by its feedback key."""
+
+    key: str = Field(min_length=1, max_length=1024, description="The answer's feedback key")
+    score: StrictBool | StrictInt | StrictFloat = Field(
+        description="A number in [0, 1] (a score), or a bool (a check when 'name' is given)"
+    )
+    name: str | None = Field(
+        None, description="The signal: a score or check name ([a-z0-9_], 1-64); default user_feedback"
+    )
+    id: str | None = Field(
+        None,
+        pattern=r"^pcf_[0-9a-f]{32}$",
+        description="Counted once per id (retries); default: one per key and name",
+    )

@@ -12,6 +12,9 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from otel_prompt_canary.analysis.verdict import Verdict
+from otel_prompt_canary.loop.assessment import Assessment
+from otel_prompt_canary.loop.reports import RolloutOrigin
+from otel_prompt_canary.loop.start import policy_document
 from otel_prompt_canary.registry.models import (
     Action,
     PromptVersion,
@@ -46,7 +49,7 @@ class StartRolloutRequest(_Request):
         "policy's ramp.steps, else 1,5,20,50,100); must agree with the policy's ramp.steps when both "
         "are given",
     )
-    reason: str = Field("", max_length=2000, description="Why, for the audit log")
+    reason: str = Field(min_length=1, max_length=2000, description="Why, for the audit log")
     policy: dict[str, JsonValue] | None = Field(
         None,
         description="The rollout's policy document (validated; stored in full). Default: the default policy",
@@ -54,6 +57,11 @@ class StartRolloutRequest(_Request):
     expected_revision: int | None = Field(
         None, ge=1, description="Apply only if the routing flag is still at this revision"
     )
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        return _reason_given(value)
 
 
 class TransitionAction(StrEnum):
@@ -64,6 +72,7 @@ class TransitionAction(StrEnum):
     RESUME = "resume"
     PROMOTE = "promote"
     ROLLBACK = "rollback"
+    REVERT = "revert"
 
     def to_action(self) -> Action:
         """The registry's action of the same name."""
@@ -81,13 +90,24 @@ class TransitionRequest(_Request):
     rollout_id: str | None = Field(
         None, min_length=1, description="Apply only if this rollout is the current one"
     )
+    to_version: int | None = Field(
+        None,
+        ge=1,
+        description="revert only: the version everyone goes back to (default: the promoted rollout's "
+        "baseline, the stable version before the promotion)",
+    )
 
     @field_validator("reason")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("give a reason: it is recorded in the audit log")
-        return value
+        return _reason_given(value)
+
+
+def _reason_given(value: str) -> str:
+    """Refuse a blank reason: every transition, a start included, records why in the audit log."""
+    if not value.strip():
+        raise ValueError("give a reason: it is recorded in the audit log")
+    return value
 
 
 class PromptDetail(BaseModel):
@@ -123,6 +143,33 @@ class RolloutVerdict(BaseModel):
     )
     policy: dict[str, JsonValue]
     verdict: Verdict
+    report_origin: RolloutOrigin | None = Field(
+        None,
+        description="Whose reports the statistics come from (application or collector: the first "
+        "origin that reported) and how many reports of the other origin were ignored; null until a "
+        "report with an origin arrived",
+    )
+
+    @classmethod
+    def of(cls, assessment: Assessment, report_origin: RolloutOrigin | None = None) -> RolloutVerdict:
+        """The document of one judgement (:func:`~otel_prompt_canary.loop.assess`), with where its
+        statistics come from (:meth:`~otel_prompt_canary.loop.LoopStore.report_origin`)."""
+        route = assessment.route
+        assert route.rollout_id is not None  # assess() refuses a route without an active rollout
+        return cls(
+            prompt=route.prompt,
+            rollout_id=route.rollout_id,
+            state=route.state.value,
+            step=route.step,
+            ramp=route.ramp,
+            step_started_at=assessment.step_started_at,
+            elapsed_seconds=assessment.elapsed_seconds,
+            time_scale=assessment.time_scale,
+            acknowledged_rules=sorted(assessment.acknowledged),
+            policy=policy_document(assessment.policy),
+            verdict=assessment.verdict,
+            report_origin=report_origin,
+        )
 
 
 class RoutesDocument(BaseModel):

@@ -20,6 +20,7 @@ import re
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from otel_prompt_canary.feedback import DEFAULT_KEY_LIFETIME_SECONDS, FeedbackKeys
 from otel_prompt_canary.registry.base import DEFAULT_MAX_TEMPLATE_BYTES
 
 __all__ = [
@@ -54,7 +55,13 @@ GRAFANA_SIGNATURE_HEADER = "X-Grafana-Alerting-Signature"
 GRAFANA_TIMESTAMP_HEADER = "X-Grafana-Alerting-Signature-Timestamp"
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-_SECRETS = ("alertmanager_token", "alertmanager_basic_auth", "grafana_secret", "webhook_secret")
+_SECRETS = (
+    "alertmanager_token",
+    "alertmanager_basic_auth",
+    "grafana_secret",
+    "webhook_secret",
+    "report_token",
+)
 
 
 def webhook_key(secret: str) -> bytes:
@@ -77,6 +84,18 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
 
     token: SecretStr | None = Field(None, description="Bearer token that every write (POST) must present")
+    report_token: SecretStr | None = Field(
+        None,
+        description="Reporting credential: a bearer token that may post reports and feedback, nothing "
+        "else (applications' OTEL_PROMPT_CANARY_TOKEN); it also signs feedback keys",
+    )
+    feedback_key_lifetime_seconds: int = Field(
+        DEFAULT_KEY_LIFETIME_SECONDS,
+        ge=60,
+        le=366 * 86_400,
+        description="Seconds a feedback key stays valid after it was issued (default 7 days)",
+        json_schema_extra={"option": "--feedback-key-lifetime"},
+    )
     insecure_dev: bool = Field(
         False, description="Allow starting without a token: writes are then unauthenticated"
     )
@@ -177,7 +196,7 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _strong_secrets(self) -> ServiceSettings:
-        for name in ("alertmanager_token", "grafana_secret"):
+        for name in ("alertmanager_token", "grafana_secret", "report_token"):
             secret: SecretStr | None = getattr(self, name)
             if secret is not None:
                 _check_strength(name, secret.get_secret_value())
@@ -223,6 +242,14 @@ class ServiceSettings(BaseSettings):
     def writes_open(self) -> bool:
         """True when writes need no token (``insecure_dev`` without a token)."""
         return self.token is None
+
+    def feedback_keys(self) -> FeedbackKeys:
+        """What reads the feedback keys applications made: under the reporting credential or the
+        write token, and under the empty credential (keys anyone can make) only while writes are open."""
+        credentials = [s.get_secret_value() for s in (self.report_token, self.token) if s is not None]
+        if self.writes_open:
+            credentials.append("")
+        return FeedbackKeys(credentials, lifetime_seconds=self.feedback_key_lifetime_seconds)
 
 
 def _check_strength(name: str, secret: str) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from otel_prompt_canary.errors import AuthenticationError, InvalidInputError
-from otel_prompt_canary.service.credentials import bearer_is_service_token
+from otel_prompt_canary.service.credentials import bearer_is_reporter, bearer_is_service_token
 from otel_prompt_canary.service.settings import ServiceSettings, webhook_key
 
 __all__ = [
@@ -113,12 +113,18 @@ def verify(
 
 
 def authenticate(
-    headers: Mapping[str, str], body: bytes, settings: ServiceSettings, *, now: float | None = None
+    headers: Mapping[str, str],
+    body: bytes,
+    settings: ServiceSettings,
+    *,
+    now: float | None = None,
+    reporting: bool = False,
 ) -> SignedMessage | None:
     """The verified message when the request is signed, None when it passes by token (or open).
 
     A signature, when present and a secret is configured, must verify; a wrong one is refused even
-    with a valid bearer token. Without one, the write token is accepted.
+    with a valid bearer token. Without one, the write token is accepted, and with ``reporting``
+    (reports, feedback) the reporting credential too.
     """
     signed = headers.get(SIGNATURE_HEADER) is not None
     secret = settings.webhook_secret
@@ -127,7 +133,7 @@ def authenticate(
         return verify(headers, body, key, tolerance_seconds=settings.webhook_tolerance_seconds, now=now)
     if settings.writes_open and secret is None:
         return None
-    if bearer_is_service_token(headers, settings):
+    if (bearer_is_reporter if reporting else bearer_is_service_token)(headers, settings):
         return None
     if signed:
         raise AuthenticationError(

@@ -2,13 +2,14 @@
 
 ``prompts`` (push, read, diff), ``rollouts`` (start and move a rollout, its verdict and audit trail),
 ``routes`` (the routing flags routers poll), ``policies`` (the active rollouts' policies, for outside
-judges), ``reports`` (rollout statistics from applications and the Collector) and ``alerts`` (the
-alert log). The alert receivers are in :mod:`otel_prompt_canary.service.receivers`.
+judges), ``reports`` (rollout statistics from applications and the Collector), ``feedback`` (users'
+feedback on answers, by feedback key) and ``alerts`` (the alert log). The alert receivers are in
+:mod:`otel_prompt_canary.service.receivers`.
 """
 
 from fastapi import APIRouter
 
-from otel_prompt_canary.service.api import alerts, policies, prompts, reports, rollouts, routes
+from otel_prompt_canary.service.api import alerts, feedback, policies, prompts, reports, rollouts, routes
 
 __all__ = ["ROUTERS"]
 
@@ -20,4 +21,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     policies.router,
     alerts.router,
     reports.router,
+    feedback.router,
 )

@@ -3,10 +3,15 @@
 A report (``schemas/report.schema.json``) carries increments of per-cohort statistics; the service
 adds each one into its rollout's totals exactly once (by report id), in the store, so a restart
 loses nothing. The rollout controller judges the totals. Reports are signed like the Collector's
-alerts (Standard Webhooks), or sent with the write token (applications).
+alerts (Standard Webhooks), or sent with a bearer token: the reporting credential (``report_token``,
+what applications hold) or the write token.
 
 Signal attributes keep the kind their prefix says: ``prompt_canary.check.*`` are proportions,
 ``prompt_canary.score.*`` and ``gen_ai.usage.*`` means; a report breaking that is refused (422).
+
+A report's ``origin`` (``application`` or ``collector``) says which path sent it: a rollout counts
+the reports of the first origin that reported for it and acknowledges the other's as ``ignored``
+(:mod:`otel_prompt_canary.loop.reports`), since both paths report the same calls.
 """
 
 from __future__ import annotations
@@ -45,10 +50,11 @@ router = APIRouter(prefix="/v1/reports", tags=["reports"])
 async def post_report(request: Request, settings: SettingsDep, store: LoopStoreDep) -> ReportReceipt:
     """Add a report into its rollout's totals; a repeated report id adds nothing (``duplicate``).
 
-    A report of an unknown rollout of a known prompt is acknowledged and not stored (``ignored``).
+    A report of an unknown rollout of a known prompt, or of the origin whose reports its rollout
+    does not count, is acknowledged and not counted (``ignored``, with the reason).
     """
     body = await request.body()
-    message = signatures.authenticate(request.headers, body, settings)
+    message = signatures.authenticate(request.headers, body, settings, reporting=True)
     envelope = validate_payload(ReportEnvelope, parse_json(body), "report")
     signatures.check_message_id(message, envelope.id)
     try:
@@ -58,7 +64,12 @@ async def post_report(request: Request, settings: SettingsDep, store: LoopStoreD
     report = envelope.report()
     check_kinds(report)
     receipt: ReportReceipt = await run_in_threadpool(
-        store.record_report, report, source=envelope.source, prompt=prompt, report_id=envelope.id
+        store.record_report,
+        report,
+        source=envelope.source,
+        prompt=prompt,
+        report_id=envelope.id,
+        origin=envelope.origin,
     )
     controller = getattr(request.app.state, "controller", None)
     if controller is not None:

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from otel_prompt_canary.errors import NotFoundError
 from otel_prompt_canary.loop.assessment import assess
-from otel_prompt_canary.loop.start import policy_document, start_rollout
+from otel_prompt_canary.loop.start import start_rollout
 from otel_prompt_canary.registry.models import AuditRecord, Route
 from otel_prompt_canary.service.deps import (
     ActorDep,
@@ -55,15 +55,17 @@ async def post_rollout(
     name: PromptNameDep,
     body: StartRolloutRequest,
     registry: RegistryDep,
+    store: LoopStoreDep,
     watch: RouteWatchDep,
     _writer: WriterDep,
     actor: ActorDep,
 ) -> Route:
     """Start canarying ``version`` along the ramp; answers the new routing flag.
 
-    The policy is validated first (422 when it cannot be decided); without one the default policy
-    applies. It is stored on the rollout in full. See docs/control-plane.md for how the ramp and
-    the policy's ``ramp.steps`` are reconciled.
+    The policy is validated first (422 when it cannot be decided, or when it must have data from a
+    signal never reported for the prompt); without one the default policy applies. It is stored on
+    the rollout in full. See docs/control-plane.md for how the ramp and the policy's
+    ``ramp.steps`` are reconciled.
     """
     route = await run_in_threadpool(
         start_rollout,
@@ -75,6 +77,7 @@ async def post_rollout(
         actor=actor,
         reason=body.reason,
         expected_revision=body.expected_revision,
+        store=store,
     )
     await watch.notify()
     return route
@@ -103,26 +106,16 @@ def get_rollout(
 async def rollout_verdict(
     name: PromptNameDep, registry: RegistryDep, store: LoopStoreDep, settings: SettingsDep
 ) -> RolloutVerdict:
-    """What the rollout controller's judge says of the active rollout now, with its evidence.
+    """What the rollout controller's judge says of the active rollout now, with its evidence, and
+    which origin's reports (application or collector) the statistics come from.
 
     404 when the prompt has no active rollout; 422 when its policy cannot be applied.
     """
     route = await run_in_threadpool(registry.get_route, name)
     assessment = await run_in_threadpool(assess, registry, store, route, time_scale=settings.time_scale)
     assert route.rollout_id is not None  # assess() refuses a route without an active rollout
-    return RolloutVerdict(
-        prompt=route.prompt,
-        rollout_id=route.rollout_id,
-        state=route.state.value,
-        step=route.step,
-        ramp=route.ramp,
-        step_started_at=assessment.step_started_at,
-        elapsed_seconds=assessment.elapsed_seconds,
-        time_scale=assessment.time_scale,
-        acknowledged_rules=sorted(assessment.acknowledged),
-        policy=policy_document(assessment.policy),
-        verdict=assessment.verdict,
-    )
+    origin = await run_in_threadpool(store.report_origin, route.rollout_id)
+    return RolloutVerdict.of(assessment, origin)
 
 
 @router.get("/rollout/history", summary="Audit trail", responses=_READ_ERRORS)
@@ -145,7 +138,11 @@ async def transition(
     _writer: WriterDep,
     actor: ActorDep,
 ) -> Route:
-    """Advance, pause, resume, promote or roll back the rollout; answers the new routing flag."""
+    """Advance, pause, resume, promote, roll back or revert the rollout; answers the new routing flag.
+
+    ``revert`` undoes a promotion: everyone goes back to ``to_version``, by default the promoted
+    rollout's baseline, and the flag reads ``rolled_back`` (docs/registry.md).
+    """
     route = await run_in_threadpool(
         registry.transition,
         name,
@@ -155,6 +152,7 @@ async def transition(
         evidence=body.evidence,
         expected_revision=body.expected_revision,
         rollout_id=body.rollout_id,
+        to_version=body.to_version,
     )
     await watch.notify()
     return route

@@ -90,13 +90,16 @@ func (j *Judge) Evaluate(evidence Evidence, step *Step) (Verdict, error) {
 
 	v.StableSamples = j.cohortSamples(inStep, stable)
 	v.CanarySamples = j.cohortSamples(inStep, canary)
+	// Each step's own minimums, else the ramp's; without a known step, the ramp's.
+	minSamples := p.Ramp.MinSamples
 	if step != nil {
-		waiting = j.immaturity(v.StableSamples, v.CanarySamples, step.ElapsedSeconds, last)
+		minSamples = p.Ramp.MinSamplesAt(step.Index)
+		waiting = immaturity(v.StableSamples, v.CanarySamples, p.Ramp.MinDurationAt(step.Index), minSamples, step.ElapsedSeconds, last)
 	} else {
 		waiting = []string{"the rollout's ramp step is unknown: the policy came without rollout state"}
 	}
 	mature := len(waiting) == 0
-	waiting = append(waiting, j.missingData(inStep, last)...)
+	waiting = append(waiting, j.missingData(inStep, minSamples, last)...)
 
 	v.Rules = make([]RuleVerdict, 0, len(p.Rules))
 	for i := range p.Rules {

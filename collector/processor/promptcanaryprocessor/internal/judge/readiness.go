@@ -18,12 +18,12 @@ func (j *Judge) cohortSamples(e *Evidence, c cohort) int64 {
 }
 
 // immaturity says why the step has not reached its minimum duration and samples (nothing when
-// it has). At 100% the stable cohort receives no traffic and is exempt.
-func (j *Judge) immaturity(stableN, canaryN int64, elapsed float64, last bool) []string {
-	ramp := &j.policy.Ramp
+// it has): the step's own minimums, or the ramp's. At 100% the stable cohort receives no
+// traffic and is exempt.
+func immaturity(stableN, canaryN int64, minDuration float64, minSamples int64, elapsed float64, last bool) []string {
 	var reasons []string
-	if elapsed < ramp.MinDurationSeconds {
-		reasons = append(reasons, fmt.Sprintf("the step has run %s s of its %s s minimum", pyG(elapsed), pyG(ramp.MinDurationSeconds)))
+	if elapsed < minDuration {
+		reasons = append(reasons, fmt.Sprintf("the step has run %s s of its %s s minimum", pyG(elapsed), pyG(minDuration)))
 	}
 	for _, c := range []struct {
 		name cohort
@@ -32,16 +32,15 @@ func (j *Judge) immaturity(stableN, canaryN int64, elapsed float64, last bool) [
 		if c.name == stable && last {
 			continue
 		}
-		if c.n < ramp.MinSamples {
-			reasons = append(reasons, fmt.Sprintf("the %s cohort has %d of the %d samples the step needs", c.name, c.n, ramp.MinSamples))
+		if c.n < minSamples {
+			reasons = append(reasons, fmt.Sprintf("the %s cohort has %d of the %d samples the step needs", c.name, c.n, minSamples))
 		}
 	}
 	return reasons
 }
 
-// missingData says which must_have_data signals lack their step samples.
-func (j *Judge) missingData(e *Evidence, last bool) []string {
-	minimum := j.policy.Ramp.MinSamples
+// missingData says which must_have_data signals lack the step's minimum samples.
+func (j *Judge) missingData(e *Evidence, minimum int64, last bool) []string {
 	var reasons []string
 	for i := range j.policy.Signals {
 		s := &j.policy.Signals[i]

@@ -31,6 +31,8 @@ type TelemetryBuilder struct {
 	ProcessorPromptcanaryDeliveries            metric.Int64Counter
 	ProcessorPromptcanaryDeliveryFailures      metric.Int64Counter
 	ProcessorPromptcanaryDeliveryQueueDropped  metric.Int64Counter
+	ProcessorPromptcanaryLogRecordsInspected   metric.Int64Counter
+	ProcessorPromptcanaryLogRecordsRecorded    metric.Int64Counter
 	ProcessorPromptcanaryOverflow              metric.Int64Counter
 	ProcessorPromptcanaryPolicyRefreshFailures metric.Int64Counter
 	ProcessorPromptcanaryRolloutsTracked       metric.Int64ObservableGauge
@@ -111,10 +113,22 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{deliveries}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorPromptcanaryLogRecordsInspected, err = builder.meter.Int64Counter(
+		"otelcol_processor_promptcanary_log_records_inspected",
+		metric.WithDescription("Log records the processor looked at, late evaluation results or not. [Development]"),
+		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorPromptcanaryLogRecordsRecorded, err = builder.meter.Int64Counter(
+		"otelcol_processor_promptcanary_log_records_recorded",
+		metric.WithDescription("Late evaluation results (gen_ai.evaluation.result log records of a rollout) whose score or check outcome was added to a rollout's cohort. [Development]"),
+		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorPromptcanaryOverflow, err = builder.meter.Int64Counter(
 		"otelcol_processor_promptcanary_overflow",
-		metric.WithDescription("Canary spans not tracked because a configured bound was reached; they still pass through unchanged. [Development]"),
-		metric.WithUnit("{spans}"),
+		metric.WithDescription("Canary spans and late results not tracked because a configured bound was reached; they still pass through unchanged. [Development]"),
+		metric.WithUnit("{items}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorPromptcanaryPolicyRefreshFailures, err = builder.meter.Int64Counter(

@@ -27,6 +27,8 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorPromptcanaryDeliveries.Add(context.Background(), 1)
 	tb.ProcessorPromptcanaryDeliveryFailures.Add(context.Background(), 1)
 	tb.ProcessorPromptcanaryDeliveryQueueDropped.Add(context.Background(), 1)
+	tb.ProcessorPromptcanaryLogRecordsInspected.Add(context.Background(), 1)
+	tb.ProcessorPromptcanaryLogRecordsRecorded.Add(context.Background(), 1)
 	tb.ProcessorPromptcanaryOverflow.Add(context.Background(), 1)
 	tb.ProcessorPromptcanaryPolicyRefreshFailures.Add(context.Background(), 1)
 	tb.ProcessorPromptcanarySpansInspected.Add(context.Background(), 1)
@@ -39,6 +41,12 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorPromptcanaryDeliveryQueueDropped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorPromptcanaryLogRecordsInspected(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorPromptcanaryLogRecordsRecorded(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorPromptcanaryOverflow(t, testTel,

@@ -33,6 +33,12 @@ const (
 	ReportType = "prompt_canary.report"
 )
 
+// ReportOrigin is the "origin" of every report the processor sends. Applications report the
+// same calls themselves with origin "application"; the control plane counts, for each rollout,
+// the reports of the first origin that reported it and acknowledges the other's as ignored, so
+// that no call is counted twice.
+const ReportOrigin = "collector"
+
 // timeLayout is RFC 3339 in UTC with milliseconds, which every JSON consumer parses.
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 
@@ -109,9 +115,11 @@ type Series = map[int64]*stats.Stat
 // statistics of equal (cohort, attribute, window) keys. Each report has a unique id, sent as
 // webhook-id on every retry, so a receiver that drops repeated ids counts each once.
 type Report struct {
-	ID            string            `json:"id"`
-	Type          string            `json:"type"`
-	Source        string            `json:"source"`
+	ID     string `json:"id"`
+	Type   string `json:"type"`
+	Source string `json:"source"`
+	// Origin is always ReportOrigin: which path sent the report.
+	Origin        string            `json:"origin"`
 	Prompt        string            `json:"prompt"`
 	RolloutID     string            `json:"rollout_id"`
 	WindowSeconds int64             `json:"window_seconds"`
@@ -140,6 +148,7 @@ func NewReport(source string, r tracker.Report, windowSeconds int64, now time.Ti
 		ID:            "pcr_" + randomHex(16),
 		Type:          ReportType,
 		Source:        source,
+		Origin:        ReportOrigin,
 		Prompt:        r.Prompt,
 		RolloutID:     r.RolloutID,
 		WindowSeconds: windowSeconds,

@@ -144,6 +144,7 @@ func TestReportJSON(t *testing.T) {
 		"id": "`+rep.ID+`",
 		"type": "prompt_canary.report",
 		"source": "gateway-0",
+		"origin": "collector",
 		"prompt": "support-reply",
 		"rollout_id": "ro-1",
 		"window_seconds": 60,
@@ -157,8 +158,8 @@ func TestReportJSON(t *testing.T) {
 }
 
 // TestPayloadsFollowTheirSchemas checks the top level of each payload against the committed
-// JSON Schema: every required property present, no property the schema does not declare, and
-// the id pattern.
+// JSON Schema: every required property present, no property the schema does not declare, the
+// id pattern, and every value a property's enum lists (a report's origin).
 func TestPayloadsFollowTheirSchemas(t *testing.T) {
 	tests := []struct {
 		schema  string
@@ -193,6 +194,11 @@ func TestPayloadsFollowTheirSchemas(t *testing.T) {
 			sort.Strings(keys)
 			pattern, _ := schema.Properties["id"]["pattern"].(string)
 			assert.Regexp(t, regexp.MustCompile(pattern), got["id"])
+			for k, value := range got {
+				if enum, ok := schema.Properties[k]["enum"].([]any); ok {
+					assert.Contains(t, enum, value, "%s of %s", k, tt.schema)
+				}
+			}
 		})
 	}
 }

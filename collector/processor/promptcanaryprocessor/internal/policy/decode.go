@@ -107,7 +107,8 @@ func (o *object) get(key string, required bool) (any, bool) {
 	return v, ok
 }
 
-// finish reports the fields the model does not know (extra inputs are forbidden).
+// finish reports the fields the model does not know, worded as the Python engine words them
+// ("unknown field", not pydantic's "Extra inputs are not permitted").
 func (o *object) finish() {
 	var extra []string
 	for k := range o.m {
@@ -117,7 +118,7 @@ func (o *object) finish() {
 	}
 	sort.Strings(extra)
 	for _, k := range extra {
-		o.probs.add(join(o.loc, k), "Extra inputs are not permitted")
+		o.probs.add(join(o.loc, k), "unknown field")
 	}
 }
 

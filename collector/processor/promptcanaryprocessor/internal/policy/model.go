@@ -81,10 +81,40 @@ type Policy struct {
 type Ramp struct {
 	// Steps are the canary's share of traffic at each step, in percent, ending at 100.
 	Steps []float64
-	// MinDurationSeconds is the minimum duration of every step.
+	// MinDurationSeconds is the minimum duration of every step that sets none of its own.
 	MinDurationSeconds float64
-	// MinSamples is the minimum number of samples per cohort during every step.
+	// MinSamples is the minimum number of samples per cohort during every step that sets none
+	// of its own.
 	MinSamples int64
+	// StepMinimums are the minimums steps set for themselves ({percent, min_duration,
+	// min_samples} in the document), by step index. It may be shorter than Steps (nil when no
+	// step sets any); a missing entry or a zero field means the ramp's value applies.
+	StepMinimums []StepMinimums
+}
+
+// StepMinimums are the minimums one ramp step sets for itself; zero means "the ramp's".
+type StepMinimums struct {
+	// MinDurationSeconds is the step's own minimum duration (> 0 when set).
+	MinDurationSeconds float64
+	// MinSamples is the step's own minimum samples per cohort (>= 1 when set).
+	MinSamples int64
+}
+
+// MinDurationAt is the minimum duration of step (an index into Steps): its own, else the ramp's.
+func (r *Ramp) MinDurationAt(step int) float64 {
+	if step >= 0 && step < len(r.StepMinimums) && r.StepMinimums[step].MinDurationSeconds > 0 {
+		return r.StepMinimums[step].MinDurationSeconds
+	}
+	return r.MinDurationSeconds
+}
+
+// MinSamplesAt is the minimum samples per cohort of step (an index into Steps): its own, else
+// the ramp's.
+func (r *Ramp) MinSamplesAt(step int) int64 {
+	if step >= 0 && step < len(r.StepMinimums) && r.StepMinimums[step].MinSamples > 0 {
+		return r.StepMinimums[step].MinSamples
+	}
+	return r.MinSamples
 }
 
 // Signal is one quality signal, read from a span attribute.

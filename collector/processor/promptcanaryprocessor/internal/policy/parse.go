@@ -130,7 +130,7 @@ func parseRamp(v any, probs *problems) Ramp {
 		return r
 	}
 	if raw, ok := o.get("steps", false); ok {
-		r.Steps = parseSteps(raw, probs)
+		r.Steps, r.StepMinimums = parseSteps(raw, probs)
 	}
 	if d, ok := o.number("min_duration_seconds", true, DefaultMinDurationSeconds); ok {
 		if !(d >= 0) {
@@ -148,45 +148,114 @@ func parseRamp(v any, probs *problems) Ramp {
 	return r
 }
 
-func parseSteps(v any, probs *problems) []float64 {
+// parseSteps reads ramp.steps: each step a percentage, or an object with its percent and
+// minimums of its own. It returns the percentages and, when a step sets minimums, each step's.
+func parseSteps(v any, probs *problems) ([]float64, []StepMinimums) {
 	const loc = "ramp.steps"
 	list, ok := v.([]any)
 	if !ok {
 		probs.add(loc, "Input should be a valid tuple")
-		return nil
+		return nil, nil
 	}
 	before := probs.count()
 	steps := make([]float64, len(list))
+	var own []StepMinimums
 	for i, x := range list {
-		steps[i], _ = numberValue(x, join(loc, i), false, probs)
+		if _, isObject := x.(map[string]any); !isObject {
+			steps[i], _ = numberValue(x, join(loc, i), false, probs)
+			continue
+		}
+		if own == nil {
+			own = make([]StepMinimums, len(list))
+		}
+		steps[i], own[i] = parseRampStep(x, join(loc, i), probs)
 	}
 	if probs.count() > before {
-		return steps
+		return steps, own
 	}
 	if len(steps) == 0 {
 		probs.add(loc, "Tuple should have at least 1 item after validation, not 0")
-		return steps
+		return steps, own
 	}
 	for _, s := range steps {
 		if math.IsNaN(s) || math.IsInf(s, 0) || !(s > 0 && s <= 100) {
 			probs.add(loc, fmt.Sprintf("every ramp step must be in (0, 100], got %s", pyRepr(s)))
-			return steps
+			return steps, own
 		}
 		if math.Abs(math.RoundToEven(s*100)-s*100) > 1e-6 {
 			probs.add(loc, fmt.Sprintf("ramp step %s%% is finer than 0.01%%", pyRepr(s)))
-			return steps
+			return steps, own
 		}
 	}
 	for i := 1; i < len(steps); i++ {
 		if steps[i] <= steps[i-1] {
 			probs.add(loc, fmt.Sprintf("ramp steps must be strictly increasing, got %s", pyList(steps)))
-			return steps
+			return steps, own
 		}
 	}
 	if steps[len(steps)-1] != 100 {
 		probs.add(loc, fmt.Sprintf("the last ramp step must be 100, got %s", pyRepr(steps[len(steps)-1])))
 	}
-	return steps
+	return steps, own
+}
+
+// parseRampStep reads one step object, {percent, min_duration, min_samples}: the Python
+// engine's RampStep. A null or missing minimum is the ramp's.
+func parseRampStep(v any, loc string, probs *problems) (float64, StepMinimums) {
+	var percent float64
+	var own StepMinimums
+	o, ok := newObject(v, loc, "RampStep", probs)
+	if !ok {
+		return percent, own
+	}
+	if raw, ok := o.get("percent", true); ok {
+		percent, _ = numberValue(raw, join(loc, "percent"), false, probs)
+	}
+	if raw, ok := o.get("min_duration", false); ok && raw != nil {
+		own.MinDurationSeconds = stepDuration(raw, join(loc, "min_duration"), probs)
+	}
+	if raw, ok := o.get("min_samples", false); ok && raw != nil {
+		n, valid := toInt(raw)
+		switch {
+		case !valid:
+			probs.add(join(loc, "min_samples"), "Input should be a valid integer")
+		case n < 1:
+			probs.add(join(loc, "min_samples"), "Input should be greater than or equal to 1")
+		default:
+			own.MinSamples = n
+		}
+	}
+	o.finish()
+	return percent, own
+}
+
+// stepDuration reads a step's min_duration: a duration string (30m, 4h, 1h30m) or a number of
+// seconds, finite and longer than 0. It returns 0 after reporting a problem.
+func stepDuration(v any, loc string, probs *problems) float64 {
+	var seconds float64
+	if text, isString := v.(string); isString {
+		parsed, ok := parseDuration(text)
+		if !ok {
+			probs.add(loc, fmt.Sprintf("invalid duration %s: %s", pyQuote(text), durationHelp))
+			return 0
+		}
+		if math.IsInf(parsed, 0) {
+			probs.add(loc, "Input should be a finite number")
+			return 0
+		}
+		seconds = parsed
+	} else {
+		number, ok := numberValue(v, loc, true, probs)
+		if !ok {
+			return 0
+		}
+		seconds = number
+	}
+	if !(seconds > 0) {
+		probs.add(loc, "a step's minimum duration must be longer than 0; leave min_duration out for the ramp's min_duration_seconds")
+		return 0
+	}
+	return seconds
 }
 
 func parseSignal(v any, loc string, probs *problems) Signal {

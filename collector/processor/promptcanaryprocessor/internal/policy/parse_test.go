@@ -84,7 +84,7 @@ func TestParsePolicyRefusesWhatPythonRefuses(t *testing.T) {
 		{"relative with threshold", "signals: [{name: json_valid, kind: proportion, harmful: decrease}]\nrules: [{signal: json_valid, type: relative, threshold: 0.5, action: pause}]",
 			"invalid policy: rules.0: rule 'json_valid.relative': a relative rule takes 'margin' (how much worse than stable is tolerated), not 'threshold'"},
 		{"typo", "signals: [{name: json_valid, kind: proportion, harmfull: decrease}]\nrules: [{signal: json_valid, type: relative, action: pause}]",
-			"invalid policy: signals.0.harmful: Field required; signals.0.harmfull: Extra inputs are not permitted"},
+			"invalid policy: signals.0.harmful: Field required; signals.0.harmfull: unknown field"},
 		{"absolute without threshold", a + "rules: [{signal: a, type: absolute, action: pause}]",
 			"invalid policy: rules.0: rule 'a.absolute': an absolute rule needs a 'threshold'"},
 		{"absolute with margin", a + "rules: [{signal: a, type: absolute, threshold: 1, margin: 0.1, action: pause}]",
@@ -118,7 +118,7 @@ func TestParsePolicyRefusesWhatPythonRefuses(t *testing.T) {
 		{"missing", "signals: [{kind: mean}]\nrules: [{}]",
 			"invalid policy: signals.0.name: Field required; signals.0.harmful: Field required; rules.0.signal: Field required; rules.0.type: Field required; rules.0.action: Field required"},
 		{"list", "[1, 2]", "invalid policy: expected a mapping with 'signals' and 'rules', got list"},
-		{"extra top", a + "rules: [{signal: a, type: relative, action: pause}]\nfoo: 1", "invalid policy: foo: Extra inputs are not permitted"},
+		{"extra top", a + "rules: [{signal: a, type: relative, action: pause}]\nfoo: 1", "invalid policy: foo: unknown field"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,11 +13,12 @@ accepts every alert and report, and a load generator.
    SDK's default export batch) from several keep-alive connections, as fast as the Collector
    accepts them, for a fixed time; the Collectors take turns, in rotating order, over several
    rounds. Every span is an LLM call span as this project's instrumentation writes it (prompt,
-   version, cohort, rollout, four checks, a score, token usage, four ``gen_ai.evaluation.result``
-   events), spread over 8 rollouts whose policies (the default policy) the processor reads from the
-   stub, judges every second and reports every second: its worst case, since it records every
-   span. The figure is the median over rounds of the ratio with/without within a round (target
-   >= 0.85); the Collector's own CPU time per span (``otelcol_process_cpu_seconds``) is printed too.
+   version, cohort, rollout, four checks, a score, token usage, and the four opt-in
+   ``gen_ai.evaluation.result`` span events: a heavier span than the default), spread over 8
+   rollouts whose policies (the default policy) the processor reads from the stub, judges every
+   second and reports every second: its worst case, since it records every span. The figure is
+   the median over rounds of the ratio with/without within a round (target >= 0.85); the
+   Collector's own CPU time per span (``otelcol_process_cpu_seconds``) is printed too.
 2. **Memory.** A Collector with the processor bounded at ``--max-rollouts`` (10,000) receives
    ``--rollouts`` (1,000,000) canary spans, each of a distinct rollout id: first as many as the bound
    (which fill it), then the rest (which overflow it). Its resident memory (``VmRSS`` and the peak

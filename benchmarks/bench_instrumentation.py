@@ -1,32 +1,38 @@
-"""Per-call cost of the instrumentation on the real OpenAI SDK, against the local simulated LLM.
+"""Per-call cost of the instrumentation on the real OpenAI SDK, in process and against a local server.
 
-Four configurations, measured in the same run, in interleaved rounds so that drift hits them alike:
+Two measurements in one run, each with the same four configurations:
 
-(a) no instrumentation;
-(b) the peer ``opentelemetry-instrumentation-genai-openai`` alone;
-(c) this project's instrumentation alone, with the default checks, under a router Selection;
-(d) the SDK floor: exactly the telemetry (c) emits for a call (its span with the same attributes, its
-    evaluation events, its metric data points), written by hand around the bare call with the SDK's
-    public API: no patching, no checks, nothing read from the request or response. It is what the
-    telemetry itself costs; ``c`` over ``d`` is this instrumentation's own cost on top of it.
+- ``in_process``: the SDK over an in-process transport (the HTTP library's ``MockTransport``
+  answering a canned chat completion): no server, no socket, only the client-side cost;
+- ``local_server``: the SDK against the simulated LLM on 127.0.0.1, in its own process so that it
+  does not share the client's GIL (the canned body of ``in_process`` is this server's answer).
+
+The configurations:
+
+(a) ``none``: no instrumentation;
+(b) ``peer``: ``opentelemetry-instrumentation-genai-openai`` alone;
+(c) ``ours``: this project's instrumentation alone, with the default settings, under a router Selection
+    (``--span-events``: with the opt-in ``gen_ai.evaluation.result`` span events on);
+(d) ``floor``: exactly the telemetry (c) emits for a call (its span with the same attributes and
+    events, its metric data points), written by hand around the bare call with the SDK's public API:
+    no patching, no checks, nothing read from the request or response. It is what the telemetry
+    itself costs; ``ours_own_us`` (c minus d) is this instrumentation's own work on top of it.
 
 Both instrumentations get the same SDK tracer provider (batch processor, dropping exporter) and
-meter provider. The simulated LLM runs in its own process so that it does not share the client's GIL.
+meter provider.
 
-Each round measures the three configurations one after the other (the order rotates), ``--calls``
-calls each, and keeps each configuration's median call time. The figures are medians over rounds:
-``median_us`` the median of the per-round medians, ``added_us`` the median of the per-round paired
-differences to (a), the ratios ``c/a`` (target <= 1.10) the median of the per-round ratios, and
-``(c-a)/(b-a)`` (target <= 1.5) the ratio of the two added costs; ``d/a`` is the floor's ratio, the
-least any instrumentation emitting the same telemetry through the SDK can reach. ``mean_added_us`` is
-the paired difference of the per-round means: unlike the medians it carries the garbage collections
-that the spans an exporter has not taken yet set off now and then. Pairing within a round cancels the
-drift of a shared machine between rounds; ``spread_added_us`` gives the interquartile range of the
-per-round added costs. ``pooled_median_us`` is the median of all calls of a configuration together.
-``cpu_added_us`` is the same paired median of this thread's CPU time per call: it leaves out the
-server and the machine's scheduling, so it moves less from run to run on a busy machine (a
-diagnostic; the targets apply to the wall-clock figures). With ``--json`` the last line is one JSON
-object with the figures.
+Each round measures every configuration of both measurements, one after the other (the order
+rotates), ``--calls`` calls each, and keeps each configuration's median call time. The figures are
+medians over rounds: ``median_us`` the median of the per-round medians, ``added_us`` the median of
+the per-round paired differences to (a) and ``ratio_added_ours_over_peer`` the ratio of the two added
+costs (target <= 0.5: this instrumentation adds at most half of what the peer adds). Pairing within a
+round cancels the drift of a shared machine between rounds; ``spread_added_us`` gives the
+interquartile range of the per-round added costs, ``mean_added_us`` the paired difference of the
+per-round means (it carries the garbage collections the spans set off now and then),
+``pooled_median_us`` the median of all calls of a configuration together. ``cpu_added_us`` and
+``cpu_ratio_added_ours_over_peer`` are the same paired figures of this thread's CPU time per call:
+they leave out the server, the exporter thread and the machine's scheduling, so they move less from
+run to run on a busy machine. With ``--json`` the last line is one JSON object with the figures.
 
     python benchmarks/bench_instrumentation.py --calls 100 --rounds 30 --json
 """
@@ -40,6 +46,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 # The simulated LLM runs in its own process, so its work is not counted in the client's time.
@@ -52,10 +59,14 @@ sys.stdin.read()
 llm.stop()
 """
 
+MODEL = "sim-gpt-small"
 MESSAGES = [
     {"role": "system", "content": "You answer support questions in two sentences."},
     {"role": "user", "content": "Where is my parcel?"},
 ]
+CONFIGURATIONS = ("none", "peer", "ours", "floor")
+MEASUREMENTS = ("in_process", "local_server")
+TARGET = 0.5
 
 
 class _DropExporter:
@@ -176,6 +187,29 @@ def _capture(ours: Any, config: Any, call: Callable[[], object]) -> tuple[Any, A
     return span, reader.get_metrics_data()
 
 
+def _http_library(openai: ModuleType) -> ModuleType:
+    """The HTTP library the SDK is built on (``httpx``, or ``httpx2`` for recent SDKs)."""
+    for cls in openai.DefaultHttpxClient.__mro__:
+        if cls.__name__ == "Client" and cls.__module__.partition(".")[0] != "openai":
+            return sys.modules[cls.__module__.partition(".")[0]]
+    raise RuntimeError("cannot tell which HTTP library the openai SDK uses")
+
+
+def _in_process_client(openai: ModuleType, body: bytes) -> Any:
+    """An SDK client whose transport answers every request in process with ``body``."""
+    http = _http_library(openai)
+
+    def answer(request: Any) -> Any:
+        return http.Response(200, content=body, headers={"content-type": "application/json"})
+
+    return openai.OpenAI(
+        base_url="http://llm.invalid/v1",
+        api_key="bench",
+        max_retries=0,
+        http_client=openai.DefaultHttpxClient(transport=http.MockTransport(answer)),
+    )
+
+
 def _measure(call: Callable[[], object], count: int) -> tuple[list[float], list[float]]:
     """Wall-clock seconds of each call, and this thread's CPU seconds of each (read outside the
     wall-clock window, so that reading them costs the wall-clock figures nothing)."""
@@ -200,12 +234,84 @@ def _quartiles(values: Sequence[float]) -> tuple[float, float]:
     return q1, q3
 
 
+class _Rounds:
+    """What one measurement's rounds collected, per configuration."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}
+        self.medians: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}
+        self.means: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}
+        self.cpu: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}
+
+    def add(self, name: str, measured: list[float], cpu_measured: list[float]) -> None:
+        self.samples[name].extend(measured)
+        self.medians[name].append(statistics.median(measured) * 1e6)
+        self.means[name].append(statistics.fmean(measured) * 1e6)
+        self.cpu[name].append(statistics.median(cpu_measured) * 1e6)
+
+    def figures(self) -> dict[str, Any]:
+        others = ("peer", "ours", "floor")
+
+        def paired(per_round: dict[str, list[float]], name: str) -> list[float]:
+            return [m - b for m, b in zip(per_round[name], per_round["none"], strict=True)]
+
+        def ratio(added: dict[str, float]) -> float | None:
+            return round(added["ours"] / added["peer"], 3) if added["peer"] > 0 else None
+
+        added = {name: paired(self.medians, name) for name in others}
+        added_us = {name: statistics.median(values) for name, values in added.items()}
+        cpu_added = {name: statistics.median(paired(self.cpu, name)) for name in others}
+        base = self.medians["none"]
+        over_none = {
+            name: statistics.median(m / b for m, b in zip(self.medians[name], base, strict=True))
+            for name in others
+        }
+        return {
+            "median_us": {k: round(statistics.median(v), 1) for k, v in self.medians.items()},
+            "added_us": {k: round(v, 1) for k, v in added_us.items()},
+            "spread_added_us": {k: [round(q, 1) for q in _quartiles(v)] for k, v in added.items()},
+            "mean_added_us": {name: round(statistics.median(paired(self.means, name)), 1) for name in others},
+            "ratio_added_ours_over_peer": ratio(added_us),
+            "ratio_over_none": {k: round(v, 4) for k, v in over_none.items()},
+            "ours_own_us": round(added_us["ours"] - added_us["floor"], 1),
+            "pooled_median_us": {k: round(statistics.median(v) * 1e6, 1) for k, v in self.samples.items()},
+            "cpu_median_us": {k: round(statistics.median(v), 1) for k, v in self.cpu.items()},
+            "cpu_added_us": {k: round(v, 1) for k, v in cpu_added.items()},
+            "cpu_ratio_added_ours_over_peer": ratio(cpu_added),
+        }
+
+
+def _print(name: str, figures: dict[str, Any]) -> None:
+    print(f"{name}:")
+    for configuration in CONFIGURATIONS:
+        print(
+            f"  {configuration:5s} median {figures['median_us'][configuration]:9.1f} us/call"
+            f" (pooled {figures['pooled_median_us'][configuration]:9.1f},"
+            f" thread CPU {figures['cpu_median_us'][configuration]:9.1f})"
+        )
+    added, spread = figures["added_us"], figures["spread_added_us"]
+    print(
+        "  added per call (median, IQR): "
+        + ", ".join(f"{n} {added[n]:.1f} us {spread[n]}" for n in ("peer", "ours", "floor"))
+    )
+    cpu = figures["cpu_added_us"]
+    print("  thread CPU added per call: " + ", ".join(f"{n} {cpu[n]:.1f} us" for n in cpu))
+    print(
+        f"  ours added / peer added = {figures['ratio_added_ours_over_peer']} (target <= {TARGET}),"
+        f" thread CPU {figures['cpu_ratio_added_ours_over_peer']}"
+    )
+    print(f"  ours beyond the floor (the same telemetry, hand-written): {figures['ours_own_us']} us per call")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=100, help="calls per configuration per round")
     parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds")
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured calls per configuration first")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument(
+        "--span-events", action="store_true", help="turn the opt-in span events on (ours and its floor)"
+    )
     args = parser.parse_args(argv)
 
     import openai
@@ -229,16 +335,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         tracer_provider.add_span_processor(BatchSpanProcessor(_DropExporter()))  # type: ignore[arg-type]
         meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
         logger_provider = LoggerProvider()
-        client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0)
+        server_client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0)
+        raw = server_client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
+        clients = {
+            "in_process": _in_process_client(openai, raw.http_response.content),
+            "local_server": server_client,
+        }
         selection = Selection(
             Arm(prompt_name="support-reply", version=3, cohort="canary", rollout_id="ro_bench", template="t"),
             "user-1",
         )
         peer = OpenAIInstrumentor()
         ours = PromptCanaryInstrumentor()
+        config = InstrumentationConfig(span_events=args.span_events)
 
-        def bare() -> object:
-            return client.chat.completions.create(model="sim-gpt-small", messages=MESSAGES)  # type: ignore[arg-type]
+        def bare(client: Any) -> Callable[[], object]:
+            def call() -> object:
+                return client.chat.completions.create(model=MODEL, messages=MESSAGES)
+
+            return call
 
         def selected(inner: Callable[[], object]) -> Callable[[], object]:
             def call() -> object:
@@ -247,21 +362,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return call
 
-        captured = _capture(ours, InstrumentationConfig(), selected(bare))
-        floor = _floor(bare, tracer_provider, meter_provider, captured)
-        calls = {
-            "none": selected(bare),
-            "peer": selected(bare),
-            "ours": selected(bare),
-            "floor": selected(floor),
-        }
+        calls: dict[str, dict[str, Callable[[], object]]] = {}
+        for measurement, client in clients.items():
+            captured = _capture(ours, config, selected(bare(client)))
+            floor = _floor(bare(client), tracer_provider, meter_provider, captured)
+            calls[measurement] = {
+                "none": selected(bare(client)),
+                "peer": selected(bare(client)),
+                "ours": selected(bare(client)),
+                "floor": selected(floor),
+            }
 
         def setup(name: str) -> None:
             if name == "peer":
                 peer.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
             elif name == "ours":
                 ours.instrument(
-                    config=InstrumentationConfig(),
+                    config=config,
                     tracer_provider=tracer_provider,
                     meter_provider=meter_provider,
                     logger_provider=logger_provider,
@@ -273,25 +390,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif name == "ours":
                 ours.uninstrument()
 
-        names = ("none", "peer", "ours", "floor")
-        samples: dict[str, list[float]] = {name: [] for name in names}
-        round_medians: dict[str, list[float]] = {name: [] for name in names}
-        round_means: dict[str, list[float]] = {name: [] for name in names}
-        round_cpu: dict[str, list[float]] = {name: [] for name in names}
-        for name in names:
-            setup(name)
-            _measure(calls[name], args.warmup)
-            teardown(name)
-        for round_index in range(args.rounds):
-            shift = round_index % len(names)
-            for name in names[shift:] + names[:shift]:
+        rounds = {measurement: _Rounds() for measurement in MEASUREMENTS}
+        for measurement in MEASUREMENTS:
+            for name in CONFIGURATIONS:
                 setup(name)
-                measured, cpu_measured = _measure(calls[name], args.calls)
+                _measure(calls[measurement][name], args.warmup)
                 teardown(name)
-                samples[name].extend(measured)
-                round_medians[name].append(statistics.median(measured) * 1e6)
-                round_means[name].append(statistics.fmean(measured) * 1e6)
-                round_cpu[name].append(statistics.median(cpu_measured) * 1e6)
+        for round_index in range(args.rounds):
+            shift = round_index % len(CONFIGURATIONS)
+            for measurement in MEASUREMENTS:
+                for name in CONFIGURATIONS[shift:] + CONFIGURATIONS[:shift]:
+                    setup(name)
+                    measured, cpu_measured = _measure(calls[measurement][name], args.calls)
+                    teardown(name)
+                    rounds[measurement].add(name, measured, cpu_measured)
         tracer_provider.shutdown()
         meter_provider.shutdown()
     finally:
@@ -299,53 +411,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.stdin.close()
         server.wait(timeout=30)
 
-    median_us = {name: statistics.median(values) for name, values in round_medians.items()}
-    pooled_us = {name: statistics.median(values) * 1e6 for name, values in samples.items()}
-    base = round_medians["none"]
-    others = ("peer", "ours", "floor")
-
-    def paired(per_round: dict[str, list[float]], name: str) -> list[float]:
-        return [m - b for m, b in zip(per_round[name], per_round["none"], strict=True)]
-
-    added = {name: paired(round_medians, name) for name in others}
-    ratios = {name: [m / b for m, b in zip(round_medians[name], base, strict=True)] for name in others}
-    added_us = {name: statistics.median(values) for name, values in added.items()}
-    mean_added = {name: statistics.median(paired(round_means, name)) for name in others}
-    cpu_added = {name: statistics.median(paired(round_cpu, name)) for name in others}
-    ratio = {name: statistics.median(values) for name, values in ratios.items()}
-    added_peer, added_ours, added_floor = added_us["peer"], added_us["ours"], added_us["floor"]
-    figures = {
+    figures: dict[str, Any] = {
         "calls_per_configuration": args.calls * args.rounds,
         "rounds": args.rounds,
-        "median_us": {k: round(v, 1) for k, v in median_us.items()},
-        "added_us": {k: round(v, 1) for k, v in added_us.items()},
-        "spread_added_us": {
-            name: [round(q, 1) for q in _quartiles(values)] for name, values in added.items()
-        },
-        "mean_added_us": {k: round(v, 1) for k, v in mean_added.items()},
-        "ratio_ours_over_none": round(ratio["ours"], 4),
-        "ratio_peer_over_none": round(ratio["peer"], 4),
-        "ratio_floor_over_none": round(ratio["floor"], 4),
-        "ratio_added_ours_over_peer": round(added_ours / added_peer, 3) if added_peer > 0 else None,
-        "ours_own_us": round(added_ours - added_floor, 1),
-        "pooled_median_us": {k: round(v, 1) for k, v in pooled_us.items()},
-        "cpu_median_us": {k: round(statistics.median(v), 1) for k, v in round_cpu.items()},
-        "cpu_added_us": {k: round(v, 1) for k, v in cpu_added.items()},
-        "targets": {"ratio_ours_over_none": 1.10, "ratio_added_ours_over_peer": 1.5},
+        "span_events": args.span_events,
     }
-    print(f"calls per configuration: {figures['calls_per_configuration']} in {args.rounds} rounds")
-    for name in names:
-        print(f"  {name:5s} median {median_us[name]:9.1f} us/call (pooled {pooled_us[name]:9.1f})")
-    print(
-        "added per call (median, IQR): "
-        + ", ".join(f"{n} {added_us[n]:.1f} us {figures['spread_added_us'][n]}" for n in others)
-    )
-    print("added per call (mean): " + ", ".join(f"{n} {mean_added[n]:.1f} us" for n in others))
-    print("client thread CPU added per call: " + ", ".join(f"{n} {cpu_added[n]:.1f} us" for n in others))
-    print(f"ours / none = {figures['ratio_ours_over_none']} (target <= 1.10)")
-    print(f"floor / none = {figures['ratio_floor_over_none']} (the same telemetry, hand-written)")
-    print(f"ours added / peer added = {figures['ratio_added_ours_over_peer']} (target <= 1.5)")
-    print(f"ours beyond the floor: {figures['ours_own_us']} us per call")
+    print(f"calls per configuration and measurement: {args.calls * args.rounds} in {args.rounds} rounds")
+    for measurement in MEASUREMENTS:
+        figures[measurement] = rounds[measurement].figures()
+        _print(measurement, figures[measurement])
+    figures["targets"] = {"ratio_added_ours_over_peer": TARGET}
     if args.json:
         print(json.dumps(figures, separators=(",", ":")))
     return 0

@@ -38,15 +38,21 @@ def _positive(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value) and value > 0
 
 
-def test_bench_instrumentation_reports_the_four_configurations() -> None:
+def test_bench_instrumentation_reports_four_configurations_in_process_and_against_a_server() -> None:
     figures = _run("bench_instrumentation.py", "--calls", "3", "--rounds", "2", "--warmup", "3")
-    assert set(figures["median_us"]) == {"none", "peer", "ours", "floor"}
-    assert all(_positive(v) for v in figures["median_us"].values())
-    assert set(figures["added_us"]) == {"peer", "ours", "floor"}
-    for ratio in ("ratio_ours_over_none", "ratio_peer_over_none", "ratio_floor_over_none"):
-        assert _positive(figures[ratio]), ratio
-    assert figures["targets"] == {"ratio_ours_over_none": 1.10, "ratio_added_ours_over_peer": 1.5}
+    for measurement in ("in_process", "local_server"):
+        found = figures[measurement]
+        assert set(found["median_us"]) == {"none", "peer", "ours", "floor"}, measurement
+        assert all(_positive(v) for v in found["median_us"].values()), measurement
+        assert all(_positive(v) for v in found["cpu_median_us"].values()), measurement
+        assert set(found["added_us"]) == set(found["cpu_added_us"]) == {"peer", "ours", "floor"}
+        assert set(found["ratio_over_none"]) == {"peer", "ours", "floor"}
+        assert all(_positive(v) for v in found["ratio_over_none"].values()), measurement
+        # Not judged here (three calls measure nothing); present, a number or None.
+        assert "ratio_added_ours_over_peer" in found and "cpu_ratio_added_ours_over_peer" in found
+    assert figures["targets"] == {"ratio_added_ours_over_peer": 0.5}
     assert figures["calls_per_configuration"] == 6
+    assert figures["span_events"] is False  # the default settings are what is measured
 
 
 def test_bench_router_reports_selection_and_flip_figures() -> None:
@@ -98,3 +104,41 @@ def test_bench_policy_rules_measures_both_rule_files_in_a_real_prometheus() -> N
     assert figures["stable_samples_recorded"] == pytest.approx(1_800, rel=1e-9)
     assert _positive(figures["shipped_ms"]) and _positive(figures["generated_ms"])
     assert figures["generated_rules"] == 48
+
+
+def test_bench_control_plane_reports_fan_out_memory_and_304s_against_bare_uvicorn() -> None:
+    figures = _run("bench_control_plane.py", "--polls", "20", "--rounds", "1", "--seconds", "0.5")
+    assert figures["polls"] == 20
+    for server in ("control_plane", "baseline"):
+        result = figures[server]
+        assert all(_positive(result["fanout_ms"][p]) for p in ("p50", "p99", "max")), server
+        assert _positive(result["not_modified_per_s"]), server
+        assert isinstance(result["rss_kib_per_poll"], int | float), server
+    assert _positive(figures["fanout_p99_over_baseline"]) and _positive(figures["not_modified_over_baseline"])
+    assert figures["targets"] == {"fanout_p99_ms": 250, "not_modified_per_s": 2000}
+
+
+def test_bench_eval_reports_throughput_at_three_concurrencies_against_the_raw_sdk() -> None:
+    figures = _run("bench_eval.py", "--cases", "4", "--rounds", "1", "--latency", "0")
+    assert set(figures["concurrency"]) == {"1", "8", "32"}
+    for row in figures["concurrency"].values():
+        assert _positive(row["eval_cases_per_s"]) and _positive(row["raw_calls_per_s"])
+        assert _positive(row["eval_over_raw_throughput"]) and math.isfinite(row["overhead_ms_per_case"])
+    marginal = {"eval_marginal_ms", "raw_marginal_ms", "overhead_marginal_ms", "run_setup_ms"}
+    assert set(figures["per_case"]) == marginal
+
+
+def test_bench_drift_reports_detection_delays_and_the_aa_false_alarms_against_an_hourly_test() -> None:
+    drift = ("--runs", "2", "--days", "4", "--aa-runs", "2", "--aa-days", "3")
+    figures = _run("bench_drift.py", *drift, "--eval-cases", "4")
+    assert [step["drop_points"] for step in figures["steps"]] == [1, 2, 5]
+    for step in figures["steps"]:
+        assert step["runs"] == 2 and 0 <= step["detected"] <= 2
+        if step["detected"]:
+            assert _positive(step["median_delay_samples"]) and _positive(step["median_delay_hours"])
+        assert "ratio_over_hourly" in step and "hourly_median_delay_hours" in step
+    aa = figures["aa"]
+    assert (aa["runs"], aa["days"], aa["configured_alpha"]) == (2, 3, 0.01)
+    assert 0 <= aa["false_alarms"] <= 2 and aa["windows_judged"] > 0
+    # The eval run's throughput (benchmarks/bench_eval.py), reported beside the drift figures.
+    assert set(figures["eval_run"]["concurrency"]) == {"1", "8", "32"}

@@ -70,6 +70,11 @@ CONTRACT = {
     "METRIC_SAMPLES_DROPPED": "prompt_canary.samples.dropped",
     "REPORT_OUTCOME": "prompt_canary.report.outcome",
     "DROP_REASON": "prompt_canary.drop.reason",
+    "LIVE_ROLLOUT_PREFIX": "live:",
+    "EVAL_RUN_ID": "prompt_canary.eval.run.id",
+    "EVAL_CASE_ID": "prompt_canary.eval.case.id",
+    "EVAL_DATASET": "prompt_canary.eval.dataset",
+    "EVAL_CASE_STATUS": "prompt_canary.eval.case.status",
 }
 
 

@@ -2,8 +2,10 @@
 
 ARCHITECTURE.md draws the dependencies one way: ``analysis`` and ``scoring`` are pure; ``registry``
 knows nothing of HTTP, patching, policies or statistics; ``routing`` uses registry models; the
-instrumentation uses routing and scoring; ``loop`` uses registry and analysis; ``service`` exposes
-registry and loop; the CLI and the demo sit on top. The imports are read from the source (every
+instrumentation uses routing and scoring; ``loop`` uses registry and analysis (and ``evals``, for the
+gate at rollout start); ``evals`` (golden-set evaluations) uses registry, routing, scoring, analysis
+and the instrumentation's settings; ``service`` exposes registry, loop and evals; the CLI and the
+demo sit on top. The imports are read from the source (every
 import, in functions too, except those under ``if TYPE_CHECKING:``), so a lazy import is no way
 around a rule.
 """
@@ -28,10 +30,11 @@ ALLOWED: dict[str, set[str]] = {
     "registry": set(),
     "routing": {"registry"},
     "instrumentation": {"routing", "registry", "scoring"},
-    "loop": {"registry", "analysis"},
-    "service": {"registry", "loop", "analysis"},
-    "cli": {"registry", "routing", "instrumentation", "loop", "analysis", "service", "demo"},
-    "demo": {"registry", "routing", "instrumentation", "scoring", "loop", "analysis", "service"},
+    "evals": {"registry", "routing", "scoring", "analysis", "instrumentation"},
+    "loop": {"registry", "analysis", "evals"},
+    "service": {"registry", "loop", "analysis", "evals"},
+    "cli": {"registry", "routing", "instrumentation", "loop", "analysis", "service", "demo", "evals"},
+    "demo": {"registry", "routing", "instrumentation", "scoring", "loop", "analysis", "service", "evals"},
 }
 
 

@@ -49,9 +49,14 @@ __all__ = [
     "EVALUATION_NAME",
     "EVALUATION_SCORE_LABEL",
     "EVALUATION_SCORE_VALUE",
+    "EVAL_CASE_ID",
+    "EVAL_CASE_STATUS",
+    "EVAL_DATASET",
+    "EVAL_RUN_ID",
     "FEEDBACK_KEY",
     "LANGFUSE_PROMPT_NAME",
     "LANGFUSE_PROMPT_VERSION",
+    "LIVE_ROLLOUT_PREFIX",
     "METRIC_CHECKS",
     "METRIC_DURATION",
     "METRIC_REPORTS_DROPPED",
@@ -184,6 +189,17 @@ EVALUATION_NAME: Final = _gen_ai.GEN_AI_EVALUATION_NAME
 EVALUATION_SCORE_VALUE: Final = _gen_ai.GEN_AI_EVALUATION_SCORE_VALUE
 EVALUATION_SCORE_LABEL: Final = _gen_ai.GEN_AI_EVALUATION_SCORE_LABEL
 
+# -- golden-set evaluations: the span of each case run by ``eval run`` (docs/evaluations.md) -------
+
+#: The evaluation run a case span belongs to.
+EVAL_RUN_ID: Final = "prompt_canary.eval.run.id"
+#: The case's id in its dataset.
+EVAL_CASE_ID: Final = "prompt_canary.eval.case.id"
+#: The dataset version, ``name@version``.
+EVAL_DATASET: Final = "prompt_canary.eval.dataset"
+#: What became of the case: ``passed``, ``failed`` or ``error``.
+EVAL_CASE_STATUS: Final = "prompt_canary.eval.case.status"
+
 # -- metrics (Prometheus sees ``.`` as ``_`` plus unit and ``_total`` suffixes) --------------------
 
 METRIC_RESPONSES: Final = "prompt_canary.responses"
@@ -207,6 +223,9 @@ METRIC_SAMPLES_DROPPED: Final = "prompt_canary.samples.dropped"
 REPORT_OUTCOME: Final = "prompt_canary.report.outcome"
 #: Why a report or a sample was dropped.
 DROP_REASON: Final = "prompt_canary.drop.reason"
+#: The rollout id of a live report (the calls of no rollout, for drift monitoring) is this prefix and
+#: the stable version that served them: ``live:3`` (docs/drift.md).
+LIVE_ROLLOUT_PREFIX: Final = "live:"
 
 #: The OpenTelemetry baggage key carrying the unit key used for zero-code cohorts.
 UNIT_BAGGAGE_KEY: Final = "prompt_canary.unit"

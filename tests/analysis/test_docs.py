@@ -20,8 +20,9 @@ def _yaml_blocks() -> list[str]:
 
 def test_policy_examples_load() -> None:
     blocks = [b for b in _yaml_blocks() if "signals:" in b]
-    assert len(blocks) == 2
-    example, default = (load_policy(b) for b in blocks)
+    assert len(blocks) == 3
+    example, default, counts = (load_policy(b) for b in blocks)
+    assert [(r.id, r.ratio) for r in counts.rules] == [("refusal.relative", 2), ("tool_errors.relative", 1.5)]
     assert [r.id for r in example.rules] == [
         "json_valid.relative",
         "json-floor",

@@ -248,5 +248,38 @@ def test_judge_exposes_its_parameters() -> None:
     judge = Judge(DEFAULT_POLICY)
     assert judge.policy is DEFAULT_POLICY
     assert judge.rule_alpha == pytest.approx(0.05 / 3)
-    assert judge.rho2 == pytest.approx((2 * math.log(60) + math.log(1 + 2 * math.log(60))) / 500, rel=1e-14)
     assert repr(judge) == "Judge(rules=3, alpha_per_rule=0.0166667)"
+
+
+def test_ratio_rules_judge_rates_of_bad_outcomes_against_stable() -> None:
+    """Count data: refusals per call (the check's failures) and tool errors per call (a score)."""
+    policy = load_policy(
+        """
+signals:
+  - {name: refusal, kind: proportion, harmful: decrease}
+  - {name: tool_errors, kind: mean, harmful: increase}
+rules:
+  - {signal: refusal, type: relative, ratio: 2, action: rollback, critical: true}
+  - {signal: tool_errors, type: relative, ratio: 1.5, action: pause, critical: true}
+"""
+    )
+    tool_errors = "prompt_canary.score.tool_errors"
+    evidence = Snapshot(
+        stable={REFUSAL: _p(8000, 7920), tool_errors: MeanStats.of([0.0] * 1600 + [1.0] * 400)},
+        canary={REFUSAL: _p(800, 760), tool_errors: MeanStats.of([0.0] * 160 + [1.0] * 40)},
+    )
+    verdict = Judge(policy).evaluate(evidence, step=0, elapsed_seconds=0)
+    refusals, errors = verdict.rules
+    # 5% refusals against 1%: the excess over twice stable's is 3 points, proven above 0.
+    assert refusals.status is RuleStatus.BREACH and refusals.limit == 0.0
+    assert refusals.estimate == pytest.approx(0.05 - 2 * 0.01)
+    assert refusals.bound is not None and refusals.bound > 0
+    assert refusals.summary.startswith("proven: canary refusal failures per call are above 2 times stable's")
+    # The same 0.2 tool errors per call on both sides: far from 1.5 times.
+    assert errors.status is RuleStatus.CONTINUE
+    assert errors.estimate == pytest.approx(0.2 - 1.5 * 0.2)
+    assert errors.summary.startswith("not proven: canary tool_errors per call is above 1.5 times stable's")
+    assert verdict.action is RuleAction.ROLLBACK
+    assert errors.rule.model_dump()["ratio"] == 1.5
+    # Unset, the field is left out: a Collector processor older than it still reads the policy.
+    assert "ratio" not in DEFAULT_POLICY.rules[0].model_dump()

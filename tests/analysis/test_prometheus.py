@@ -6,12 +6,13 @@ That the generated rules compute the judge's bound and alert on it is shown by P
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 import yaml
 
-from otel_prompt_canary.analysis import DEFAULT_POLICY, load_policy, mixture_rho2, prometheus_rules
+from otel_prompt_canary.analysis import DEFAULT_POLICY, load_policy, prometheus_rules
 from otel_prompt_canary.analysis.prometheus import ALERT_NAME
 from otel_prompt_canary.errors import InvalidInputError
 
@@ -72,7 +73,13 @@ def test_constants_are_the_judges() -> None:
     )
     group = _group(prometheus_rules(policy, "p", horizon="6h", resolution="30s", act_after="0s"))
     text = yaml.safe_dump(group)
-    assert repr(mixture_rho2(0.1, 200)) in text
+    # The mixture's constants for the rule's alpha (0.1, a single rule): 2 ln(1/a) and (m/4)^2 / T.
+    log_inv = -math.log(0.1)
+    assert repr(2.0 * log_inv) in text and repr(0.25 * 0.25 * 2.0 * log_inv) in text
+    (target,) = [
+        r["expr"] for r in group["rules"] if r.get("record") == "prompt_canary:policy_target_variance"
+    ]
+    assert target.endswith(" / 200\n")  # target_samples
     (alert,) = _alerts(group).values()
     assert alert["expr"].startswith('prompt_canary:policy_bound{gen_ai_prompt_name="p"')
     assert " > 0.2\n" in alert["expr"] and ">= 50" in alert["expr"]
@@ -88,7 +95,7 @@ def test_constants_are_the_judges() -> None:
         "prompt_canary:policy_canary_variance",
         "prompt_canary:policy_contrast",
         "prompt_canary:policy_contrast_variance",
-        "prompt_canary:policy_tau2",
+        "prompt_canary:policy_target_variance",
         "prompt_canary:policy_radius",
         "prompt_canary:policy_bound",
         "prompt_canary:policy_limit",
@@ -175,3 +182,43 @@ def test_a_score_of_unknown_range_is_refused_and_known_ones_need_none() -> None:
     )
     for known in ("judge", "user_feedback"):
         assert "(1.0 - (" in prometheus_rules(policy(known), "p")
+
+
+def test_a_ratio_rule_compares_failures_per_call_and_alerts_above_zero() -> None:
+    policy = load_policy(
+        {
+            "signals": [
+                {"name": "refusal", "kind": "proportion", "harmful": "decrease"},
+                {"name": "tool_errors", "kind": "mean", "harmful": "increase"},
+            ],
+            "rules": [
+                {"signal": "refusal", "type": "relative", "ratio": 2, "action": "rollback", "critical": True},
+                {"signal": "tool_errors", "type": "relative", "ratio": 1.5, "action": "pause"},
+            ],
+        }
+    )
+    group = _group(prometheus_rules(policy, "p", score_ranges={"tool_errors": (0, 20)}))
+    records = {
+        (r["record"], r["labels"].get("prompt_canary_rule")): r["expr"]
+        for r in group["rules"]
+        if "record" in r
+    }
+    refusal = '{gen_ai_prompt_name="p", prompt_canary_signal="refusal"}'
+    # A check harmful when it decreases: its failures per call, canary minus twice stable's.
+    assert records[("prompt_canary:policy_contrast", "refusal.relative")] == (
+        f"(1 - prompt_canary:policy_canary_mean{refusal})"
+        f" - 2.0 * (1 - prompt_canary:policy_stable_mean{refusal})\n"
+    )
+    tools = '{gen_ai_prompt_name="p", prompt_canary_signal="tool_errors"}'
+    assert records[("prompt_canary:policy_contrast", "tool_errors.relative")] == (
+        f"prompt_canary:policy_canary_mean{tools} - 1.5 * prompt_canary:policy_stable_mean{tools}\n"
+    )
+    # Under the null the canary's counts vary ratio times as much: the floor, and ratio^2 on stable.
+    variance = records[("prompt_canary:policy_contrast_variance", "tool_errors.relative")]
+    assert f">= 1.5 * prompt_canary:policy_pooled_variance{tools}" in variance
+    assert f"2.25 * prompt_canary:policy_stable_variance{tools}" in variance
+    alerts = _alerts(group)
+    for rule_id in ("refusal.relative", "tool_errors.relative"):
+        assert f'"{rule_id}"}} > 0.0\n' in alerts[rule_id]["expr"]  # the lower bound above 0
+        assert records[("prompt_canary:policy_bound", rule_id)].count(" - prompt_canary:policy_radius") == 1
+    assert "more than 2 times stable's" in alerts["refusal.relative"]["annotations"]["description"]

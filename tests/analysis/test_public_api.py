@@ -16,8 +16,8 @@ PUBLIC = {
     "MEAN_SCALE", "Cohort", "MeanStats", "ProportionStats", "Report", "Snapshot", "Stats",
     "merge_stats", "quantize", "window_start",
     # sequential test
-    "CohortMoments", "SequentialTest", "cohort_moments", "compare_to_stable",
-    "compare_to_threshold", "confidence_radius", "log_mixture_ratio", "mixture_rho2", "mixture_test",
+    "CohortMoments", "SequentialTest", "cohort_moments", "compare_rates", "compare_to_stable",
+    "compare_to_threshold", "confidence_radius", "log_mixture_ratio", "mixture_centre", "mixture_test",
     # judge and verdicts
     "Judge", "CohortEvidence", "Decision", "RuleStatus", "RuleVerdict", "Verdict",
     # the policy as Prometheus rules
@@ -42,8 +42,9 @@ def test_every_module_has_a_docstring_and_all() -> None:
 
 
 def test_the_package_is_pure() -> None:
-    """analysis imports no other subpackage of otel_prompt_canary (the leaves errors, names and samples
-    excepted: samples, the counting rule shared with the application side, imports only errors)."""
+    """analysis imports no other subpackage of otel_prompt_canary (the leaves errors, names, samples
+    and yaml_documents excepted: samples, the counting rule shared with the application side,
+    imports only errors; yaml_documents, the bounded YAML reader, only PyYAML)."""
     for name in MODULES:
         module = importlib.import_module(f"otel_prompt_canary.analysis.{name}")
         source = Path(module.__file__ or "").read_text(encoding="utf-8")
@@ -55,5 +56,6 @@ def test_the_package_is_pure() -> None:
                         "from otel_prompt_canary.errors",
                         "from otel_prompt_canary.names",
                         "from otel_prompt_canary.samples",
+                        "from otel_prompt_canary.yaml_documents",
                     )
                 ), f"{name}: {line}"

@@ -63,6 +63,11 @@ def test_there_are_vectors_for_every_required_case() -> None:
         "absolute_rule",
         "aa_never_breaches",
         "must_have_data_blocks_advance",
+        "zero_successes",
+        "all_successes",
+        "tiny_samples",
+        "unequal_cohorts",
+        "ratio_rule",
     } <= names
 
 
@@ -105,6 +110,29 @@ def test_vectors_show_what_their_names_say() -> None:
     blocked = ticks("must_have_data_blocks_advance")
     assert not blocked[0]["expect"]["ready"] and blocked[-1]["expect"]["ready"]
     assert {t["expect"]["action"] for t in ticks("severity_order")} >= {"alert", "pause", "rollback"}
+
+    def statuses(tick: dict[str, Any]) -> dict[str, str]:
+        return {r["rule_id"]: r["status"] for r in tick["expect"]["rules"]}
+
+    zero = ticks("zero_successes")[-1]
+    assert statuses(zero) == {
+        "json_valid.relative": "breach",
+        "json-floor": "breach",
+        "refusal.relative": "continue",  # zero successes on both sides prove nothing
+    }
+    every = ticks("all_successes")
+    assert all(t["expect"]["decision"] == "continue" for t in every)
+    assert all(statuses(t)["judge.relative"] == "insufficient_data" for t in every)  # no spread
+    assert every[-1]["step"] == 2 and every[-1]["expect"]["ready"]
+    tiny = ticks("tiny_samples")
+    assert tiny[-1]["expect"]["action"] == "rollback" and tiny[-1]["expect"]["canary_samples"] < 20
+    unequal = ticks("unequal_cohorts")
+    last = unequal[-1]["expect"]
+    assert last["breached"] == ["json_valid.relative", "json-failures-ratio"]
+    assert last["stable_samples"] > 50 * last["canary_samples"]  # about 1 canary sample in 100
+    rates = ticks("ratio_rule")[-1]
+    assert statuses(rates) == {"refusal.relative": "breach", "tool_errors.relative": "continue"}
+    assert all(r["bound"] > 0 for r in rates["expect"]["rules"] if r["status"] == "breach")
 
 
 def test_committed_vectors_match_the_generator() -> None:

@@ -109,9 +109,12 @@ def process_environment(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def serving(*args: str, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+def serving(
+    *args: str, env: dict[str, str], started: list[subprocess.Popen[str]] | None = None
+) -> Iterator[tuple[str, list[str]]]:
     """Run ``prompt-canary serve`` in a subprocess on an ephemeral port; yields (url, stderr lines
-    printed until it said where it runs). Stopped with SIGTERM at the end."""
+    printed until it said where it runs). Stopped with SIGTERM at the end. The process is appended
+    to ``started`` when given (to read its memory, say)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "otel_prompt_canary.cli", "serve", "--port", "0", *args],
         stdout=subprocess.DEVNULL,
@@ -119,6 +122,8 @@ def serving(*args: str, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
         text=True,
         env=env,
     )
+    if started is not None:
+        started.append(process)
     assert process.stderr is not None
     stderr = process.stderr
     lines: queue.Queue[str] = queue.Queue()

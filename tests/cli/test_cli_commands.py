@@ -145,7 +145,9 @@ def test_json_shapes(any_cli: Cli, specs: tuple[str, str], tmp_path: Path) -> No
         "summary",
         "template_diff",
         "config_diff",
+        "evaluations",  # the two versions' runs side by side (docs/evaluations.md): none here
     }
+    assert diff["evaluations"] == []
     assert diff["blast_radius"] == "system"
 
     policy = write(

@@ -126,3 +126,20 @@ def test_refusal_in_a_real_process(tmp_path: Path) -> None:
     assert result.returncode == EXIT_BAD_INPUT
     assert result.stderr.startswith("error: refusing to start without a token")
     assert "Traceback" not in result.stderr
+
+
+def test_insecure_dev_refuses_a_host_beyond_loopback(db_path: str) -> None:
+    result = Cli(db_path)("serve", "--insecure-dev", "--host", "0.0.0.0", env=process_environment())
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "--insecure-dev listens on loopback only" in result.stderr
+
+
+def test_open_reads_beyond_loopback_are_warned_about(db_path: str, started: list[ServiceSettings]) -> None:
+    result = Cli(db_path, token=TOKEN)("serve", "--host", "0.0.0.0", env=process_environment())
+    assert result.exit_code == 0, result.output
+    assert "warning: reads are open" in result.stderr
+    quiet = Cli(db_path, token=TOKEN)(
+        "serve", "--host", "0.0.0.0", "--read-token", "read-token-0123456789abcdef", env=process_environment()
+    )
+    assert "reads are open" not in quiet.stderr
+    assert started[-1].read_token is not None

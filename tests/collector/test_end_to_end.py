@@ -474,7 +474,9 @@ def test_the_collector_rolls_back_on_the_llm_judges_late_scores(
     tagged = [
         (trace_id, a) for trace_id, a in records if a.get("prompt_canary.rollout.id") == loop.rollout_id
     ]
-    assert len(tagged) >= late >= 2 * JUDGE_POLICY["statistics"]["warmup_samples"], (len(tagged), late)
+    # The processor also counts the late results of calls made after the rollback, which have no
+    # rollout (they feed drift monitoring of the live version): it counted at least the tagged ones.
+    assert late >= len(tagged) >= 2 * JUDGE_POLICY["statistics"]["warmup_samples"], (len(tagged), late)
     span_traces = {span.trace_id for span in loop.backend.spans()}
     for trace_id, a in tagged:
         assert trace_id in span_traces

@@ -31,6 +31,7 @@ from tests.dashboards.support import (
     panels,
     rule_groups,
 )
+from tests.drift.factories import drift_metrics_scrape
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 #: Labels Prometheus itself puts on the ALERTS series, beside the alert rules' labels.
@@ -99,6 +100,9 @@ def test_canary_dashboard_and_rules_read_only_what_the_instrumentation_emits(reg
     for name, labels, _ in parse_prometheus(regression.scrape):
         if name.startswith("prompt_canary_"):
             emitted[name].update(labels)
+    # The control plane's drift metrics (GET /v1/drift/metrics), which the drift row reads.
+    for name, labels, _ in parse_prometheus(drift_metrics_scrape()):
+        emitted[name].update(labels)
     known_labels = set().union(*emitted.values())
 
     # The shipped rules, and those generated from the default policy (which the dashboard's

@@ -6,8 +6,8 @@ in the first hour and another in the second), a canary version for the second ho
 
 - count the canary from its first call and the stable cohort only while the canary ran;
 - record, for every rule, the bound the Python code computes from those counts: for checks the
-  judge's own ``compare_to_stable`` / ``compare_to_threshold``; for scores the judge's
-  ``mixture_test`` with the variance bound the rules use (the metrics hold no sum of squares);
+  judge's own ``compare_to_stable`` / ``compare_rates`` / ``compare_to_threshold``; for scores the
+  judge's ``mixture_test`` with the variance bound the rules use (the metrics hold no sum of squares);
 - share ``alpha`` between the rules of a policy as the judge does;
 - fire ``PromptCanaryPolicyBreach`` with the rule's labels exactly when the bound is past the limit,
   a critical rule after ``--for``, another one only after the ramp's minimum step duration;
@@ -31,10 +31,10 @@ from otel_prompt_canary.analysis import (
     Policy,
     ProportionStats,
     Rule,
+    compare_rates,
     compare_to_stable,
     compare_to_threshold,
     load_policy,
-    mixture_rho2,
     mixture_test,
 )
 from otel_prompt_canary.analysis.prometheus import ALERT_NAME, prometheus_rules
@@ -69,6 +69,10 @@ def relative(margin: float, **extra: Any) -> dict[str, Any]:
     return {"type": "relative", "margin": margin, "action": "rollback", "critical": True, **extra}
 
 
+def ratio(value: float, **extra: Any) -> dict[str, Any]:
+    return {"type": "relative", "ratio": value, "action": "rollback", "critical": True, **extra}
+
+
 def absolute(threshold: float, **extra: Any) -> dict[str, Any]:
     return {"type": "absolute", "threshold": threshold, "action": "rollback", "critical": True, **extra}
 
@@ -99,6 +103,10 @@ CASES = [
         min_step_seconds=1800,
         states={80: {"check_x.relative": "firing", "check_x.absolute": "pending"}},
     ),
+    # Count data: 10% failures per call on the canary against 1% on stable, proven above twice.
+    Case("refusals-ratio", [ratio(2.0)], "proportion", "decrease", (9, 1), (3, 2), (99, 1)),
+    # 3% against 2%: within twice stable's.
+    Case("refusals-within", [ratio(2.0)], "proportion", "decrease", (97, 3), (5, 5), (98, 2)),
     # Judge mean 0.6 on the canary, 0.85 on stable: proven worse by more than 0.05.
     Case("judge-worse", [relative(0.05)], "mean", "decrease", (1.2, 2), (0.2, 2), (1.7, 2)),
     # Judge 0.84 against 0.85: not proven beyond 0.05.
@@ -160,7 +168,7 @@ def _expected(case: Case) -> list[tuple[Rule, float, bool]]:
     """Each rule, with the bound and the breach the Python code finds on the second hour's counts."""
     policy = _policy(case)
     alpha = policy.rule_alpha
-    rho2 = mixture_rho2(alpha, policy.statistics.target_samples)
+    target = policy.statistics.target_samples
     harmful = Direction(case.harmful)
     canary = [v * HOUR for v in case.canary]
     stable = [v * HOUR for v in case.stable]
@@ -170,12 +178,18 @@ def _expected(case: Case) -> list[tuple[Rule, float, bool]]:
         if case.kind == "proportion":
             c = ProportionStats(n=round(sum(canary)), successes=round(canary[0]))
             s = ProportionStats(n=round(sum(stable)), successes=round(stable[0]))
-            if relative_rule:
-                test = compare_to_stable(c, s, harmful=harmful, margin=rule.tolerance, alpha=alpha, rho2=rho2)
+            if rule.ratio is not None:
+                test = compare_rates(
+                    c, s, harmful=harmful, ratio=rule.ratio, alpha=alpha, target_samples=target
+                )
+            elif relative_rule:
+                test = compare_to_stable(
+                    c, s, harmful=harmful, margin=rule.tolerance, alpha=alpha, target_samples=target
+                )
             else:
                 assert rule.threshold is not None
                 test = compare_to_threshold(
-                    c, harmful=harmful, threshold=rule.threshold, alpha=alpha, rho2=rho2
+                    c, harmful=harmful, threshold=rule.threshold, alpha=alpha, target_samples=target
                 )
         else:
             # The judge's mixture test with the variance bound the rules use: Bhatia-Davis on [0, 1],
@@ -189,14 +203,19 @@ def _expected(case: Case) -> list[tuple[Rule, float, bool]]:
             vc, vs, vp = bound(cs, cn), bound(ss, sn), bound(cs + ss, cn + sn)
             if relative_rule:
                 limit = -rule.tolerance if harmful is Direction.DECREASE else rule.tolerance
-                variance = max(vc, vp) / cn + vs / sn
+                floored = max(vc, vp)
                 test = mixture_test(
-                    cs / cn - ss / sn, variance, vp, limit=limit, harmful=harmful, alpha=alpha, rho2=rho2
+                    cs / cn - ss / sn,
+                    floored / cn + vs / sn,
+                    (floored + vs) / target,
+                    limit=limit,
+                    harmful=harmful,
+                    alpha=alpha,
                 )
             else:
                 assert rule.threshold is not None
                 test = mixture_test(
-                    cs / cn, vc / cn, vc, limit=rule.threshold, harmful=harmful, alpha=alpha, rho2=rho2
+                    cs / cn, vc / cn, vc / target, limit=rule.threshold, harmful=harmful, alpha=alpha
                 )
         assert test is not None and math.isfinite(test.bound)
         found.append((rule, test.bound, test.breach))

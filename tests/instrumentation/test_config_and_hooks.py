@@ -87,6 +87,7 @@ def test_invalid_environment_values_are_logged_and_ignored(caplog: pytest.LogCap
         {"mirrors": ["datadog"]},
         {"libraries": ["urllib"]},
         {"span_mode": "sometimes"},
+        {"span_events": "yes"},
         {"checks": ["refusal:3"]},
         {"checks": ["unknown"]},
         {"rewrite": True, "fingerprint": False},

@@ -56,6 +56,20 @@ def test_equal_sets_add_to_one_total_and_the_sdk_exports_cumulative_sums() -> No
     assert _points(reader, "test.count")[frozenset({("cohort", "canary")})] == 7
 
 
+def test_adding_one_to_each_of_several_sets_counts_like_adding_them_one_by_one() -> None:
+    reader = InMemoryMetricReader()
+    counter = _counter(reader)
+    refusal, truncation = {"check": "refusal"}, {"check": "truncation"}
+    counter.add_one_each((refusal, truncation))
+    counter.add_one_each((refusal, {"check": "truncation"}))  # equal, not the same mapping
+    counter.add_one_each(())
+    counter.add(1, refusal)
+    assert _points(reader, "test.count") == {
+        frozenset({("check", "refusal")}): 3,
+        frozenset({("check", "truncation")}): 2,
+    }
+
+
 def test_a_delta_exporter_gets_the_increments() -> None:
     reader = InMemoryMetricReader(preferred_temporality={ObservableCounter: AggregationTemporality.DELTA})
     counter = _counter(reader)

@@ -196,6 +196,32 @@ def test_evaluation_events_are_fresh_dicts_and_the_cache_is_bounded() -> None:
     assert _evaluations.cached_outcomes() <= CACHE_LIMIT
 
 
+def test_result_attributes_are_shared_per_combination_of_checks_and_bounded() -> None:
+    checks = (CheckOutcome("refusal", True), CheckOutcome("json_valid", None), CheckOutcome("bad", None, "E"))
+    results = ScoringResults(checks, ())
+    found = _evaluations.result_attributes(results)
+    assert found == results.span_attributes() == {"prompt_canary.check.refusal": True}
+    assert _evaluations.result_attributes(ScoringResults(tuple(checks), ())) is found
+    with_score = ScoringResults(checks, (ScoreOutcome("output_tokens", 12.0), ScoreOutcome("na", None)))
+    scored = _evaluations.result_attributes(with_score)
+    assert scored == with_score.span_attributes()
+    assert scored is not found and found == {"prompt_canary.check.refusal": True}  # scores never cached
+    assert _evaluations.result_attributes(ScoringResults()) == {}
+
+    for index in range(CACHE_LIMIT + 10):
+        _evaluations.result_attributes(ScoringResults((CheckOutcome(f"c{index}", True),), ()))
+    assert _evaluations.cached_outcomes() <= CACHE_LIMIT
+
+
+def test_check_sets_are_kept_per_combination_of_outcomes() -> None:
+    sets = Tags("support-reply", 3, "canary", None, "selection").metrics
+    outcomes = (CheckOutcome("refusal", True), CheckOutcome("json_valid", None), CheckOutcome("t", False))
+    found = sets.checks(outcomes)
+    assert found == (sets.check(outcomes[0]), sets.check(outcomes[2]))
+    assert sets.checks(tuple(outcomes)) is found
+    assert sets.checks(()) == ()
+
+
 def test_server_attributes_follow_the_clients_url_object() -> None:
     client = openai.OpenAI(base_url="http://127.0.0.1:8123/v1", api_key="test")
     resource = client.chat.completions

@@ -3,7 +3,8 @@
 The app knows nothing of this project: it calls the OpenAI SDK with a hard-coded system prompt (the
 stable version's text) and puts a unit key in baggage. The registry holds a rollout at 50 %, rewrite
 mode is on: every call must come out tagged with the version and cohort the routing function gives
-its unit, with check attributes and evaluation events on its span, and per-cohort metrics.
+its unit, with check attributes on its span (and the opt-in evaluation events, in the run with a
+peer, which turns them on from the environment), and per-cohort metrics.
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ def test_opentelemetry_instrument_app(
             "OTEL_PROMPT_CANARY_REWRITE": "true",
             "OTEL_PROMPT_CANARY_REGISTRY_WAIT": "5",
         }
-        if not peer:
+        if peer:
+            env["OTEL_PROMPT_CANARY_SPAN_EVENTS"] = "true"
+        else:
             env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "openai"
         extra = _entry_point_path(tmp_path)
         if extra is not None:
@@ -151,12 +154,14 @@ def test_opentelemetry_instrument_app(
             assert a["prompt_canary.rollout.id"] == rollout
             assert a["gen_ai.prompt.version"] == ("2" if a["prompt_canary.cohort"] == "canary" else "1")
             assert a["prompt_canary.check.refusal"] is True
+            assert a["prompt_canary.check.truncation"] is True
             names = {
                 attributes(e.attributes)["gen_ai.evaluation.name"]
                 for e in span.events
                 if e.name == "gen_ai.evaluation.result"
             }
-            assert {"refusal", "truncation", "max_output_tokens"} <= names
+            # Span events are opt-in: the run with a peer turns them on from the environment.
+            assert names == ({"refusal", "truncation", "max_output_tokens"} if peer else set())
             by_cohort[a["prompt_canary.cohort"]] += 1
             assert a.get("gen_ai.response.id")
         assert by_cohort == expected

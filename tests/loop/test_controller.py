@@ -11,35 +11,10 @@ from typing import Any
 import pytest
 
 from otel_prompt_canary.errors import InvalidInputError
-from otel_prompt_canary.loop import RolloutController, SqlLoopStore, start_rollout
-from otel_prompt_canary.registry import Action, PromptSpec, SqlRegistry
-from tests.loop.factories import CHECK, FAST_RAMP_POLICY
+from otel_prompt_canary.loop import RolloutController, SqlLoopStore
+from otel_prompt_canary.registry import Action, SqlRegistry
+from tests.loop.factories import CHECK, feed, start
 from tests.support.waiting import eventually
-
-
-@pytest.fixture
-def store(registry: SqlRegistry) -> SqlRegistry:
-    """The test's registry (SQLite and PostgreSQL) with two versions of ``greeter``."""
-    registry.push(PromptSpec(name="greeter", template="Greet {{ name }} warmly."))
-    registry.push(PromptSpec(name="greeter", template="Greet {{ name }} briefly."))
-    return registry
-
-
-def start(store: SqlRegistry, policy: dict[str, Any] | None = FAST_RAMP_POLICY) -> str:
-    route = start_rollout(store, "greeter", 2, policy=policy, actor="ana", reason="try")
-    assert route.rollout_id is not None
-    return route.rollout_id
-
-
-def feed(
-    controller: RolloutController, rid: str, *, canary_valid: float = 1.0, judge: float = 0.8, n: int = 20
-) -> None:
-    """``n`` samples per cohort: stable always valid and judged 0.8; the canary as asked."""
-    for i in range(n):
-        controller.observe(rid, "stable", "json_valid", True)
-        controller.observe(rid, "stable", "judge", 0.8 + (0.1 if i % 2 else -0.1))
-        controller.observe(rid, "canary", "json_valid", i < canary_valid * n)
-        controller.observe(rid, "canary", "judge", judge + (0.1 if i % 2 else -0.1))
 
 
 def test_the_controller_walks_the_ramp_to_promotion(store: SqlRegistry) -> None:

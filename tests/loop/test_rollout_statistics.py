@@ -16,9 +16,9 @@ from sqlalchemy import inspect, text
 from otel_prompt_canary.analysis import MeanStats, ProportionStats, Report, Snapshot
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.loop import ReportOutcome, SqlLoopStore
-from otel_prompt_canary.registry import SqlRegistry, open_store
+from otel_prompt_canary.registry import open_store
 from otel_prompt_canary.registry import schema as t
-from tests.loop.factories import CHECK, T0, support_rollout
+from tests.loop.factories import CHECK, T0, as_written_by, support_rollout
 
 SCORE = "prompt_canary.score.judge"
 
@@ -117,19 +117,6 @@ def test_sqlite_adds_sums_that_overflow_64_bits_exactly(loop_store: SqlLoopStore
     assert step == _reference(loop_store, rollout_id, T0 + 50)
 
 
-def _back_to(registry: SqlRegistry, version: int) -> None:
-    """Undo the migrations after ``version``: the store is then as that release wrote it."""
-    with registry.database.engine.begin() as conn:
-        if version < 4:
-            conn.execute(text("DROP TABLE rollout_origins"))
-            conn.execute(text("ALTER TABLE report_receipts DROP COLUMN outcome"))
-            conn.execute(text("ALTER TABLE report_receipts DROP COLUMN origin"))
-        if version < 3:
-            conn.execute(text("DROP TABLE rollout_totals"))
-            conn.execute(text("DROP INDEX rollout_stats_by_start"))
-        conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version})
-
-
 def test_the_migration_fills_the_totals_of_existing_statistics(store_target: str) -> None:
     with open_store(store_target) as registry:
         store = SqlLoopStore(registry)
@@ -149,7 +136,7 @@ def test_the_migration_fills_the_totals_of_existing_statistics(store_target: str
             source="test",
         )
         expected = store.rollout_snapshot(rollout_id)
-        _back_to(registry, 2)  # as a store written by the release before totals is
+        as_written_by(registry, 2)  # as a store written by the release before totals is
     with open_store(store_target) as registry:
         assert SqlLoopStore(registry).rollout_snapshot(rollout_id) == expected
         assert expected.stable[CHECK] == ProportionStats(n=17, successes=16)
@@ -157,7 +144,7 @@ def test_the_migration_fills_the_totals_of_existing_statistics(store_target: str
         with registry.database.engine.connect() as conn:
             version = conn.execute(text("SELECT version FROM schema_version")).scalar()
             indexes = {index["name"] for index in inspect(conn).get_indexes("rollout_stats")}
-        assert version == t.SCHEMA_VERSION == 4
+        assert version == t.SCHEMA_VERSION
         assert "rollout_stats_by_start" in indexes
 
 
@@ -168,14 +155,14 @@ def test_the_migration_to_origins_keeps_receipts_and_leaves_rollouts_unowned(sto
             rollout_id=rollout_id, window_seconds=60, canary={CHECK: {T0: ProportionStats(n=4, successes=3)}}
         )
         SqlLoopStore(registry).record_report(report, source="old-gateway", report_id="pcr_" + "1" * 32)
-        _back_to(registry, 3)  # as the release before origins wrote it
+        as_written_by(registry, 3)  # as the release before origins wrote it
         with registry.database.engine.connect() as conn:
             columns = {c["name"] for c in inspect(conn).get_columns("report_receipts")}
         assert columns == {"report_id", "rollout_id", "source", "received_at"}
     with open_store(store_target) as registry:
         store = SqlLoopStore(registry)
         with registry.database.engine.connect() as conn:
-            assert conn.execute(text("SELECT version FROM schema_version")).scalar() == 4
+            assert conn.execute(text("SELECT version FROM schema_version")).scalar() == t.SCHEMA_VERSION
             (receipt,) = conn.execute(text("SELECT report_id, origin, outcome FROM report_receipts"))
         assert tuple(receipt) == ("pcr_" + "1" * 32, None, "merged")  # it was counted
         # Its retry is still a duplicate; no rollout has an origin until a report says one.

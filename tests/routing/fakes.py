@@ -3,7 +3,8 @@
 ``ScriptedRegistry`` serves whatever routes a test sets, including states a real registry never
 produces (a stale replica still showing a rolled-back rollout as ramping). ``FakeControlPlane`` speaks
 just the two endpoints routers read (``GET /v1/routes`` with ETag, 304 and ``wait``, and
-``GET /v1/prompts/{name}/versions/{n}``) under uvicorn on 127.0.0.1; tests stop and restart it.
+``GET /v1/prompts/{name}/versions/{n}``) under uvicorn on 127.0.0.1; tests stop and restart it, make
+it drip its answers a byte at a time, or answer with a body that never ends.
 ``CannedServer`` answers every request as a test function says (odd answers, TLS), and
 ``RecordingProxy`` is an HTTP proxy (forwarding and ``CONNECT``) that records what went through it.
 Each runs in a thread by :mod:`tests.support.loopback`.
@@ -13,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import json
 import select
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +31,7 @@ from urllib.parse import urlsplit
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route as HttpRoute
 
 from otel_prompt_canary.errors import NotFoundError, RegistryUnavailableError
@@ -175,6 +177,14 @@ class FakeControlPlane:
         self.ignore_conditional = False
         #: When set, applied to the JSON body of every 200 answer of /v1/routes.
         self.rewrite_body: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+        #: When set, /v1/routes answers at once, its true body sent one byte every so many seconds
+        #: (as a server or proxy in trouble does), until the client goes away.
+        self.drip_seconds: float | None = None
+        #: When True, /v1/routes answers 200 with a body that never ends.
+        self.endless = False
+        #: How each /v1/routes request was answered, in the order they came: "200 <etag>",
+        #: "304", "503", "dripped <etag>", "endless".
+        self.route_answers: list[str] = []
         self.port = 0
         self._serving: ExitStack | None = None
         self._stopping = False
@@ -213,13 +223,18 @@ class FakeControlPlane:
         wait = request.query_params.get("wait")
         self.requests.append(("/v1/routes", inm, wait, request.headers.get("authorization")))
         if self.fail_status is not None:
+            self.route_answers.append(str(self.fail_status))
             return JSONResponse({"detail": "scripted failure"}, status_code=self.fail_status)
-        if not self.ignore_conditional:
+        if not self.ignore_conditional and self.drip_seconds is None:
             deadline = time.monotonic() + float(wait or 0)
             while inm == self._etag() and time.monotonic() < deadline and not self._stopping:
                 await asyncio.sleep(0.005)
             if inm == self._etag():
+                self.route_answers.append("304")
                 return Response(status_code=304, headers={"ETag": self._etag()})
+        if self.endless:
+            self.route_answers.append("endless")
+            return StreamingResponse(self._endless(request), media_type="application/json")
         with self._lock:
             etag = self._etag()
             body = {
@@ -228,7 +243,33 @@ class FakeControlPlane:
             }
         if self.rewrite_body is not None:
             body = self.rewrite_body(body)
+        if self.drip_seconds is not None:
+            self.route_answers.append(f"dripped {etag}")
+            content = json.dumps(body).encode()
+            return StreamingResponse(
+                self._drip(request, content, self.drip_seconds),
+                media_type="application/json",
+                headers={"ETag": etag, "Content-Length": str(len(content))},
+            )
+        self.route_answers.append(f"200 {etag}")
         return JSONResponse(body, headers={"ETag": etag})
+
+    async def _drip(self, request: Request, content: bytes, seconds: float) -> AsyncIterator[bytes]:
+        for i in range(len(content)):
+            if self._stopping or await request.is_disconnected():
+                return
+            yield content[i : i + 1]
+            await asyncio.sleep(seconds)
+
+    async def _endless(self, request: Request) -> AsyncIterator[bytes]:
+        one = json.dumps(route("p").model_dump(mode="json")).encode()
+        chunk = b",".join([one] * (65536 // len(one)))
+        yield b'{"revision": "endless", "routes": [' + chunk
+        # Endless for any client that reads it all: 1 GiB, unless the client goes away first.
+        for _ in range(2**30 // len(chunk)):
+            if self._stopping or await request.is_disconnected():
+                return
+            yield b"," + chunk
 
     async def _get_version(self, request: Request) -> Response:
         name, number = request.path_params["name"], request.path_params["number"]
@@ -236,7 +277,8 @@ class FakeControlPlane:
         with self._lock:
             found = self._versions.get((name, number))
         if found is None:
-            return JSONResponse({"detail": "not found"}, status_code=404)
+            error = {"type": "NotFoundError", "message": f"prompt {name!r} has no version {number}"}
+            return JSONResponse({"error": error}, status_code=404)
         return JSONResponse(found.model_dump(mode="json"))
 
     # -- lifecycle -------------------------------------------------------------------------------

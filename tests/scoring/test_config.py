@@ -171,6 +171,15 @@ def test_invalid_configurations_say_what_is_wrong(text: str, message: str) -> No
         load_scoring_config(text)
 
 
+def test_a_yaml_bomb_is_refused_before_it_expands() -> None:
+    # Nine aliases per level, seven levels: 47 values written, about 11 million once expanded.
+    levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for name, previous in zip("bcdefg", "abcdef", strict=True):
+        levels.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+    with pytest.raises(InvalidInputError, match="scoring configuration refused: its aliases expand it"):
+        load_scoring_config("\n".join(levels))
+
+
 def test_an_invalid_schema_fails_at_build() -> None:
     config = load_scoring_config("json_schema: {schema: {type: objekt}}")
     with pytest.raises(InvalidInputError, match="invalid schema at type"):

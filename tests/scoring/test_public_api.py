@@ -96,6 +96,7 @@ _SHARED_LEAVES = (
     "otel_prompt_canary.names",
     "otel_prompt_canary.feedback",
     "otel_prompt_canary.json_schemas",
+    "otel_prompt_canary.yaml_documents",
 )
 
 

@@ -7,6 +7,7 @@ import copy
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema
@@ -131,14 +132,20 @@ def test_the_write_token_is_accepted_without_a_signature(client: TestClient, reg
     assert registry.get_route("greeter").state == "rolled_back"
 
 
-def _headers(payload: dict[str, Any], **changes: str | None) -> tuple[bytes, dict[str, str]]:
+#: A header value computed from the time the request is made (seconds since the epoch), never at
+#: collection: a suite that runs for long on a busy machine would send a "future" that has passed.
+FromNow = Callable[[int], str]
+
+
+def _headers(payload: dict[str, Any], **changes: str | FromNow | None) -> tuple[bytes, dict[str, str]]:
     body, headers = signed(payload)
+    now = int(time.time())
     for name, value in changes.items():
         key = name.replace("_", "-")
         if value is None:
             headers.pop(key)
         else:
-            headers[key] = value
+            headers[key] = value if isinstance(value, str) else value(now)
     return body, headers
 
 
@@ -149,15 +156,15 @@ def _headers(payload: dict[str, Any], **changes: str | None) -> tuple[bytes, dic
         ({"webhook_id": None}, "missing webhook-id header"),
         ({"webhook_timestamp": None}, "missing webhook-timestamp header"),
         ({"webhook_timestamp": "soon"}, "invalid webhook-timestamp 'soon'"),
-        ({"webhook_timestamp": str(int(time.time()) - 301)}, "stale webhook-timestamp"),
-        ({"webhook_timestamp": str(int(time.time()) + 900)}, "far in the future"),
+        ({"webhook_timestamp": lambda now: str(now - 301)}, "stale webhook-timestamp"),
+        ({"webhook_timestamp": lambda now: str(now + 900)}, "far in the future"),
         ({"webhook_signature": "v1," + base64.b64encode(b"x" * 32).decode()}, "no v1 signature matches"),
         ({"webhook_signature": "v2,abc"}, "no 'v1,<base64>' signature"),
         ({"webhook_id": "pca_" + "0" * 32}, "no v1 signature matches"),  # signed for another id
     ],
 )
 def test_bad_signatures_are_refused_and_change_nothing(
-    client: TestClient, changes: dict[str, str | None], message: str
+    client: TestClient, changes: dict[str, str | FromNow | None], message: str
 ) -> None:
     route = rollout(client)
     before = state_of(client)

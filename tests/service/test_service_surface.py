@@ -47,7 +47,12 @@ def test_loop_public_names() -> None:
 
 def test_client_public_names() -> None:
     assert sorted(remote.__all__) == ["RemoteRegistry", "is_remote", "open_registry"]
-    assert sorted(control_plane.__all__) == ["Answer", "ControlPlaneClient", "is_remote"]
+    assert sorted(control_plane.__all__) == [
+        "Answer",
+        "ControlPlaneClient",
+        "DEFAULT_MAX_ANSWER_BYTES",
+        "is_remote",
+    ]
 
 
 def test_client_and_cli_do_not_import_the_server_stack() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 from collections.abc import Callable
@@ -53,6 +54,25 @@ def tokens(mean: float) -> Draw:
 def sampled(rate: float, draw: Draw) -> Draw:
     """Only a share ``rate`` of requests get this signal (a sampled LLM judge, say)."""
     return lambda rng: draw(rng) if rng.random() < rate else None
+
+
+def always(value: bool | float) -> Draw:
+    """Every request gets ``value``: a check that never (or always) passes, a constant score."""
+    return lambda rng: value
+
+
+def events(rate: float) -> Draw:
+    """A count of bad events in one call (tool errors, say), Poisson with mean ``rate``."""
+
+    def draw(rng: random.Random) -> float:
+        # Knuth's method: fine for the small rates of per-call counts.
+        limit, k, product = math.exp(-rate), 0, rng.random()
+        while product > limit:
+            k += 1
+            product *= rng.random()
+        return float(k)
+
+    return draw
 
 
 def judge_score(mean: float) -> Draw:
@@ -272,6 +292,118 @@ statistics: {target_samples: 200, warmup_samples: 30}
             canary={SCORE + "judge": judge_score(0.65)},
             requests_per_tick=120,
             ticks=40,
+        ),
+        Scenario(
+            name="zero_successes",
+            description="The canary's JSON never parses (zero successes) while stable's does 98% of "
+            "the time: the relative rule and the absolute floor are both proven. The refusal check "
+            "never passes in either cohort: zero successes on both sides prove nothing.",
+            policy_yaml="""
+alpha: 0.05
+ramp: {steps: [5, 100], min_duration_seconds: 600, min_samples: 50}
+signals:
+  - {name: json_valid, kind: proportion, harmful: decrease, critical: true}
+  - {name: refusal, kind: proportion, harmful: decrease}
+rules:
+  - {signal: json_valid, type: relative, margin: 0.05, action: rollback}
+  - {id: json-floor, signal: json_valid, type: absolute, threshold: 0.5, action: pause}
+  - {signal: refusal, type: relative, margin: 0.0, action: alert}
+""",
+            seed=19,
+            stable={CHECK + "json_valid": bernoulli(0.98), CHECK + "refusal": always(False)},
+            canary={CHECK + "json_valid": always(False), CHECK + "refusal": always(False)},
+            requests_per_tick=200,
+            ticks=30,
+        ),
+        Scenario(
+            name="all_successes",
+            description="Every check passes in both cohorts and the judge score is always 1.0: the "
+            "regularised variances keep the checks' tests running and nothing is proven (neither "
+            "against stable, nor against a 90% floor, nor as a failure rate), the constant score "
+            "shows no spread (insufficient data), and the ramp is walked to 100%.",
+            policy_yaml="""
+alpha: 0.05
+ramp: {steps: [10, 50, 100], min_duration_seconds: 120, min_samples: 100}
+signals:
+  - {name: json_valid, kind: proportion, harmful: decrease}
+  - {name: judge, kind: mean, harmful: decrease}
+rules:
+  - {signal: json_valid, type: relative, margin: 0.0, action: rollback, critical: true}
+  - {id: json-floor, signal: json_valid, type: absolute, threshold: 0.9, action: pause}
+  - {id: json-failures-ratio, signal: json_valid, type: relative, ratio: 1.0, action: alert}
+  - {signal: judge, type: relative, margin: 0.0, action: pause}
+""",
+            seed=20,
+            stable={CHECK + "json_valid": always(True), SCORE + "judge": always(1.0)},
+            canary={CHECK + "json_valid": always(True), SCORE + "judge": always(1.0)},
+            requests_per_tick=400,
+            ticks=30,
+            advance_when_ready=True,
+        ),
+        Scenario(
+            name="tiny_samples",
+            description="A handful of requests per tick and a warm-up of 2 samples: rules on a "
+            "score wait for two samples per cohort, every bound is wide, and a canary that fails "
+            "every check is proven worse within a few dozen samples.",
+            policy_yaml="""
+alpha: 0.05
+ramp: {steps: [50, 100], min_duration_seconds: 60, min_samples: 3}
+signals:
+  - {name: json_valid, kind: proportion, harmful: decrease, critical: true}
+  - {name: judge, kind: mean, harmful: decrease}
+rules:
+  - {signal: json_valid, type: relative, margin: 0.0, action: rollback}
+  - {signal: judge, type: relative, margin: 0.1, action: pause}
+statistics: {target_samples: 20, warmup_samples: 2}
+""",
+            seed=21,
+            stable={CHECK + "json_valid": bernoulli(0.95), SCORE + "judge": judge_score(0.8)},
+            canary={CHECK + "json_valid": bernoulli(0.05), SCORE + "judge": judge_score(0.75)},
+            requests_per_tick=3,
+            ticks=40,
+        ),
+        Scenario(
+            name="unequal_cohorts",
+            description="A 1% canary (about 1 request in 100) whose JSON validity drops from 99% to "
+            "92%: the margin rule and the count-data rule (failures per call above twice "
+            "stable's) prove it from a few hundred canary samples against tens of thousands "
+            "of stable ones.",
+            policy_yaml="""
+alpha: 0.05
+ramp: {steps: [1, 100], min_duration_seconds: 600, min_samples: 100}
+signals:
+  - {name: json_valid, kind: proportion, harmful: decrease, critical: true}
+rules:
+  - {signal: json_valid, type: relative, margin: 0.01, action: rollback}
+  - {id: json-failures-ratio, signal: json_valid, type: relative, ratio: 2.0, action: pause}
+""",
+            seed=22,
+            stable={CHECK + "json_valid": bernoulli(0.99)},
+            canary={CHECK + "json_valid": bernoulli(0.92)},
+            requests_per_tick=4000,
+            ticks=40,
+        ),
+        Scenario(
+            name="ratio_rule",
+            description="Count-data rules: refusals per call (the refusal check's failures) rise "
+            "from 1% to 5% on the canary, more than twice stable's, and are proven; tool errors per "
+            "call (a score counting them, Poisson with mean 0.2 on both sides) stay within 1.5 "
+            "times stable's and are not.",
+            policy_yaml="""
+alpha: 0.05
+ramp: {steps: [20, 100], min_duration_seconds: 900, min_samples: 200}
+signals:
+  - {name: refusal, kind: proportion, harmful: decrease, critical: true}
+  - {name: tool_errors, kind: mean, harmful: increase}
+rules:
+  - {signal: refusal, type: relative, ratio: 2.0, action: rollback}
+  - {signal: tool_errors, type: relative, ratio: 1.5, action: pause}
+""",
+            seed=23,
+            stable={CHECK + "refusal": bernoulli(0.99), SCORE + "tool_errors": events(0.2)},
+            canary={CHECK + "refusal": bernoulli(0.95), SCORE + "tool_errors": events(0.2)},
+            requests_per_tick=500,
+            ticks=60,
         ),
     ]
 

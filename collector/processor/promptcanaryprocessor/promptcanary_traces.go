@@ -24,9 +24,14 @@ const (
 	attrRolloutID    = "prompt_canary.rollout.id"
 	attrInputTokens  = "gen_ai.usage.input_tokens"
 	attrOutputTokens = "gen_ai.usage.output_tokens"
+	attrModel        = "gen_ai.response.model"
 
 	checkPrefix = "prompt_canary.check."
 	scorePrefix = "prompt_canary.score."
+
+	// liveRolloutPrefix makes the rollout id of a call of no rollout: "live:<version>", the
+	// stable version that served it. Its reports feed the control plane's drift monitoring.
+	liveRolloutPrefix = "live:"
 )
 
 // batchCounts accumulates one batch's telemetry, recorded once per batch.
@@ -83,14 +88,12 @@ func (p *canaryProcessor) processTraces(ctx context.Context, td ptrace.Traces) (
 	return td, nil
 }
 
-// extractRollout fills obs's prompt, version, cohort and rollout from attributes that carry all
-// four rollout attributes (a canary span, or a late result of a canary call); it returns false
-// otherwise (the common case, decided by one attribute lookup).
+// extractRollout fills obs's prompt, version, cohort, rollout and response model from attributes
+// that carry the rollout attributes (a canary span, or a late result of a canary call), or the
+// prompt attributes of a call of no rollout (cohort stable, a version number): that one counts in
+// its version's live report, rollout id "live:<version>". It returns false otherwise (the common
+// case, decided by one attribute lookup: spans that name no prompt).
 func extractRollout(attrs pcommon.Map, obs *tracker.Observation) bool {
-	rollout, ok := attrs.Get(attrRolloutID)
-	if !ok || rollout.Type() != pcommon.ValueTypeStr || rollout.Str() == "" {
-		return false
-	}
 	prompt, ok := attrs.Get(attrPromptName)
 	if !ok || prompt.Type() != pcommon.ValueTypeStr || prompt.Str() == "" {
 		return false
@@ -107,10 +110,34 @@ func extractRollout(attrs pcommon.Map, obs *tracker.Observation) bool {
 	if !ok {
 		return false
 	}
-	obs.RolloutID = rollout.Str()
+	obs.Version = versionString(version)
+	if rollout, ok := attrs.Get(attrRolloutID); ok && rollout.Type() == pcommon.ValueTypeStr && rollout.Str() != "" {
+		obs.RolloutID = rollout.Str()
+	} else if cohort == tracker.Stable && isVersionNumber(obs.Version) {
+		obs.RolloutID = liveRolloutPrefix + obs.Version
+	} else {
+		return false
+	}
 	obs.Prompt = prompt.Str()
 	obs.Cohort = cohort
-	obs.Version = versionString(version)
+	obs.Model = ""
+	if model, ok := attrs.Get(attrModel); ok && model.Type() == pcommon.ValueTypeStr {
+		obs.Model = model.Str()
+	}
+	return true
+}
+
+// isVersionNumber reports whether v is a registry version: a number from 1 (an application's
+// fallback template is version 0, and serves no version to watch).
+func isVersionNumber(v string) bool {
+	if v == "" || len(v) > 9 || v == "0" || v[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
 	return true
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/judge"
 	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/metadatatest"
+	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/tracker"
 )
 
 func canaryCall(rollout, cohort string, attrs map[string]any) call {
@@ -200,4 +201,31 @@ func TestReceivedTimestampUsesTheArrivalClock(t *testing.T) {
 	h.consume(t, traces(canaryCall("ro-1", "canary", nil)))
 	snap, _ := h.canary.tracker.Snapshot("support-reply", "ro-1", time.Time{})
 	assert.Equal(t, arrival, snap.LastSample)
+}
+
+func TestCallsOfNoRolloutCountInTheirVersionsLiveReport(t *testing.T) {
+	h := newHarness(t, testConfig("http://127.0.0.1:1"), nil)
+	live := func(version string, model string) call {
+		attrs := map[string]any{"prompt_canary.check.format_valid": true}
+		if model != "" {
+			attrs["gen_ai.response.model"] = model
+		}
+		return call{prompt: "support-reply", version: version, cohort: "stable", attrs: attrs}
+	}
+	h.consume(t, traces(
+		live("3", "gpt-4o-2024-08-06"),
+		live("3", "gpt-4o-2024-11-20"),
+		live("0", ""),  // an application's fallback template: no version to watch
+		live("v3", ""), // not a registry version
+		call{prompt: "support-reply", version: "3", cohort: "canary", attrs: map[string]any{"prompt_canary.check.format_valid": true}},
+	))
+	assert.Equal(t, 1, h.canary.tracker.Len())
+	snap, ok := h.canary.tracker.Snapshot("support-reply", "live:3", time.Time{})
+	require.True(t, ok)
+	assert.Equal(t, int64(2), snap.Evidence.Stable["prompt_canary.check.format_valid"].N)
+
+	reports := h.canary.tracker.TakeReports(-1)
+	require.Len(t, reports, 1)
+	assert.Equal(t, "live:3", reports[0].RolloutID)
+	assert.Len(t, reports[0].Models[tracker.Stable], 2)
 }

@@ -6,7 +6,8 @@ the demo and tests can all use it, and ``tests/vectors/`` pins its decisions for
 - :mod:`~otel_prompt_canary.analysis.policy`: the policy document (ramp, signals, rules), its
   validation, :func:`load_policy`, :func:`policy_json_schema` and :data:`DEFAULT_POLICY`;
 - :mod:`~otel_prompt_canary.analysis.stats`: mergeable statistics per cohort, signal and window;
-- :mod:`~otel_prompt_canary.analysis.sequential`: the normal-mixture confidence sequence;
+- :mod:`~otel_prompt_canary.analysis.sequential`: the anytime-valid test, a normal mixture centred on
+  a regression;
 - :mod:`~otel_prompt_canary.analysis.judge` and :mod:`~otel_prompt_canary.analysis.verdict`: the
   :class:`Judge` and the :class:`Verdict` it returns;
 - :mod:`~otel_prompt_canary.analysis.prometheus`: :func:`prometheus_rules`, a policy as Prometheus
@@ -38,11 +39,12 @@ from otel_prompt_canary.analysis.sequential import (
     CohortMoments,
     SequentialTest,
     cohort_moments,
+    compare_rates,
     compare_to_stable,
     compare_to_threshold,
     confidence_radius,
     log_mixture_ratio,
-    mixture_rho2,
+    mixture_centre,
     mixture_test,
 )
 from otel_prompt_canary.analysis.stats import (
@@ -95,13 +97,14 @@ __all__ = [
     "Stats",
     "Verdict",
     "cohort_moments",
+    "compare_rates",
     "compare_to_stable",
     "compare_to_threshold",
     "confidence_radius",
     "load_policy",
     "log_mixture_ratio",
     "merge_stats",
-    "mixture_rho2",
+    "mixture_centre",
     "mixture_test",
     "policy_json_schema",
     "prometheus_rules",

@@ -29,9 +29,9 @@ from otel_prompt_canary.analysis.policy import Direction, Policy, Rule, RuleType
 from otel_prompt_canary.analysis.sequential import (
     SequentialTest,
     cohort_moments,
+    compare_rates,
     compare_to_stable,
     compare_to_threshold,
-    mixture_rho2,
 )
 from otel_prompt_canary.analysis.stats import (
     Cohort,
@@ -58,7 +58,6 @@ class Judge:
     def __init__(self, policy: Policy) -> None:
         self._policy = policy
         self._alpha = policy.rule_alpha
-        self._rho2 = mixture_rho2(self._alpha, policy.statistics.target_samples)
 
     def __repr__(self) -> str:
         return f"Judge(rules={len(self._policy.rules)}, alpha_per_rule={self._alpha:g})"
@@ -72,11 +71,6 @@ class Judge:
     def rule_alpha(self) -> float:
         """Each rule's share of the policy's alpha."""
         return self._alpha
-
-    @property
-    def rho2(self) -> float:
-        """The mixture parameter of every rule's test (see :func:`~.sequential.mixture_rho2`)."""
-        return self._rho2
 
     def evaluate(
         self,
@@ -202,7 +196,9 @@ class Judge:
         relative = rule.type is RuleType.RELATIVE
         canary = self._stats(evidence, "canary", attribute, signal.kind)
         stable = self._stats(evidence, "stable", attribute, signal.kind) if relative else None
-        if relative:
+        if rule.ratio is not None:
+            limit = 0.0  # the contrast is the canary's rate minus ratio times stable's
+        elif relative:
             limit = -rule.tolerance if signal.harmful is Direction.DECREASE else rule.tolerance
         else:
             assert rule.threshold is not None  # guaranteed by Rule's validation
@@ -215,16 +211,26 @@ class Judge:
             for cohort, stats in (("canary", canary), ("stable", stable))
             if stats is not None and stats.n < warmup
         ]
+        target = policy.statistics.target_samples
         test: SequentialTest | None = None
         if not short:
-            if stable is not None:
+            if stable is not None and rule.ratio is not None:
+                test = compare_rates(
+                    canary,
+                    stable,
+                    harmful=signal.harmful,
+                    ratio=rule.ratio,
+                    alpha=self._alpha,
+                    target_samples=target,
+                )
+            elif stable is not None:
                 test = compare_to_stable(
                     canary,
                     stable,
                     harmful=signal.harmful,
                     margin=rule.tolerance,
                     alpha=self._alpha,
-                    rho2=self._rho2,
+                    target_samples=target,
                 )
             else:
                 test = compare_to_threshold(
@@ -232,7 +238,7 @@ class Judge:
                     harmful=signal.harmful,
                     threshold=limit,
                     alpha=self._alpha,
-                    rho2=self._rho2,
+                    target_samples=target,
                 )
             if test is None:
                 short = ["no spread has been observed yet"]
@@ -287,6 +293,13 @@ def _cohort_evidence(stats: ProportionStats | MeanStats) -> CohortEvidence:
 def _describe(rule: Rule, signal: str, harmful: Direction, test: SequentialTest) -> str:
     side = "below" if harmful is Direction.DECREASE else "above"
     which = "upper" if harmful is Direction.DECREASE else "lower"
+    if rule.ratio is not None:
+        # Harmful when it decreases: a check, whose bad outcomes are its failures.
+        counted = (
+            f"{signal} failures per call are" if harmful is Direction.DECREASE else f"{signal} per call is"
+        )
+        claim = f"canary {counted} above {rule.ratio:g} times stable's"
+        return f"{claim} (excess {test.estimate:+.4g}, lower bound {test.bound:+.4g}, limit 0)"
     if rule.type is RuleType.RELATIVE:
         claim = f"canary {signal} is {side} stable by more than {rule.tolerance:g}"
         value = f"difference {test.estimate:+.4g}"

@@ -30,6 +30,9 @@ A step may hold for a time and a number of samples of its own: ``steps`` mixes b
 step objects, ``{percent: 1, min_duration: 4h, min_samples: 500}``, and the ramp's
 ``min_duration_seconds`` and ``min_samples`` apply to every step that sets none (see :class:`Ramp`).
 
+A policy may require a golden-set evaluation before its rollout starts: ``gate: {dataset:
+support-golden, min_pass_rate: 0.9}`` (see :class:`Gate` and docs/evaluations.md).
+
 :func:`load_policy` reads a document and raises :class:`~otel_prompt_canary.errors.InvalidInputError`
 with every problem and where it is; :func:`policy_json_schema` is the JSON Schema other languages use
 (committed as ``schemas/policy.schema.json``; regenerate it with
@@ -64,13 +67,16 @@ from pydantic import (
 
 from otel_prompt_canary.errors import InvalidInputError, describe_validation_errors
 from otel_prompt_canary.names import CHECK_PREFIX, SCORE_PREFIX
+from otel_prompt_canary.yaml_documents import YamlLimitError, load_yaml
 
 __all__ = [
     "DEFAULT_POLICY",
     "DEFAULT_POLICY_YAML",
     "DEFAULT_RAMP",
     "Direction",
+    "Gate",
     "Policy",
+    "Promotion",
     "Ramp",
     "RampStep",
     "Rule",
@@ -80,11 +86,16 @@ __all__ = [
     "SignalKind",
     "Statistics",
     "load_policy",
+    "parse_duration",
     "policy_json_schema",
 ]
 
 #: The default ramp, in percent of traffic routed to the canary at each step.
 DEFAULT_RAMP: Final[tuple[float, ...]] = (1.0, 5.0, 20.0, 50.0, 100.0)
+
+#: The largest count a policy may hold: a signed 64-bit integer, what the store and the Go
+#: processor hold.
+_MAX_COUNT: Final = 2**63 - 1
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _NAME_HELP = "1-128 characters from letters, digits, '_', '.' and '-', starting with a letter or digit"
@@ -109,7 +120,7 @@ _DURATION = re.compile(_DURATION_PATTERN)
 _DURATION_HELP = "give seconds (14400) or a duration such as 30m, 4h or 1h30m"
 
 
-def _parse_duration(text: str) -> float | None:
+def parse_duration(text: str) -> float | None:
     """The seconds in a duration such as ``30s``, ``4h`` or ``1h30m``; None when ``text`` is not one.
 
     Whole numbers with units from the largest to the smallest, each at most once (Prometheus's
@@ -160,6 +171,21 @@ class RuleAction(StrEnum):
         return {"rollback": 3, "pause": 2, "alert": 1}[self.value]
 
 
+class Promotion(StrEnum):
+    """Who takes a healthy rollout to everyone: the rollout controller or a person.
+
+    ``automatic``: the controller advances through every step, 100% included, and promotes the
+    canary once the last step is ready. ``manual``: the controller advances only through the steps
+    below 100% and never promotes; when the step before 100% is ready the rollout waits for a person
+    to promote it (or advance it to 100% and promote it then). Reports are the controller's
+    evidence, so under ``manual`` whoever can post reports cannot put the canary in front of
+    everyone.
+    """
+
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -181,7 +207,7 @@ def _step_duration(value: object) -> object:
     to the float validation (numbers are seconds)."""
     if not isinstance(value, str):
         return value
-    seconds = _parse_duration(value)
+    seconds = parse_duration(value)
     if seconds is None:
         raise ValueError(f"invalid duration {value!r}: {_DURATION_HELP}")
     return seconds
@@ -228,6 +254,7 @@ class RampStep(_Model):
     min_samples: int | None = Field(
         None,
         ge=1,
+        le=_MAX_COUNT,
         description="Minimum samples per cohort collected during this step; default: the ramp's min_samples",
     )
 
@@ -272,7 +299,10 @@ class Ramp(_Model):
         description="Minimum duration of each step that sets no min_duration, in seconds",
     )
     min_samples: int = Field(
-        100, ge=1, description="Minimum samples per cohort collected during each step that sets none"
+        100,
+        ge=1,
+        le=_MAX_COUNT,
+        description="Minimum samples per cohort collected during each step that sets none",
     )
 
     @field_validator("steps")
@@ -358,7 +388,9 @@ class Rule(_Model):
     An ``absolute`` rule breaches when the canary's value is proven on the harmful side of
     ``threshold`` (below it for a signal whose harmful direction is ``decrease``, above it for
     ``increase``). A ``relative`` rule breaches when the canary is proven worse than the concurrent
-    stable traffic by more than ``margin``. ``id`` defaults to ``<signal>.<type>``.
+    stable traffic by more than ``margin``, or, given a ``ratio`` instead, when the canary's rate of
+    bad outcomes (a check's failures, a score's events per call) is proven above ``ratio`` times
+    stable's. ``id`` defaults to ``<signal>.<type>``.
     """
 
     id: str = Field(
@@ -377,6 +409,17 @@ class Rule(_Model):
         allow_inf_nan=False,
         description="Relative rules: how much worse than stable is tolerated (default 0)",
     )
+    # Left out of the document when unset, as ``Policy.promotion``: a Collector processor older than
+    # the field, which refuses fields it does not know, still reads every rule that does not set it.
+    ratio: float | None = Field(
+        None,
+        ge=1,
+        allow_inf_nan=False,
+        description="Relative rules on count data, instead of margin: breach when the canary's rate of "
+        "bad outcomes (failures of a check, events per call of a score) is proven above ratio times "
+        "stable's",
+        exclude_if=lambda value: value is None,
+    )
     action: RuleAction = Field(description="rollback, pause or alert")
     critical: bool = Field(False, description="Act as soon as it breaches, at any step")
 
@@ -389,7 +432,12 @@ class Rule(_Model):
         filled = dict(data)
         if not filled.get("id") and isinstance(signal, str) and isinstance(rule_type, str):
             filled["id"] = f"{signal}.{rule_type}"
-        if rule_type == RuleType.RELATIVE and filled.get("margin") is None and "threshold" not in filled:
+        if (
+            rule_type == RuleType.RELATIVE
+            and filled.get("margin") is None
+            and "threshold" not in filled
+            and filled.get("ratio") is None
+        ):
             filled["margin"] = 0.0
         return filled
 
@@ -408,13 +456,23 @@ class Rule(_Model):
                 )
             if self.threshold is None:
                 raise ValueError(f"rule {self.id!r}: an absolute rule needs a 'threshold'")
+            if self.ratio is not None:
+                raise ValueError(
+                    f"rule {self.id!r}: an absolute rule takes 'threshold', not 'ratio' "
+                    "(use type: relative to compare rates with stable traffic)"
+                )
         else:
             if self.threshold is not None:
                 raise ValueError(
                     f"rule {self.id!r}: a relative rule takes 'margin' (how much worse than stable "
                     "is tolerated), not 'threshold'"
                 )
-            if self.margin is None:
+            if self.margin is not None and self.ratio is not None:
+                raise ValueError(
+                    f"rule {self.id!r}: a relative rule takes 'margin' (a difference) or 'ratio' (a "
+                    "rate ratio), not both"
+                )
+            if self.margin is None and self.ratio is None:
                 raise ValueError(f"rule {self.id!r}: a relative rule needs a 'margin' (0 or more)")
         return self
 
@@ -427,18 +485,72 @@ class Rule(_Model):
 class Statistics(_Model):
     """Tuning of the sequential test; the defaults suit most rollouts.
 
-    ``target_samples`` is the number of canary samples at which the confidence bound is tightest (it
-    sets the mixture parameter rho); the test stays valid at every sample size, only its power moves.
+    ``target_samples`` is the number of samples per cohort around which the test proves a regression
+    fastest (it centres the mixture on the regression an SPRT would prove quickest there); the test
+    stays valid at every sample size, only its power moves.
     ``warmup_samples`` is how many samples each compared cohort needs before a rule may breach: the
     bound rests on a normal approximation, which needs a few dozen samples.
     """
 
     target_samples: int = Field(
-        500, ge=1, description="Canary samples at which the confidence bound is tightest"
+        500, ge=1, le=_MAX_COUNT, description="Samples per cohort around which regressions are proven fastest"
     )
     warmup_samples: int = Field(
-        30, ge=2, description="Samples each compared cohort needs before a rule may breach"
+        30, ge=2, le=_MAX_COUNT, description="Samples each compared cohort needs before a rule may breach"
     )
+
+
+class Gate(_Model):
+    """A golden-set evaluation the candidate must pass before its rollout may start.
+
+    ``rollout start`` reads the candidate's newest evaluation run on the newest version of
+    ``dataset`` (``prompt-canary eval run``, docs/evaluations.md). The run must be complete and
+    reach ``min_pass_rate`` (the share of cases that pass every expectation), each
+    ``min_check_pass_rates`` entry (the share of the cases a check applied to that passed it) and
+    ``min_judge_score`` (the mean score of the LLM judge). Compared case by case with the stable
+    version's newest complete run on the same dataset version, no signal may be proven worse by
+    more than ``max_regression`` (one-sided exact McNemar test for pass/fail signals, Wilcoxon
+    signed-rank for the judge's score, each at ``alpha``); null compares nothing. The Collector
+    processor reads and ignores it.
+    """
+
+    dataset: str = Field(
+        description="The prompt's golden-set dataset (its newest version is the one evaluated)",
+        json_schema_extra={"pattern": _NAME.pattern},
+    )
+    min_pass_rate: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Share of the cases that must pass every expectation (0..1); null: not checked",
+    )
+    min_check_pass_rates: dict[
+        Annotated[str, Field(pattern=_SIGNAL_NAME.pattern)],
+        Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)],
+    ] = Field(
+        default_factory=dict,
+        description="Per check (json_valid, must_contain...): share of the cases it applied to that passed",
+    )
+    min_judge_score: float | None = Field(
+        None, ge=0, le=1, allow_inf_nan=False, description="Mean LLM-judge score required; null: not checked"
+    )
+    max_regression: float | None = Field(
+        0.0,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Largest allowed drop against the stable version's run on the same cases, per signal "
+        "(pass-rate or score points), once proven by a paired test; null: no comparison",
+    )
+    alpha: float = Field(
+        0.05, gt=0, le=0.5, description="Level of each one-sided paired test of the comparison"
+    )
+
+    @field_validator("dataset")
+    @classmethod
+    def _valid_dataset(cls, value: str) -> str:
+        return _check_name(value, "dataset name")
 
 
 class Policy(_Model):
@@ -454,6 +566,20 @@ class Policy(_Model):
     signals: tuple[Signal, ...] = Field(description="The quality signals the rules judge")
     rules: tuple[Rule, ...] = Field(description="Rules, each with an action on breach")
     statistics: Statistics = Field(default_factory=Statistics, description="Tuning of the sequential test")
+    # Left out of the document at its default, so that a Collector processor older than the field,
+    # which refuses fields it does not know, still reads every policy that does not set it.
+    promotion: Promotion = Field(
+        Promotion.AUTOMATIC,
+        description="automatic: the rollout controller walks the whole ramp and promotes the canary when "
+        "the last step is ready; manual: it stops before the 100% step, and a person promotes",
+        exclude_if=lambda value: value is Promotion.AUTOMATIC,
+    )
+    # Absent unless set, like promotion: older processors refuse fields they do not know.
+    gate: Gate | None = Field(
+        None,
+        description="An evaluation the candidate must pass before rollout start (docs/evaluations.md)",
+        exclude_if=lambda value: value is None,
+    )
 
     @model_validator(mode="after")
     def _decidable(self) -> Policy:
@@ -504,6 +630,12 @@ def _problems(signals: tuple[Signal, ...], rules: tuple[Rule, ...]) -> list[str]
             )
         elif judged_signal.kind is SignalKind.PROPORTION:
             problems.extend(_proportion_rule_problems(rule, judged_signal))
+        elif rule.ratio is not None and judged_signal.harmful is Direction.DECREASE:
+            problems.append(
+                f"rule {rule.id!r} compares rates (ratio) on score {judged_signal.name!r}, which is harmful "
+                "when it decreases: a ratio rule needs a score that counts bad events per call "
+                "(harmful: increase)"
+            )
     judged = {rule.signal for rule in rules}
     for signal in signals:
         if signal.name not in judged and not signal.must_have_data:
@@ -596,7 +728,9 @@ def _parse(text: str, where: str) -> object:
         except ValueError:
             pass  # maybe a YAML flow mapping: {signals: [...], ...}
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
+    except YamlLimitError as exc:
+        raise InvalidInputError(f"invalid {where}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise InvalidInputError(f"invalid {where}: not valid YAML or JSON: {exc}") from exc
 

@@ -3,10 +3,11 @@ r"""Prometheus rules that judge one prompt's canary by its policy, with the judg
 :func:`prometheus_rules` turns a :class:`~otel_prompt_canary.analysis.policy.Policy` into a
 Prometheus rule file for one prompt: recording rules that rebuild each signal's per-cohort counts
 from the ``prompt_canary.*`` metrics, and one alert per policy rule that fires when the rule is
-proven breached, with the same normal-mixture bound, the same ``alpha`` share, ``target_samples``,
-``warmup_samples``, margins and thresholds as the in-process judge
-(:mod:`~otel_prompt_canary.analysis.sequential`). The alerts carry the labels the control plane's
-Alertmanager receiver reads (``prompt``, ``action``), so a breach flips the routing flag.
+proven breached, with the same test (the normal mixture centred on a regression), the same
+``alpha`` share, ``target_samples``, ``warmup_samples``, margins, ratios and thresholds as the
+in-process judge (:mod:`~otel_prompt_canary.analysis.sequential`). The alerts carry the labels the
+control plane's Alertmanager receiver reads (``prompt``, ``action``), so a breach flips the routing
+flag.
 
 What the metrics allow, and so what the rules compute:
 
@@ -19,12 +20,13 @@ What the metrics allow, and so what the rules compute:
   5 minutes) in which the canary version had samples, through a subquery over the horizon: stable
   traffic from before the rollout is left out.
 - **Proportions** (checks) are counts of ``pass`` outcomes, with the judge's regularised variance
-  ``q (1 - q)``, ``q = (s + 1) / (n + 2)``.
+  ``q (1 - q)``, ``q = (s + 1) / (n + 2)``. A ratio rule compares their failures per call (or, for a
+  check harmful when it increases, its passes per call).
 - **Means** (scores) come from the score histogram's ``_sum`` and ``_count``, which hold no sum of
   squares: the per-sample variance is bounded instead, by the Bhatia-Davis inequality
   ``(hi - mean) (mean - lo)`` for values in ``[lo, hi]``, times ``n / (n - 1)`` so that it bounds
   the judge's sample variance too. Bounding the variances keeps the test valid, but the bound
-  then differs from the judge's, usually wider, sometimes narrower (the variance also sets the
+  then differs from the judge's, usually wider, sometimes narrower (the variance also centres the
   mixture). ``judge`` and ``user_feedback`` lie in ``[0, 1]``; every other score needs its range
   in ``score_ranges``, with ``lo >= 0`` (the OpenTelemetry SDK drops negative histogram values).
   A cohort whose mean leaves the range records no variance, and its rules cannot fire.
@@ -60,9 +62,9 @@ from otel_prompt_canary.analysis.policy import (
     Signal,
     SignalKind,
     _check_name,
-    _parse_duration,
+    parse_duration,
 )
-from otel_prompt_canary.analysis.sequential import mixture_rho2
+from otel_prompt_canary.analysis.sequential import MIXTURE_SPREAD
 from otel_prompt_canary.errors import InvalidInputError
 
 __all__ = ["ALERT_NAME", "prometheus_rules"]
@@ -89,7 +91,7 @@ _KNOWN_SCORE_RANGES: Final = {"judge": (0.0, 1.0), "user_feedback": (0.0, 1.0)}
 
 def _seconds(duration: str, what: str, *, zero: bool = False) -> float:
     # The policy's parser: a step's min_duration and these options read durations alike.
-    seconds = _parse_duration(duration)
+    seconds = parse_duration(duration)
     if seconds is None or not math.isfinite(seconds):
         raise InvalidInputError(
             f"invalid {what} {duration!r}: use a Prometheus duration such as 30s, 5m, 1h30m or 24h"
@@ -233,53 +235,84 @@ def _variance(signal: Signal, total: str, samples: str, score_range: tuple[float
     return f"({hi} - {mean})\n* ({mean} - {lo})\n* {samples} / ({samples} - 1)"
 
 
-def _rule_records(names: _Names, rule: Rule, rho2: float, alpha: float) -> list[dict[str, Any]]:
+def _contrast(names: _Names, rule: Rule) -> tuple[str, str, str]:
+    """The rule's contrast, its variance now, and its variance at one sample per cohort (per-sample
+    variances, to be divided by ``target_samples``), as the judge computes them."""
+    rec = names.record
+    if rule.type is RuleType.ABSOLUTE:
+        variance = rec("canary_variance")
+        return rec("canary_mean"), f"{variance} / {rec('canary_samples')}", variance
+    ratio = 1.0 if rule.ratio is None else rule.ratio
+    # The canary's variance is floored at the pooled one (times the ratio), as the judge does.
+    pooled = rec("pooled_variance") if rule.ratio is None else f"{_number(ratio)} * {rec('pooled_variance')}"
+    floored = f"({rec('canary_variance')} >= {pooled} or {pooled})"
+    stable = (
+        rec("stable_variance")
+        if rule.ratio is None
+        else f"{_number(ratio * ratio)} * {rec('stable_variance')}"
+    )
+    variance = f"{floored} / {rec('canary_samples')}\n+ {stable} / {rec('stable_samples')}"
+    per_sample = f"({floored} + {stable})"
+    if rule.ratio is None:
+        return f"{rec('canary_mean')} - {rec('stable_mean')}", variance, per_sample
+    # A ratio rule compares rates of bad outcomes: a check's failures when it is harmful decreasing.
+    if names.signal.harmful is Direction.DECREASE:
+        rates = f"(1 - {rec('canary_mean')}) - {_number(ratio)} * (1 - {rec('stable_mean')})"
+    else:
+        rates = f"{rec('canary_mean')} - {_number(ratio)} * {rec('stable_mean')}"
+    return rates, variance, per_sample
+
+
+def _radius(v: str, t: str, alpha: float) -> str:
+    """The judge's radius (:func:`~.sequential.confidence_radius`) for variance ``v`` and target
+    variance ``t``, with the same operations."""
+    log_inv = -math.log(alpha)
+    spread2 = _number(MIXTURE_SPREAD * MIXTURE_SPREAD)
+    m2 = f"{_number(2.0 * log_inv)} * {t}"
+    t2 = f"{_number(MIXTURE_SPREAD * MIXTURE_SPREAD * 2.0 * log_inv)} * {t}"
+    k = f"{m2} * {v}\n    + {v} * ({v} + {t2}) * ({_number(2.0 * log_inv)} + ln(({v} + {t2}) / {v}))"
+    return f"(\n  sqrt({v} * {v} + {spread2} * (\n    {k}\n  )) - {v}\n)\n/ ({spread2} * sqrt({m2}))"
+
+
+def _rule_records(names: _Names, rule: Rule, target_samples: int, alpha: float) -> list[dict[str, Any]]:
     """The contrast, its variance, the confidence radius and the bound the alert compares."""
     labels = {"prompt_canary_signal": names.signal.name, "prompt_canary_rule": rule.id}
     rec = names.record
-    if rule.type is RuleType.RELATIVE:
-        contrast = f"{rec('canary_mean')} - {rec('stable_mean')}"
-        # The canary's variance is floored at the pooled one, as the judge does.
-        floored = f"({rec('canary_variance')} >= {rec('pooled_variance')} or {rec('pooled_variance')})"
-        variance = (
-            f"{floored} / {rec('canary_samples')}\n+ {rec('stable_variance')} / {rec('stable_samples')}"
-        )
-        scale = rec("pooled_variance")
-    else:
-        contrast = rec("canary_mean")
-        variance = f"{rec('canary_variance')} / {rec('canary_samples')}"
-        scale = rec("canary_variance")
+    contrast, variance, per_sample = _contrast(names, rule)
     mine = {"prompt_canary_rule": rule.id}
     # Recorded per rule, with the rule's label, so that the radius joins them one to one.
-    v, tau2 = rec("contrast_variance", **mine), rec("tau2", **mine)
-    radius = (
-        f"sqrt(\n  ({v} * ({v} + {tau2}) / {tau2})\n"
-        f"  * (ln(({v} + {tau2}) / {v}) + {_number(-2.0 * math.log(alpha))})\n)"
-    )
-    side = "+" if names.signal.harmful is Direction.DECREASE else "-"
+    v, t = rec("contrast_variance", **mine), rec("target_variance", **mine)
+    side = "+" if _harmful(rule, names.signal) is Direction.DECREASE else "-"
     bound = f"{rec('contrast', **mine)} {side} {rec('radius', **mine)}"
     return [
         _recorded("contrast", contrast, labels),
         _recorded("contrast_variance", variance, labels),
-        _recorded("tau2", f"{_number(rho2)} * {scale}", labels),
-        _recorded("radius", radius, labels),
+        _recorded("target_variance", f"{per_sample} / {target_samples}", labels),
+        _recorded("radius", _radius(v, t, alpha), labels),
         _recorded("bound", bound, labels),
         # The limit beside the bound, as a series, for graphs: the alert fires where they cross.
         _recorded("limit", f"{rec('bound', **mine)} * 0 + {_number(_limit(rule, names.signal))}", labels),
     ]
 
 
+def _harmful(rule: Rule, signal: Signal) -> Direction:
+    """Which way the rule's contrast moves when the canary is worse: a ratio rule's rises."""
+    return Direction.INCREASE if rule.ratio is not None else signal.harmful
+
+
 def _limit(rule: Rule, signal: Signal) -> float:
     if rule.type is RuleType.ABSOLUTE:
         assert rule.threshold is not None  # guaranteed by Rule's validation
         return rule.threshold
+    if rule.ratio is not None:
+        return 0.0
     return -rule.tolerance if signal.harmful is Direction.DECREASE else rule.tolerance
 
 
 def _alert(names: _Names, rule: Rule, policy: Policy, wait: str, resolution_seconds: float) -> dict[str, Any]:
     signal, prompt = names.signal, names.prompt
     limit = _limit(rule, signal)
-    compare = "<" if signal.harmful is Direction.DECREASE else ">"
+    compare = "<" if _harmful(rule, signal) is Direction.DECREASE else ">"
     warmup = policy.statistics.warmup_samples
     on = f"on ({_CANARY_KEY})"
     parts = [
@@ -294,8 +327,12 @@ def _alert(names: _Names, rule: Rule, policy: Policy, wait: str, resolution_seco
     active = _duration(2 * resolution_seconds)
     parts.append(f"and {on} sum by ({_CANARY_KEY}) (increase({responses}[{active}])) > 0")
 
-    worse = "below" if signal.harmful is Direction.DECREASE else "above"
-    if rule.type is RuleType.RELATIVE:
+    worse = "below" if _harmful(rule, signal) is Direction.DECREASE else "above"
+    if rule.ratio is not None:
+        # Harmful when it decreases: a check, whose bad outcomes are its failures.
+        counted = f"{signal.name} failures" if signal.harmful is Direction.DECREASE else signal.name
+        claim = f"{counted} per call on the canary are more than {rule.ratio:g} times stable's"
+    elif rule.type is RuleType.RELATIVE:
         claim = f"{signal.name} is worse on the canary than on stable by more than {rule.tolerance:g}"
     else:
         claim = f"{signal.name} is {worse} {limit:g} on the canary"
@@ -393,7 +430,6 @@ def prometheus_rules(
     if unknown:
         raise InvalidInputError(f"score ranges given for {unknown}, which the policy judges as no score")
 
-    rho2 = mixture_rho2(policy.rule_alpha, policy.statistics.target_samples)
     rules: list[dict[str, Any]] = []
     for signal in policy.signals:
         if signal.name not in judged:
@@ -403,7 +439,7 @@ def prometheus_rules(
         rules += _signal_records(names, relative, _score_range(signal, ranges), horizon, resolution)
     for rule in policy.rules:
         names = _Names(prompt, policy.signal(rule.signal))
-        rules += _rule_records(names, rule, rho2, policy.rule_alpha)
+        rules += _rule_records(names, rule, policy.statistics.target_samples, policy.rule_alpha)
     # The shortest step's minimum: see "Steps" in the module docstring.
     step_seconds = min(policy.ramp.min_duration_at(i) for i in range(len(policy.ramp.steps)))
     for rule in policy.rules:

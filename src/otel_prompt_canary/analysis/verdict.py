@@ -78,16 +78,20 @@ class RuleVerdict(_Frozen):
     canary: CohortEvidence
     stable: CohortEvidence | None = Field(description="None for an absolute rule")
     estimate: float | None = Field(
-        description="The contrast: canary minus stable (relative) or the canary's value (absolute)"
+        description="The contrast: canary minus stable (relative), the canary's rate of bad outcomes "
+        "minus ratio times stable's (ratio), or the canary's value (absolute)"
     )
-    limit: float = Field(description="-margin or +margin (relative), or the threshold (absolute)")
+    limit: float = Field(description="-margin or +margin (relative), 0 (ratio), or the threshold (absolute)")
     variance: float | None = Field(description="Variance of the contrast's estimate")
-    radius: float | None = Field(description="Half-width of the confidence sequence")
+    radius: float | None = Field(
+        description="Distance from the estimate to the confidence sequence's end on the harmful side"
+    )
     bound: float | None = Field(
-        description="Upper (harm: decrease) or lower (harm: increase) confidence bound of the contrast"
+        description="Upper (harm: decrease) or lower (harm: increase, and every ratio rule) confidence "
+        "bound of the contrast"
     )
     statistic: float | None = Field(
-        description="Log mixture likelihood ratio against the limit (estimate clipped to the harmful side)"
+        description="Log mixture likelihood ratio at the limit (estimate clipped to the harmful side)"
     )
     statistic_threshold: float = Field(description="ln(1/alpha): the statistic breaches above it")
     alpha: float = Field(description="This rule's share of the policy's alpha")

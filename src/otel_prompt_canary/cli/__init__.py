@@ -8,7 +8,8 @@ Exit codes: 0 success; 1 the command could not be carried out (unknown prompt, i
 revision mismatch, wrong token, unreachable registry); 2 bad input (usage, an invalid spec file,
 ramp or name). Errors print one line, ``error: <message>``, on stderr.
 
-One module per command group (``prompt``, ``rollout``, ``policy``, ``serve``, ``demo``); ``group``
+One module per command group (``prompt``, ``rollout``, ``policy``, ``dataset``, ``eval``, ``serve``,
+``demo``); ``group``
 turns errors into exit codes and holds the global options, ``files`` reads spec and policy files,
 ``output`` prints tables and JSON.
 """

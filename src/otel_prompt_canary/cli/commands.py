@@ -7,7 +7,11 @@ from collections.abc import Sequence
 import click
 
 from otel_prompt_canary._version import __version__
+from otel_prompt_canary.cli.dataset import dataset
 from otel_prompt_canary.cli.demo import demo
+from otel_prompt_canary.cli.drift import drift
+from otel_prompt_canary.cli.eval import eval_group
+from otel_prompt_canary.cli.gc import gc
 from otel_prompt_canary.cli.group import DEFAULT_REGISTRY, REGISTRY_ENV, TOKEN_ENV, Group, State
 from otel_prompt_canary.cli.policy import policy
 from otel_prompt_canary.cli.prompt import prompt
@@ -44,7 +48,7 @@ def cli(ctx: click.Context, registry: str, token: str | None, as_json: bool) -> 
     ctx.call_on_close(state.close)
 
 
-for _command in (prompt, rollout, policy, serve, demo):
+for _command in (prompt, rollout, policy, dataset, eval_group, drift, serve, gc, demo):
     cli.add_command(_command)
 
 

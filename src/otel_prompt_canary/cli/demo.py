@@ -19,6 +19,12 @@ __all__ = ["demo"]
     "--healthy", is_flag=True, help="A candidate as good as stable: watch it walk the ramp to 100%."
 )
 @click.option(
+    "--drift",
+    is_flag=True,
+    help="After a clean promotion the simulated provider changes its model: watch drift monitoring "
+    "catch it (exits 1 if it does not).",
+)
+@click.option(
     "--report",
     "report_path",
     type=click.Path(dir_okay=False, writable=True),
@@ -40,12 +46,14 @@ __all__ = ["demo"]
     show_default=True,
     help="LLM calls per second the demo application makes.",
 )
-def demo(healthy: bool, report_path: str, time_scale: float, rate: float) -> None:
+def demo(healthy: bool, drift: bool, report_path: str, time_scale: float, rate: float) -> None:
     """Watch the whole loop in about a minute, on loopback and a temporary registry.
 
     A candidate prompt that silently breaks JSON for billing and refund questions is canaried on
     live (simulated) traffic; the controller's sequential judge rolls it back. With --healthy, the
-    candidate is as good as stable and is promoted. Exits 1 if the rollout ends otherwise.
+    candidate is as good as stable and is promoted. With --drift, it is promoted, then the provider
+    changes its model behind the same name and drift monitoring catches it. Exits 1 if the demo
+    ends otherwise.
     """
     from otel_prompt_canary.demo.run import missing_modules, run_demo
 
@@ -57,9 +65,13 @@ def demo(healthy: bool, report_path: str, time_scale: float, rate: float) -> Non
             "pip install 'otel-prompt-canary[demo]'",
             1,
         )
-    expected = "promoted" if healthy else "rolled_back"
+    expected = "drift_detected" if drift else "promoted" if healthy else "rolled_back"
     result = run_demo(
-        healthy=healthy, report_path=Path(report_path), time_scale=time_scale, calls_per_second=rate
+        healthy=healthy,
+        drift=drift,
+        report_path=Path(report_path),
+        time_scale=time_scale,
+        calls_per_second=rate,
     )
     if result.outcome != expected:
         raise CommandFailed(f"the demo ended {result.outcome}, not {expected}", 1)

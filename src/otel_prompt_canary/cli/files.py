@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from otel_prompt_canary.cli.group import fail_input
 from otel_prompt_canary.errors import InvalidInputError, describe_validation_errors
 from otel_prompt_canary.registry.models import PromptSpec
+from otel_prompt_canary.yaml_documents import YamlLimitError, load_yaml
 
 __all__ = ["file_name", "load_policy_document", "load_spec", "naming_the_file"]
 
@@ -54,7 +55,11 @@ def _parse_json(text: str, path: str) -> object:
 
 def _parse_yaml(text: str, path: str, what: str) -> object:
     try:
-        return yaml.safe_load(text)  # YAML is a superset of JSON
+        return load_yaml(text)  # YAML is a superset of JSON; aliases are bounded
+    except YamlLimitError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        fail_input(f"{file_name(path)}: {what} refused{where}: {exc.problem}")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)

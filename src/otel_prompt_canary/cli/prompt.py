@@ -6,9 +6,15 @@ import json
 
 import click
 
+from otel_prompt_canary.cli.eval import comparison_lines
+from otel_prompt_canary.cli.eval_store import eval_store
 from otel_prompt_canary.cli.files import load_spec
 from otel_prompt_canary.cli.group import Group, State, common_options, default_actor, fail_input
 from otel_prompt_canary.cli.output import format_fields, format_table, percent, print_json, time_text
+from otel_prompt_canary.errors import InvalidInputError, NotFoundError
+from otel_prompt_canary.evals.baselines import version_comparisons
+from otel_prompt_canary.evals.comparison import RunComparison
+from otel_prompt_canary.registry.bounds import MAX_VERSION, parse_version, shown
 from otel_prompt_canary.registry.models import PromptSummary, PromptVersion, validate_prompt_name
 
 __all__ = ["prompt"]
@@ -41,11 +47,15 @@ def prompt_push(state: State, file: str, author: str | None) -> None:
 
 
 @prompt.command("list")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N prompts, by name.")
 @common_options
 @click.pass_obj
-def prompt_list(state: State) -> None:
-    """List prompts with their newest version and routing state."""
-    summaries = state.registry().list_prompts()
+def prompt_list(state: State, limit: int | None) -> None:
+    """List prompts with their newest version and routing state, by name.
+
+    From a control plane, every page of the list is read (the first N prompts with --limit).
+    """
+    summaries = state.registry().list_prompts(limit=limit)
     if state.as_json:
         print_json(summaries)
         return
@@ -81,11 +91,13 @@ def _parse_ref(ref: str) -> tuple[str, int | None]:
     if not sep:
         return validate_prompt_name(ref), None
     validate_prompt_name(name)
-    if version == "latest":
-        return name, None
-    if not version.isdigit() or int(version) < 1:
-        fail_input(f"invalid version {version!r} in {ref!r}: give NAME, NAME@N or NAME@latest")
-    return name, int(version)
+    try:
+        return name, parse_version(version)
+    except InvalidInputError:
+        fail_input(
+            f"invalid version {shown(version)} in {shown(ref)}: give NAME, NAME@N (N from 1 to "
+            f"{MAX_VERSION}, in ASCII digits) or NAME@latest"
+        )
 
 
 def _describe_version(v: PromptVersion) -> str:
@@ -129,13 +141,31 @@ def _output_text(v: PromptVersion) -> str:
 @common_options
 @click.pass_obj
 def prompt_diff(state: State, name: str, a: int, b: int) -> None:
-    """Show what changed from version A to version B: a summary line, then unified diffs."""
+    """Show what changed from version A to version B: a summary line, then unified diffs, then
+    their evaluations side by side (B's newest run against A's, per dataset both ran)."""
     d = state.registry().diff(validate_prompt_name(name), a, b)
+    evaluations = _evaluations(state, name, a, b)
     if state.as_json:
-        print_json(d)
+        print_json(d.model_dump(mode="json") | {"evaluations": evaluations})
         return
     click.echo(d.summary)
     for part in (d.template_diff, d.config_diff):
         if part:
             click.echo("")
             click.echo(part.rstrip("\n"))
+    for comparison in evaluations:
+        base, head = comparison.baseline, comparison.candidate
+        title = (
+            f"Evaluations on {head.dataset}@{head.dataset_version}: v{base.version} (run {base.run_id}) "
+            f"-> v{head.version} (run {head.run_id}), {comparison.paired_cases} cases paired"
+        )
+        click.echo("")
+        click.echo("\n".join(comparison_lines(comparison, title=title)))
+
+
+def _evaluations(state: State, name: str, a: int, b: int) -> list[RunComparison]:
+    """The two versions' runs compared (none from a control plane older than evaluations)."""
+    try:
+        return version_comparisons(eval_store(state), name, a, b)
+    except NotFoundError:
+        return []

@@ -84,6 +84,12 @@ def _route_line(route: Route) -> str:
     help="The rollout's policy (YAML or JSON; - for stdin), validated and stored with the rollout. "
     "Default: the default policy.",
 )
+@click.option(
+    "--skip-gate",
+    is_flag=True,
+    help="Start even if VERSION does not pass the policy's evaluation gate; the audit trail records "
+    "it with --reason.",
+)
 @_ACTOR_OPTION
 @_REVISION_OPTION
 @common_options
@@ -95,13 +101,16 @@ def rollout_start(
     ramp: str | None,
     reason: str,
     policy_file: str | None,
+    skip_gate: bool,
     actor: str,
     expected_revision: int | None,
 ) -> None:
     """Start canarying VERSION of NAME along the ramp, judged by a policy.
 
     The policy is validated before anything is written; without --policy the default policy
-    applies. Either way the policy is stored with the rollout.
+    applies. Either way the policy is stored with the rollout. A policy with a `gate:` needs a
+    passing evaluation of VERSION (`prompt-canary eval run`, docs/evaluations.md): without one the
+    start is refused, saying which run is missing or which cases failed, unless --skip-gate.
     """
     validate_prompt_name(name)
     _check_reason(reason)
@@ -116,6 +125,7 @@ def rollout_start(
         actor=actor,
         reason=reason,
         expected_revision=expected_revision,
+        skip_gate=skip_gate,
     )
     if state.as_json:
         print_json(route)
@@ -274,7 +284,10 @@ for _action in _TRANSITION_HELP:
 @common_options
 @click.pass_obj
 def rollout_history(state: State, name: str, limit: int | None) -> None:
-    """Show the audit trail of NAME's routing flag, oldest first."""
+    """Show the audit trail of NAME's routing flag, oldest first.
+
+    From a control plane, every page of the trail is read (the newest N records with --limit).
+    """
     records = state.registry().history(validate_prompt_name(name), limit=limit)
     if state.as_json:
         print_json(records)

@@ -104,8 +104,9 @@ def serve(ctx: click.Context, /, host: str, port: int, log_level: str, **options
     The registry is a path or a database URL.
 
     Writes need `Authorization: Bearer TOKEN` (--token or OTEL_PROMPT_CANARY_TOKEN). The alert
-    receivers and /v1/reports also accept their senders' credentials: see docs/alerts.md. Every
-    option can also be set by the environment variable it names.
+    receivers and /v1/reports also accept their senders' credentials: see docs/alerts.md. Reads
+    are open unless --read-token is set; --insecure-dev listens on loopback only. Every option can
+    also be set by the environment variable it names.
     """
     state = ctx.find_object(State)
     assert state is not None  # the root group made it
@@ -128,13 +129,22 @@ def serve(ctx: click.Context, /, host: str, port: int, log_level: str, **options
 
     registry = open_store(state.registry_target, max_template_bytes=settings.max_template_bytes)
     try:
-        _warn_about(settings, f"{host}:{port}")
+        _warn_about(settings, host, port)
         run_server(registry, settings, host=host, port=port, log_level=log_level)
     finally:
         registry.close()
 
 
-def _warn_about(settings: ServiceSettings, address: str) -> None:
+def _warn_about(settings: ServiceSettings, host: str, port: int) -> None:
+    from otel_prompt_canary.service.server import is_loopback
+
+    address = f"{host}:{port}"
+    if settings.reads_open and not is_loopback(host):
+        click.echo(
+            f"warning: reads are open: anyone who reaches {address} can read templates, policies, "
+            "the audit trail and the alert log (set --read-token)",
+            err=True,
+        )
     if settings.writes_open:
         click.echo(
             "warning: --insecure-dev without a token: anyone who reaches "

@@ -9,9 +9,12 @@ tells the two prompt versions apart by their system prompt (or instructions):
   JSON at ``break_rate``: wrapped in prose or cut short, still with HTTP 200 and a normal finish reason.
 
 With ``healthy`` set (it may be switched while serving) the canary answers exactly as the stable prompt
-does. When the request asks for a JSON schema the answer follows that schema, filled with the same
-content. Every decision is deterministic given ``seed``: the n-th identical request always gets the same
-answer, whatever the interleaving of other requests.
+does. :meth:`CanaryDemoModel.update_model` plays a provider that changes the model behind the same
+name: from then on every answer, whatever the prompt, is longer and breaks its JSON at
+``update_break_rate`` (the drift that ``prompt-canary demo --drift`` catches after a promotion).
+When the request asks for a JSON schema the answer follows that schema, filled with the same content.
+Every decision is deterministic given ``seed``: the n-th identical request always gets the same answer,
+whatever the interleaving of other requests.
 """
 
 from __future__ import annotations
@@ -101,6 +104,8 @@ class CanaryDemoModel:
         self.extra_sentences = max(0, extra_sentences)
         #: When True the canary answers as well as the stable prompt; may be switched at any time.
         self.healthy = healthy
+        #: Break rate of every answer once the provider updated its model (None: not updated).
+        self.update_break_rate: float | None = None
         self.seed = seed
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}
@@ -110,6 +115,13 @@ class CanaryDemoModel:
             f"CanaryDemoModel(broken_topics={self.broken_topics!r}, break_rate={self.break_rate}, "
             f"healthy={self.healthy}, seed={self.seed})"
         )
+
+    def update_model(self, break_rate: float = 0.06) -> None:
+        """Play a provider update behind the same model name: every answer from now on is longer and
+        breaks its JSON at ``break_rate``, whatever the prompt."""
+        if not 0.0 <= break_rate <= 1.0:
+            raise ValueError(f"break_rate must be in [0, 1], got {break_rate}")
+        self.update_break_rate = break_rate
 
     def cohort_of(self, request: ModelRequest) -> Cohort:
         """Which prompt version the request was rendered from."""
@@ -126,9 +138,10 @@ class CanaryDemoModel:
     def __call__(self, request: ModelRequest) -> Reply:
         cohort = self.cohort_of(request)
         degraded = cohort == "canary" and not self.healthy
+        updated = self.update_break_rate
         topic = _topic_of(request.user)
         answer = _ANSWERS[topic]
-        if degraded and self.extra_sentences:
+        if (degraded or updated is not None) and self.extra_sentences:
             answer = " ".join((answer, *_ELABORATIONS[: self.extra_sentences]))
         content: dict[str, Any] = {"topic": topic, "answer": answer, "escalate": topic == "other"}
         if request.json_schema is not None:
@@ -137,6 +150,10 @@ class CanaryDemoModel:
         if degraded and self.is_affected(request.user):
             draw, style_draw = self._draws(cohort, request)
             if draw < self.break_rate:
+                text = self._broken(text, style_draw)
+        elif updated is not None:
+            draw, style_draw = self._draws(cohort, request)
+            if draw < updated:
                 text = self._broken(text, style_draw)
         return Reply(text=text)
 

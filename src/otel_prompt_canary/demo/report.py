@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CohortPoint", "DemoRecord", "Tick", "Transition", "render_html", "render_text"]
+__all__ = ["CohortPoint", "DemoRecord", "DriftEvent", "Tick", "Transition", "render_html", "render_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,17 @@ class Transition:
     evidence: Any = None
 
 
+@dataclass(frozen=True, slots=True)
+class DriftEvent:
+    """What drift monitoring did after the promotion (``demo --drift``): ``baseline`` complete, the
+    provider's model ``change``, an ``alert`` (``subject`` its signal or model)."""
+
+    t: float
+    kind: str
+    text: str
+    subject: str | None = None
+
+
 @dataclass(slots=True)
 class DemoRecord:
     """Everything the report shows about one demo run."""
@@ -59,6 +70,7 @@ class DemoRecord:
     ticks: list[Tick] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
     signal_labels: dict[str, str] = field(default_factory=dict)
+    drift: list[DriftEvent] = field(default_factory=list)
 
     def label(self, signal: str) -> str:
         """A reader's name for a signal attribute."""
@@ -120,6 +132,9 @@ def render_text(record: DemoRecord) -> str:
         summaries = _rule_summaries(decisive.evidence)
         if summaries:
             lines += ["", "Decision evidence:"] + [f"  {s}" for s in summaries]
+    if record.drift:
+        lines += ["", "Drift monitoring of the promoted version:"]
+        lines += [f"  {event.t:6.1f}s  {event.kind:<8} {event.text}" for event in record.drift]
     return "\n".join(lines)
 
 
@@ -177,6 +192,15 @@ def _chart(record: DemoRecord, signal: str) -> str:
         f'<text x="{_WIDTH - _PAD}" y="{_HEIGHT - _PAD + 16}" font-size="11" text-anchor="end">'
         f"{t_max:.0f} s</text>"
     )
+    for event in record.drift:
+        if event.kind != "baseline" and (event.subject is None or event.subject == signal):
+            ex = x(min(event.t, t_max))
+            parts.append(
+                f'<line x1="{ex:.1f}" y1="{_PAD}" x2="{ex:.1f}" y2="{_HEIGHT - _PAD}" stroke="#c53030" '
+                'stroke-dasharray="2,2"/>'
+                f'<text x="{ex + 3:.1f}" y="{_HEIGHT - _PAD - 4}" font-size="10" fill="#c53030">'
+                f"{html.escape(event.kind)}</text>"
+            )
     for tr in record.transitions:
         tx = x(min(tr.t, t_max))
         parts.append(
@@ -217,6 +241,16 @@ def render_html(record: DemoRecord) -> str:
             f"<details><summary>Full evidence (JSON)</summary><pre>"
             f"{esc(json.dumps(decisive.evidence, indent=2, default=str))}</pre></details>"
         )
+    drift = ""
+    if record.drift:
+        drift_rows = "".join(
+            f"<tr><td>{event.t:.1f} s</td><td>{esc(event.kind)}</td><td>{esc(event.text)}</td></tr>"
+            for event in record.drift
+        )
+        drift = (
+            "<h2>Drift monitoring of the promoted version</h2>"
+            f"<table><tr><th>time</th><th>event</th><th>what</th></tr>{drift_rows}</table>"
+        )
     legend = " ".join(
         f'<span style="color:{colour}">&#9632; {cohort}</span>' for cohort, colour in _COLOURS.items()
     )
@@ -233,5 +267,6 @@ v{record.canary_version} (canary), scenario <b>{esc(record.scenario)}</b>, {reco
 {"".join(charts)}
 <h2>Transitions</h2><table><tr><th>time</th><th>action</th><th>actor</th><th>reason</th></tr>{rows}</table>
 {evidence}
+{drift}
 </body></html>
 """

@@ -16,6 +16,11 @@ What runs, all on loopback and in a temporary folder:
 It prints a live view (ramp step, canary weight, per-cohort signals with sample counts) until the
 controller rolls the canary back (or, with ``healthy``, promotes it), then a short report, and writes
 an HTML report with charts of canary against stable over time and the decision with its evidence.
+
+With ``drift``, the candidate is healthy and promoted; then the simulated provider changes its model
+behind the same name, and the control plane's drift monitor, judging the promoted version's live
+reports against its own baseline, catches it (:mod:`otel_prompt_canary.demo.drift_phase`): the report
+says when and on which signal.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from otel_prompt_canary.demo.drift_phase import DEMO_DRIFT, DriftPhase, RecentSignals
 from otel_prompt_canary.demo.report import CohortPoint, DemoRecord, Tick, Transition, render_html, render_text
 from otel_prompt_canary.names import CHECK_PREFIX, SCORE_PREFIX
 
@@ -137,18 +143,20 @@ def _question(rng: random.Random) -> str:
 def run_demo(
     *,
     healthy: bool = False,
+    drift: bool = False,
     report_path: Path | None = None,
     out: TextIO | None = None,
     time_scale: float = 6.0,
     calls_per_second: float = 80.0,
     workers: int = 6,
-    max_seconds: float = 150.0,
+    max_seconds: float | None = None,
     seed: int = 7,
 ) -> DemoResult:
     """Run the demo (see the module docstring) and return how it ended.
 
     ``healthy`` makes the candidate as good as the stable prompt, so the rollout walks the ramp to
-    promotion. ``report_path`` is where the HTML report goes (default
+    promotion; ``drift`` goes on after that promotion until drift monitoring catches the provider's
+    model change (outcome ``drift_detected``). ``report_path`` is where the HTML report goes (default
     ``.prompt-canary/demo-report.html``). Needs the ``server`` and ``openai`` extras.
     """
     import sys
@@ -173,15 +181,18 @@ def run_demo(
 
     stream = out if out is not None else sys.stdout
     report_path = report_path or Path(".prompt-canary/demo-report.html")
-    behaviour, _model = demo_behaviour(
+    limit = max_seconds if max_seconds is not None else (240.0 if drift else 150.0)
+    behaviour, model = demo_behaviour(
         stable_prompt=STABLE_SYSTEM,
         canary_prompt=CANARY_SYSTEM,
         broken_topics=("refund", "billing"),
         break_rate=0.35,
-        healthy=healthy,
+        healthy=healthy or drift,
         seed=seed,
     )
     counters = _Counters()
+    live = RecentSignals()
+    phase: DriftPhase | None = None
 
     with tempfile.TemporaryDirectory(prefix="prompt-canary-demo-") as tmp:
         registry = open_store(Path(tmp) / "registry.db")
@@ -199,7 +210,13 @@ def run_demo(
                 ),
                 author="demo",
             )
-        settings = ServiceSettings(insecure_dev=True, time_scale=time_scale, controller_interval_seconds=0.25)
+        settings = ServiceSettings(
+            insecure_dev=True,
+            time_scale=time_scale,
+            controller_interval_seconds=0.25,
+            drift=DEMO_DRIFT if drift else "off",
+            drift_interval_seconds=0.5,
+        )
         server = build_server(registry, settings, port=0, log_level="warning")
         server_thread = threading.Thread(target=server.run, name="demo-control-plane", daemon=True)
         server_thread.start()
@@ -224,10 +241,17 @@ def run_demo(
                         fingerprint=False,
                         libraries=frozenset({"openai"}),
                         checks=("json_valid", "max_output_tokens", "truncation", "refusal", "output_tokens"),
+                        # Without drift, the calls reach the controller in process (below), so no
+                        # in-app reports: they would count every call a second time. With drift, the
+                        # in-app reports, every second, are how the calls reach the controller and,
+                        # after the promotion, the drift monitor.
+                        report_interval=1.0 if drift else 0.0,
                     ),
                 )
 
                 def on_observation(obs: Observation) -> None:
+                    if drift and obs.rollout_id is None and obs.cohort == "stable" and not obs.late:
+                        _count_live(obs, live, counters)  # after the promotion: live traffic
                     if obs.rollout_id is None or obs.cohort is None or obs.late:
                         return
                     with counters.lock:
@@ -236,11 +260,15 @@ def run_demo(
                             counters.errors += 1
                         for check in obs.results.checks:
                             if check.passed is not None and check.name == "json_valid":
-                                controller.observe(obs.rollout_id, obs.cohort, check.name, check.passed)
+                                if not drift:
+                                    controller.observe(obs.rollout_id, obs.cohort, check.name, check.passed)
                                 counters.add(obs.cohort, _JSON_VALID, float(check.passed))
                         for score in obs.results.scores:
                             if score.value is not None and score.name == "output_tokens":
-                                controller.observe(obs.rollout_id, obs.cohort, score.name, float(score.value))
+                                if not drift:
+                                    controller.observe(
+                                        obs.rollout_id, obs.cohort, score.name, float(score.value)
+                                    )
                                 counters.add(obs.cohort, _OUTPUT_TOKENS, score.value)
 
                 listener = on_observation
@@ -260,7 +288,13 @@ def run_demo(
                     stable_version=route.stable_version,
                     canary_version=2,
                     rollout_id=route.rollout_id,
-                    scenario="healthy candidate" if healthy else "candidate breaks JSON for billing/refunds",
+                    scenario=(
+                        "clean promotion, then the provider changes its model"
+                        if drift
+                        else "healthy candidate"
+                        if healthy
+                        else "candidate breaks JSON for billing/refunds"
+                    ),
                     signal_labels=dict(_LABELS),
                 )
                 started = time.time()
@@ -293,18 +327,26 @@ def run_demo(
                             state=current.state.value,
                             step=current.step,
                             canary_percent=current.canary_percent,
-                            stable=counters.points("stable"),
-                            canary=counters.points("canary"),
+                            stable=live.points() if phase is not None else counters.points("stable"),
+                            canary={} if phase is not None else counters.points("canary"),
                         )
                         record.calls = counters.calls
                     record.ticks.append(tick)
-                    view.show(tick, current.ramp, record)
+                    if phase is not None:
+                        phase.step(now)
+                    view.show(tick, current.ramp, record, [] if phase is None else phase.view_lines())
                     if not current.state.active and ended_at is None:
                         ended_at = now
                         record.outcome = current.state.value
-                    if ended_at is not None and now - ended_at >= 1.0:
+                        if drift and current.state.value == "promoted":
+                            monitor = server.config.app.state.drift_monitor  # type: ignore[union-attr]
+                            phase = DriftPhase(monitor, model, record, PROMPT, current.stable_version)
+                    if phase is not None and phase.done:
+                        record.outcome = "drift_detected"
                         break
-                    if now > max_seconds:
+                    if phase is None and ended_at is not None and now - ended_at >= 1.0:
+                        break
+                    if now > limit:
                         record.outcome = "paused" if current.state.value == "paused" else "timeout"
                         break
                 stop.set()
@@ -338,6 +380,18 @@ def run_demo(
     stream.write("\n" + render_text(record) + f"\n\nHTML report: {report_path}\n")
     stream.flush()
     return DemoResult(record=record, report_path=report_path)
+
+
+def _count_live(obs: Any, live: RecentSignals, counters: _Counters) -> None:
+    """A call of the promoted version with no rollout: the live view's moving values, and the count."""
+    with counters.lock:
+        counters.calls += 1
+    for check in obs.results.checks:
+        if check.passed is not None and check.name == "json_valid":
+            live.add(_JSON_VALID, float(check.passed))
+    for score in obs.results.scores:
+        if score.value is not None and score.name == "output_tokens":
+            live.add(_OUTPUT_TOKENS, float(score.value))
 
 
 def _epoch(at: datetime) -> float:
@@ -382,7 +436,9 @@ class _LiveView:
         self._lines = 0
         self._last_print = -10.0
 
-    def show(self, tick: Tick, ramp: tuple[float, ...], record: DemoRecord) -> None:
+    def show(
+        self, tick: Tick, ramp: tuple[float, ...], record: DemoRecord, extra: list[str] | None = None
+    ) -> None:
         steps = " ".join(f"[{s:g}%]" if i == tick.step else f"{s:g}%" for i, s in enumerate(ramp))
         head = (
             f"{tick.t:5.1f}s  {tick.state:<11} ramp {steps}  canary weight {tick.canary_percent:g}%  "
@@ -400,6 +456,7 @@ class _LiveView:
                 else:
                     cells.append(f"{p.estimate:.1f} (n={p.n})")
             rows.append(f"        {record.label(attribute):<24} {cells[0]:>18} {cells[1]:>18}")
+        rows += extra or []
         if self._tty:
             if self._lines:
                 self._stream.write(f"\x1b[{self._lines}F\x1b[J")

@@ -12,8 +12,9 @@ or in code::
 
 It patches the ``openai`` and ``anthropic`` SDKs and OpenAI-compatible HTTP calls made with ``httpx``
 or ``httpx2``. Each LLM call span carries ``gen_ai.prompt.name``, ``gen_ai.prompt.version``,
-``prompt_canary.cohort`` and ``prompt_canary.rollout.id``, the outcome of the configured checks, and
-``gen_ai.evaluation.result`` events; the ``prompt_canary.*`` metrics count responses, check outcomes,
+``prompt_canary.cohort`` and ``prompt_canary.rollout.id``, and the outcome of the configured checks
+(``prompt_canary.check.*``; ``gen_ai.evaluation.result`` span events too with ``span_events``, and log
+records for late results); the ``prompt_canary.*`` metrics count responses, check outcomes,
 scores, tokens and durations per prompt version and cohort. When the application routes by a control
 plane, the same statistics are reported to it (in-app reports, docs/reporting.md), and
 :func:`record_feedback` takes a call's feedback key from any process. docs/instrumentation.md has the

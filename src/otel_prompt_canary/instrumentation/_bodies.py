@@ -185,6 +185,8 @@ class BodyReader:
         self.buffer = bytearray()
         self.text = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.pending = ""
+        #: Events read as JSON: a stream with none is not the API's (its outcome is unknown).
+        self.events = 0
         self.broken = False
         self.decompress: Any = None
         if encoding in ("gzip", "x-gzip"):
@@ -213,7 +215,8 @@ class BodyReader:
 
     def _events(self, text: str) -> None:
         assert self.accumulator is not None
-        self.pending += text.replace("\r\n", "\n")
+        # Normalised with what is pending: a CRLF may be split between two chunks.
+        self.pending = (self.pending + text).replace("\r\n", "\n")
         while "\n\n" in self.pending:
             event, self.pending = self.pending.split("\n\n", 1)
             data = "\n".join(line[5:].lstrip() for line in event.split("\n") if line.startswith("data:"))
@@ -226,6 +229,7 @@ class BodyReader:
                 item = json.loads(data)
             except ValueError:
                 continue
+            self.events += 1
             if self.accumulator.add(item):
                 self.body_ended()
                 return
@@ -239,7 +243,8 @@ class BodyReader:
             try:
                 if self.sse:
                     assert self.accumulator is not None
-                    response = self.accumulator.response(call)
+                    if self.events:
+                        response = self.accumulator.response(call)
                 else:
                     response = json_view(call, bytes(self.buffer))
             except Exception:

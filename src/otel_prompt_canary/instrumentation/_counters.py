@@ -57,6 +57,17 @@ class LocalCounter:
             total = known[1] if known is not None and known[0] is attributes else self._total_of(attributes)
             total[0] += amount
 
+    def add_one_each(self, attribute_sets: Iterable[Mapping[str, AttributeValue]]) -> None:
+        """Add 1 to the total of each of ``attribute_sets`` (a call's check outcomes), under one lock."""
+        with self._lock:
+            by_identity = self._by_identity
+            for attributes in attribute_sets:
+                known = by_identity.get(id(attributes))
+                total = (
+                    known[1] if known is not None and known[0] is attributes else self._total_of(attributes)
+                )
+                total[0] += 1
+
     def _total_of(self, attributes: Mapping[str, AttributeValue]) -> list[int]:
         key: _Key = frozenset(attributes.items())
         total = self._totals.get(key)

@@ -1,8 +1,10 @@
 """Check and score outcomes as span attributes and ``gen_ai.evaluation.result`` event attributes.
 
-The span attribute name and the event attributes of each check outcome (name, passed, error) are
-built once and kept, so that a call copies one small dict per event instead of assembling it. The
-cache is bounded (see :data:`~otel_prompt_canary.instrumentation._tags.CACHE_LIMIT`).
+The span attributes of each combination of check outcomes, and the span attribute name and event
+attributes of each check outcome (name, passed, error), are built once and kept: the same few
+combinations come back call after call, so that a call looks its attributes up instead of
+assembling them. The caches are bounded (see
+:data:`~otel_prompt_canary.instrumentation._tags.CACHE_LIMIT`).
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from otel_prompt_canary import names
 from otel_prompt_canary.instrumentation._tags import remember
 from otel_prompt_canary.scoring import CheckOutcome, ScoringResults
 
-__all__ = ["evaluation_events", "record_evaluations"]
+__all__ = ["evaluation_events", "record_evaluations", "result_attributes"]
 
 #: Per check outcome: its span attribute name (None for an error) and its event attributes.
 _CHECKS: Final[dict[CheckOutcome, tuple[str | None, Mapping[str, AttributeValue]]]] = {}
 #: Per score name: its span attribute name.
 _SCORE_KEYS: Final[dict[str, str]] = {}
+#: Per combination of check outcomes (a call's, in order): their span attributes.
+_CHECK_ATTRIBUTES: Final[dict[tuple[CheckOutcome, ...], Mapping[str, AttributeValue]]] = {}
 
 
 def _check_entry(check: CheckOutcome) -> tuple[str | None, Mapping[str, AttributeValue]]:
@@ -44,6 +48,30 @@ def _score_key(name: str) -> str:
     if found is None:
         found = remember(_SCORE_KEYS, name, names.SCORE_PREFIX + name)
     return found
+
+
+def result_attributes(results: ScoringResults) -> Mapping[str, AttributeValue]:
+    """The ``prompt_canary.check.*`` and ``prompt_canary.score.*`` span attributes of ``results``.
+
+    A check that passed or failed, or a score that has a value, is one attribute; an outcome that
+    did not apply or failed is none. The mapping may be shared: never modify it.
+    """
+    checks = results.checks
+    found = _CHECK_ATTRIBUTES.get(checks)
+    if found is None:
+        attributes: dict[str, AttributeValue] = {}
+        for check in checks:
+            if check.passed is not None:
+                attributes[names.CHECK_PREFIX + check.name] = check.passed
+        found = remember(_CHECK_ATTRIBUTES, checks, attributes)
+    if not results.scores:
+        return found
+    # Score values vary from call to call: they are added to a copy, never cached.
+    with_scores = dict(found)
+    for score in results.scores:
+        if score.value is not None:
+            with_scores[_score_key(score.name)] = score.value
+    return with_scores
 
 
 def record_evaluations(
@@ -89,5 +117,5 @@ def evaluation_events(results: ScoringResults, response_id: str | None) -> list[
 
 
 def cached_outcomes() -> int:
-    """How many check outcomes are cached (for tests of the bound)."""
-    return len(_CHECKS)
+    """How many check outcomes, and combinations of them, are cached (for tests of the bound)."""
+    return max(len(_CHECKS), len(_CHECK_ATTRIBUTES))

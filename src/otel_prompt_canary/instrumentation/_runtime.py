@@ -39,7 +39,11 @@ from otel_prompt_canary.instrumentation._call import (
     CallState,
     RequestView,
 )
-from otel_prompt_canary.instrumentation._evaluations import evaluation_events, record_evaluations
+from otel_prompt_canary.instrumentation._evaluations import (
+    evaluation_events,
+    record_evaluations,
+    result_attributes,
+)
 from otel_prompt_canary.instrumentation._peers import is_llm_span, parent_id, span_id
 from otel_prompt_canary.instrumentation._raw import proxy_raw
 from otel_prompt_canary.instrumentation._streams import proxy_stream
@@ -130,6 +134,7 @@ class Runtime:
         self._late_sets: dict[tuple[str | None, str | None, str | None], MetricAttributes] = {}
         self.enabled = True
         self._span_mode = config.span_mode
+        self._span_events = config.span_events
 
     # -- request side ------------------------------------------------------------------------------
 
@@ -182,9 +187,7 @@ class Runtime:
             current = call.parent = get_current_span(ctx)
             peer = self._peer_span(current)
             if self._owns(peer is not None, peer_check, instance):
-                span = call.span = self._start_span(api, request, tags, rewritten, ctx)
-                if feedback_key is not None:
-                    span.set_attribute(names.FEEDBACK_KEY, feedback_key)
+                span = call.span = self._start_span(api, request, tags, rewritten, feedback_key, ctx)
                 ctx = set_span_in_context(span, ctx)
             elif peer is not None:
                 call.peer_span = peer
@@ -230,7 +233,13 @@ class Runtime:
             return True
 
     def _start_span(
-        self, api: Api, request: RequestView, tags: Tags | None, rewritten: bool, ctx: Context
+        self,
+        api: Api,
+        request: RequestView,
+        tags: Tags | None,
+        rewritten: bool,
+        feedback_key: str | None,
+        ctx: Context,
     ) -> Span:
         operation = api.operation
         attributes: dict[str, AttributeValue] = {
@@ -242,6 +251,8 @@ class Runtime:
             attributes.update(tags.span_attributes)
         if rewritten:
             attributes[names.REWRITTEN] = True
+        if feedback_key is not None:  # with the others: one more set_attribute costs a lock and a copy
+            attributes[names.FEEDBACK_KEY] = feedback_key
         model = request.model
         name = f"{operation} {model}" if model else operation
         return self.tracer.start_span(name, context=ctx, kind=SpanKind.CLIENT, attributes=attributes)
@@ -349,7 +360,7 @@ class Runtime:
             if response_id and self.feedback is not None:
                 self.feedback.put(response_id, identity)
             tally = self.tally
-            if tally is not None and identity[3] is not None:
+            if tally is not None:  # calls of no rollout too: their live report feeds drift monitoring
                 _count_call(tally, identity, results, response)
         if self.listeners.items:
             self.listeners.notify(
@@ -392,6 +403,12 @@ class Runtime:
                 attributes[names.USAGE_INPUT_TOKENS] = response.input_tokens
             if response.output_tokens is not None:
                 attributes[names.USAGE_OUTPUT_TOKENS] = response.output_tokens
+        if not self._span_events:
+            # The attributes carry every outcome; the events repeat them, only when asked for.
+            attributes.update(result_attributes(results))
+            if attributes:
+                span.set_attributes(attributes)
+            return
         # Span events leave out gen_ai.response.id: the semantic conventions ask for it where the span
         # is not known, and this span carries it (saves validating one attribute per event).
         events = record_evaluations(results, None, attributes)
@@ -433,10 +450,7 @@ class Runtime:
             self._metrics_of_results(sets, results)
 
     def _metrics_of_results(self, sets: MetricAttributes, results: ScoringResults) -> None:
-        checks = self.instruments.checks
-        for check in results.checks:
-            if check.passed is not None:
-                checks.add(1, sets.check(check))
+        self.instruments.checks.add_one_each(sets.checks(results.checks))
         score = self.instruments.score
         for outcome in results.scores:
             if outcome.value is not None:
@@ -543,7 +557,7 @@ def _count_call(
         if response is None:
             tally.count_call(identity, results, None, None)
         else:
-            tally.count_call(identity, results, response.input_tokens, response.output_tokens)
+            tally.count_call(identity, results, response.input_tokens, response.output_tokens, response.model)
     except Exception:
         logger.warning("could not count an LLM call for the in-app report", exc_info=True)
 

@@ -6,8 +6,10 @@ the response, helper objects built on it). It records the call exactly once:
 - when the stream's last meaningful event goes by (Anthropic ``message_stop``, Responses
   ``response.completed``...), before the event reaches the application, so that the results land on
   a span the SDK itself would end right after;
-- else when iteration stops (OpenAI Chat Completions has no end event before ``[DONE]``);
-- when iteration raises (the error's type is recorded, the exception passes through unchanged);
+- else when iteration stops (OpenAI Chat Completions has no end event before ``[DONE]``); a stream
+  that ends with no event at all is not the API's: ``error.type=response_unreadable``, no checks;
+- when iteration raises (the error's type is recorded, the exception passes through unchanged; a
+  cancelled task or an interrupt is a stream closed early);
 - when the application closes the stream, leaves its ``with`` block, or closes the HTTP response
   under it (the SDK helpers ``chat.completions.stream()``/``responses.stream()`` close the response,
   not the stream) before the end: recorded as ``error.type=stream_closed_early``, without checks (a
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import wrapt
 
 from otel_prompt_canary.instrumentation._bodies import watch_body, watched
-from otel_prompt_canary.instrumentation._call import CLOSED_EARLY, Accumulator, CallState
+from otel_prompt_canary.instrumentation._call import CLOSED_EARLY, UNREADABLE, Accumulator, CallState
 
 if TYPE_CHECKING:
     from otel_prompt_canary.instrumentation._runtime import Runtime
@@ -69,7 +71,7 @@ class Recording:
     inside the last read of a stream that ends normally; the end of iteration records that one.
     """
 
-    __slots__ = ("accumulator", "call", "holder", "reading", "runtime")
+    __slots__ = ("accumulator", "call", "events", "holder", "reading", "runtime")
 
     def __init__(self, runtime: Runtime, call: CallState, accumulator: Accumulator | None = None) -> None:
         self.runtime = runtime
@@ -79,6 +81,8 @@ class Recording:
         self.reading = 0
         #: The token of the newest proxy: only its being dropped ends the call.
         self.holder = 0
+        #: Events seen: a stream that ends with none is not the API's (its outcome is unknown).
+        self.events = 0
 
     def hold(self) -> int:
         """A token for a new proxy of the response; the older ones no longer hold it."""
@@ -88,6 +92,7 @@ class Recording:
     def observe(self, item: object) -> None:
         if self.call.done or self.accumulator is None:
             return
+        self.events += 1
         try:
             if self.accumulator.add(item):
                 self.complete()
@@ -99,12 +104,12 @@ class Recording:
         if call.done:
             return
         response = None
-        if self.accumulator is not None:
+        if self.accumulator is not None and self.events:
             try:
                 response = self.accumulator.response(call)
             except Exception:
                 logger.debug("could not build the response of a stream", exc_info=True)
-        self._finish(response, None, None)
+        self._finish(response, None, None if response is not None else UNREADABLE)
 
     def failed(self, error: BaseException) -> None:
         if not self.call.done:
@@ -161,8 +166,7 @@ class StreamProxy(wrapt.ObjectProxy[Any]):
             raise
         except BaseException as exc:
             recording.reading -= 1
-            if isinstance(exc, Exception):
-                recording.failed(exc)
+            _stopped(recording, exc)
             raise
         recording.reading -= 1
         recording.observe(item)
@@ -216,8 +220,7 @@ class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
             raise
         except BaseException as exc:
             recording.reading -= 1
-            if isinstance(exc, Exception):
-                recording.failed(exc)
+            _stopped(recording, exc)
             raise
         recording.reading -= 1
         recording.observe(item)
@@ -247,6 +250,15 @@ class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
 
     def __del__(self) -> None:
         _drop(self)
+
+
+def _stopped(recording: Recording, error: BaseException) -> None:
+    """Reading the stream raised ``error``: the SDK's error fails the call; a cancelled task or an
+    interrupt (not an ``Exception``) stopped reading it, which is a stream closed early."""
+    if isinstance(error, Exception):
+        recording.failed(error)
+    else:
+        recording.closed_early()
 
 
 def _drop(proxy: Any) -> None:

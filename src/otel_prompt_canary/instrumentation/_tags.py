@@ -61,7 +61,7 @@ class MetricAttributes:
     modify one.
     """
 
-    __slots__ = ("_checks", "_errors", "_scores", "base", "input_tokens", "output_tokens")
+    __slots__ = ("_checks", "_errors", "_outcomes", "_scores", "base", "input_tokens", "output_tokens")
 
     def __init__(self, base: Mapping[str, AttributeValue]) -> None:
         self.base = base
@@ -70,6 +70,7 @@ class MetricAttributes:
         self._checks: dict[CheckOutcome, Mapping[str, AttributeValue]] = {}
         self._scores: dict[str, Mapping[str, AttributeValue]] = {}
         self._errors: dict[str, Mapping[str, AttributeValue]] = {}
+        self._outcomes: dict[tuple[CheckOutcome, ...], tuple[Mapping[str, AttributeValue], ...]] = {}
 
     def check(self, outcome: CheckOutcome) -> Mapping[str, AttributeValue]:
         """``prompt_canary.check`` and ``.outcome`` of a check that passed or failed."""
@@ -80,6 +81,20 @@ class MetricAttributes:
                 self._checks,
                 outcome,
                 extend(self.base, (names.CHECK, outcome.name, names.CHECK_OUTCOME, label)),
+            )
+        return found
+
+    def checks(self, outcomes: tuple[CheckOutcome, ...]) -> tuple[Mapping[str, AttributeValue], ...]:
+        """The :meth:`check` sets of a call's check outcomes that passed or failed, in order.
+
+        Kept per combination of outcomes: a call's combination is usually one of a few.
+        """
+        found = self._outcomes.get(outcomes)
+        if found is None:
+            found = remember(
+                self._outcomes,
+                outcomes,
+                tuple(self.check(outcome) for outcome in outcomes if outcome.passed is not None),
             )
         return found
 
@@ -99,7 +114,7 @@ class MetricAttributes:
 
     def __len__(self) -> int:
         """How many per-data-point sets are cached (the token sets aside)."""
-        return len(self._checks) + len(self._scores) + len(self._errors)
+        return len(self._checks) + len(self._scores) + len(self._errors) + len(self._outcomes)
 
 
 @final

@@ -9,7 +9,9 @@ lock, on the caller's thread; nothing here does I/O.
 :meth:`Tally.seal` drains the counts into report bodies (``schemas/report.schema.json``), one per
 rollout (several when a rollout has more series than one body should carry), each with a new id and
 the origin ``application``: a rollout whose statistics come from the Collector processor ignores
-them, since it reports the same calls.
+them, since it reports the same calls. A call of no rollout counts in its stable version's **live
+report** (rollout id ``live:<version>``), which the control plane's drift monitoring reads; every
+report names the models that answered (``response_models``, from ``gen_ai.response.model``).
 Memory is bounded: beyond ``max_series`` series between two seals, samples are dropped and counted.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -39,9 +42,20 @@ Identity = tuple[str | None, str | None, str | None, str | None]
 
 #: What in-app reports say they are (a report's ``origin``: the Collector's say ``collector``).
 REPORT_ORIGIN: Final = "application"
+#: The most (rollout, cohort, model, window) counts between two reports, and the longest model name.
+_MODELS_LIMIT: Final = 4096
+_MODEL_LENGTH: Final = 256
 
 _COHORTS: Final = frozenset({"stable", "canary"})
 _PROMPTS_LIMIT: Final = 1024
+
+
+def _live_rollout(version: str | None, cohort: str) -> str | None:
+    """The rollout id of a live report of ``version`` (a call of no rollout), or None when the call
+    served no registry version (an application's fallback template is version 0)."""
+    if cohort != "stable" or version is None or not version.isdigit() or int(version) < 1:
+        return None
+    return names.LIVE_ROLLOUT_PREFIX + version
 
 
 def report_source() -> str:
@@ -82,6 +96,10 @@ class Tally:
         # envelope names besides its statistics.
         self._prompts: dict[str, str] = {}
         self._versions: dict[tuple[str, str], str] = {}
+        # (rollout id, cohort, gen_ai.response.model, window start) -> calls: the reports'
+        # response_models, which drift monitoring's model watch reads.
+        self._models: dict[tuple[str, str, str, int], int] = {}
+        self._models_lock = threading.Lock()
 
     def count_call(
         self,
@@ -89,11 +107,19 @@ class Tally:
         results: ScoringResults,
         input_tokens: int | None,
         output_tokens: int | None,
+        model: str | None = None,
     ) -> None:
-        """Count one recorded call: its checks, scores and token usage (a call of no rollout: nothing)."""
+        """Count one recorded call: its checks, scores, token usage and response ``model``.
+
+        A call of no rollout counts in its stable version's live report (rollout id ``live:<version>``).
+        """
         prompt, version, cohort, rollout_id = identity
-        if not self.active or rollout_id is None or prompt is None or cohort not in _COHORTS:
+        if not self.active or prompt is None or cohort not in _COHORTS:
             return
+        if rollout_id is None:
+            rollout_id = _live_rollout(version, cohort)
+            if rollout_id is None:
+                return
         samples: list[tuple[str, bool, int]] = [
             (check.attribute, False, check.passed) for check in results.checks if check.passed is not None
         ]
@@ -104,13 +130,18 @@ class Tally:
             samples.append((names.USAGE_INPUT_TOKENS, True, quantize(input_tokens)))
         if output_tokens is not None:
             samples.append((names.USAGE_OUTPUT_TOKENS, True, quantize(output_tokens)))
-        self._count(prompt, version, cohort, rollout_id, samples)
+        if self._count(prompt, version, cohort, rollout_id, samples) and model:
+            self._count_model(rollout_id, cohort, model)
 
     def count_late(self, identity: Identity, outcome: CheckOutcome | ScoreOutcome) -> None:
         """Count one outcome that arrived after its call: a judge's or moderation's, or feedback."""
         prompt, version, cohort, rollout_id = identity
-        if not self.active or rollout_id is None or prompt is None or cohort not in _COHORTS:
+        if not self.active or prompt is None or cohort not in _COHORTS:
             return
+        if rollout_id is None:
+            rollout_id = _live_rollout(version, cohort)
+            if rollout_id is None:
+                return
         samples: list[tuple[str, bool, int]] = []
         if isinstance(outcome, CheckOutcome):
             if outcome.passed is not None:
@@ -119,6 +150,17 @@ class Tally:
             self._add_score(samples, outcome.attribute, outcome.value)
         if samples:
             self._count(prompt, version, cohort, rollout_id, samples)
+
+    def _count_model(self, rollout_id: str, cohort: str, model: str) -> None:
+        key = (rollout_id, cohort, model[:_MODEL_LENGTH], window_start(self._clock(), self.window_seconds))
+        with self._models_lock:
+            models = self._models
+            if key in models:
+                models[key] += 1
+            elif len(models) < _MODELS_LIMIT:
+                models[key] = 1
+            # Beyond the limit (thousands of model names at once) the names go unreported: the
+            # signals do not depend on them.
 
     def _add_score(self, samples: list[tuple[str, bool, int]], attribute: str, value: float) -> None:
         try:
@@ -133,9 +175,10 @@ class Tally:
         cohort: str,
         rollout_id: str,
         samples: list[tuple[str, bool, int]],
-    ) -> None:
+    ) -> bool:
+        """Count ``samples``; False when there were none."""
         if not samples:
-            return
+            return False
         prompts = self._prompts
         if prompts.get(rollout_id) != prompt:
             if len(prompts) >= _PROMPTS_LIMIT:
@@ -149,12 +192,24 @@ class Tally:
         dropped = self._counts.add(rollout_id, cohort, start, samples)
         if dropped:
             self.on_drop("series_limit", dropped)
+        return True
 
     def seal(self) -> list[tuple[str, dict[str, Any]]]:
         """The counts so far as report bodies, as (rollout id, body); counting starts again."""
         by_rollout: dict[str, list[tuple[SeriesKey, Sums]]] = {}
         for key, sums in self._counts.drain().items():
             by_rollout.setdefault(key[0], []).append((key, sums))
+        by_model: dict[str, dict[str, dict[str, dict[str, int]]]] = {}
+        with self._models_lock:
+            models, self._models = self._models, {}
+            for key, calls in models.items():
+                rollout_id, cohort, model, start = key
+                if rollout_id not in by_rollout:
+                    # Its samples were counted after the drain above: the models go with them, next time.
+                    self._models[key] = calls
+                    continue
+                cohorts = by_model.setdefault(rollout_id, {})
+                cohorts.setdefault(cohort, {}).setdefault(model, {})[str(start)] = calls
         bodies = []
         for rollout_id, series in by_rollout.items():
             prompt = self._prompts.get(rollout_id)
@@ -163,6 +218,8 @@ class Tally:
                 continue
             for first in range(0, len(series), MAX_SERIES_PER_REPORT):
                 body = self._body(prompt, rollout_id, series[first : first + MAX_SERIES_PER_REPORT])
+                if first == 0 and rollout_id in by_model:
+                    body["response_models"] = by_model[rollout_id]
                 bodies.append((rollout_id, body))
         return bodies
 

@@ -73,6 +73,10 @@ class InstrumentationConfig:
             reports). Reports go to the control plane of ``registry`` and of every router on a
             control plane URL (docs/reporting.md).
         feedback_key_lifetime: Seconds a feedback key stays valid for :func:`record_feedback`.
+        span_events: Also write each check and score result as a ``gen_ai.evaluation.result`` event
+            on the LLM span (off by default: the span's ``prompt_canary.check.*`` and
+            ``prompt_canary.score.*`` attributes and the metrics carry the same outcomes, and each
+            event adds to every call's cost). Late results are log records either way.
     """
 
     registry: str | None = None
@@ -92,6 +96,7 @@ class InstrumentationConfig:
     feedback_capacity: int = 10_000
     report_interval: float = 10.0
     feedback_key_lifetime: float = DEFAULT_KEY_LIFETIME_SECONDS
+    span_events: bool = False
 
     def __post_init__(self) -> None:
         for check in self.checks or ():
@@ -131,6 +136,8 @@ class InstrumentationConfig:
                 "feedback_key_lifetime must be a positive number of seconds, "
                 f"got {self.feedback_key_lifetime!r}"
             )
+        if not isinstance(self.span_events, bool):
+            raise InvalidInputError(f"span_events must be true or false, got {self.span_events!r}")
         if self.rewrite and not self.fingerprint:
             raise InvalidInputError("rewrite needs fingerprint: the stable text must be identified first")
 
@@ -307,6 +314,11 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any], str]]] = Mappin
             "OTEL_PROMPT_CANARY_FEEDBACK_KEY_LIFETIME",
             _lifetime,
             "seconds a feedback key stays valid",
+        ),
+        "span_events": (
+            "OTEL_PROMPT_CANARY_SPAN_EVENTS",
+            _boolean,
+            "also write each check result as a gen_ai.evaluation.result event on the span",
         ),
     }
 )

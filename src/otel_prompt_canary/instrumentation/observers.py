@@ -109,7 +109,7 @@ def record_feedback(target: str, score: float | bool, *, name: str | None = None
     ``score`` is a bool or a number in [0, 1]; :func:`otel_prompt_canary.feedback.feedback_signal`
     says what it counts as: a number, or a bool with no ``name``, is the score ``name`` (default
     ``user_feedback``, a bool as 1.0 or 0.0); a bool with a ``name`` is the check ``name``. It is
-    recorded like a late score: a ``gen_ai.evaluation.result`` event and a metric data point.
+    recorded like a late score: a ``gen_ai.evaluation.result`` log record and a metric data point.
     Returns True when recorded. Raises :class:`~otel_prompt_canary.errors.InvalidInputError` for a
     score or name that is not valid.
     """

@@ -4,15 +4,22 @@ An applied alert is a flip of the routing flag (:meth:`SqlRegistry.flip
 <otel_prompt_canary.registry.sql.SqlRegistry.flip>`) in the same transaction as its log record and
 its de-duplication key, so that an alert and what it did commit together or not at all. The rules
 of the decision are :func:`otel_prompt_canary.loop.alerts.decide`.
+
+What one alert costs is bounded: a duplicate's record keeps no copy of the alert (the first
+record of its key has it), and an alert whose JSON is over :data:`MAX_LOGGED_ALERT_BYTES` is
+logged as its size and digest (an applied one stays whole in the audit record of its transition).
+Keys and records of alerts that changed nothing are pruned after a retention
+(:mod:`otel_prompt_canary.loop.retention`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 from pydantic import JsonValue
-from sqlalchemy import Connection, RowMapping, select
+from sqlalchemy import Connection, RowMapping, delete, select
 
 from otel_prompt_canary.loop.alerts import (
     AlertAction,
@@ -23,11 +30,15 @@ from otel_prompt_canary.loop.alerts import (
     decide,
 )
 from otel_prompt_canary.registry import schema as t
-from otel_prompt_canary.registry.database import aware, inserted_id, utc_now
-from otel_prompt_canary.registry.models import validate_prompt_name
+from otel_prompt_canary.registry.bounds import check_storable
+from otel_prompt_canary.registry.database import Raced, aware, inserted_id, utc_now
+from otel_prompt_canary.registry.models import canonical_json, validate_prompt_name
 from otel_prompt_canary.registry.sql import SqlRegistry
 
-__all__ = ["AlertLog"]
+__all__ = ["MAX_LOGGED_ALERT_BYTES", "AlertLog", "key_row", "log_row"]
+
+#: The largest alert (its JSON, in bytes) the alert log keeps whole.
+MAX_LOGGED_ALERT_BYTES: Final = 16 * 1024
 
 
 class AlertLog:
@@ -40,7 +51,9 @@ class AlertLog:
         """Decide ``notice`` once per key and record the decision, in one transaction.
 
         The first alert with a given ``key`` is decided; every later one (a retry, a repeat, a
-        concurrent copy) is recorded as a ``duplicate`` and changes nothing. An applied action is a
+        concurrent copy) is recorded as a ``duplicate`` and changes nothing, until the key's
+        window ends when the notice has one (``dedup_window_seconds``: an alert that names no
+        time), or the key is pruned (:mod:`~otel_prompt_canary.loop.retention`). An applied action is a
         transition like :meth:`~otel_prompt_canary.registry.sql.SqlRegistry.transition`:
         compare-and-set on the revision, bound to the rollout, with an audit record whose evidence
         is the alert. Raises :class:`~otel_prompt_canary.errors.NotFoundError` for an unknown
@@ -54,20 +67,30 @@ class AlertLog:
     def _decide(self, conn: Connection, notice: AlertNotice) -> AlertRecord:
         route = self.registry.route_in(conn, notice.prompt)
         now = utc_now()
-        prior = (
-            conn.execute(select(t.alert_keys).where(t.alert_keys.c.alert_key == notice.key))
-            .mappings()
-            .first()
-        )
+        keys = t.alert_keys.c
+        prior = conn.execute(select(t.alert_keys).where(keys.alert_key == notice.key)).mappings().first()
+        expires_at = aware(prior["expires_at"]) if prior is not None else None
+        if prior is not None and expires_at is not None and expires_at <= now:
+            # The window of an alert that names no time has passed: decide it again. Only one of
+            # concurrent copies removes this decision; the others run again and find the new one.
+            gone = conn.execute(
+                delete(t.alert_keys).where(
+                    keys.alert_key == notice.key, keys.decided_at == prior["decided_at"]
+                )
+            )
+            if gone.rowcount != 1:
+                raise Raced()
+            prior = None
         if prior is not None:
-            first = conn.execute(
-                select(t.alert_log.c.rollout_id).where(t.alert_log.c.id == prior["log_id"])
-            ).scalar()
             reason = f"duplicate of alert #{prior['log_id']}, which was {prior['outcome']}: nothing changes"
-            return _log(conn, notice, now, first, AlertOutcome.DUPLICATE, reason, None)
-        # Claim the key first: a concurrent copy waits here, then finds it taken (and runs again).
-        conn.execute(t.alert_keys.insert().values(alert_key=notice.key, decided_at=now, outcome="pending"))
+            return _log(conn, notice, now, prior["rollout_id"], AlertOutcome.DUPLICATE, reason, None)
         bound = notice.rollout_id or route.rollout_id
+        # Claim the key first: a concurrent copy waits here, then finds it taken (and runs again).
+        conn.execute(
+            t.alert_keys.insert().values(
+                key_row(notice, decided_at=now, rollout_id=bound, outcome="pending", log_id=None)
+            )
+        )
         rollout = None if bound is None else self.registry.rollout_in(conn, notice.prompt, bound)
         outcome, reason, action = decide(notice, route, rollout)
         audit_id = None
@@ -85,25 +108,91 @@ class AlertLog:
         return record
 
     def list_alerts(
-        self, prompt: str | None = None, *, rollout_id: str | None = None, limit: int | None = None
+        self,
+        prompt: str | None = None,
+        *,
+        rollout_id: str | None = None,
+        limit: int | None = None,
+        before: int | None = None,
     ) -> list[AlertRecord]:
-        """The alert log, oldest first (the newest ``limit`` records when given).
+        """The alert log, oldest first (the newest ``limit`` records when given; with ``before``,
+        only records whose id is smaller: the page before it).
 
         ``prompt`` and ``rollout_id`` narrow it; an unknown ``prompt`` raises
         :class:`~otel_prompt_canary.errors.NotFoundError`.
         """
         query = select(t.alert_log).order_by(t.alert_log.c.id.desc())
+        if before is not None:
+            query = query.where(t.alert_log.c.id < before)
         with self.registry.database.read() as conn:
             if prompt is not None:
                 validate_prompt_name(prompt)
                 self.registry.route_in(conn, prompt)
                 query = query.where(t.alert_log.c.prompt == prompt)
             if rollout_id is not None:
+                check_storable(rollout_id, "rollout_id")
                 query = query.where(t.alert_log.c.rollout_id == rollout_id)
             if limit is not None:
                 query = query.limit(limit)
             rows = list(conn.execute(query).mappings())
         return [_record(row) for row in reversed(rows)]
+
+
+def key_row(
+    notice: AlertNotice, *, decided_at: datetime, rollout_id: str | None, outcome: str, log_id: int | None
+) -> dict[str, Any]:
+    """The ``alert_keys`` row of the first decision of ``notice``'s key."""
+    window = notice.dedup_window_seconds
+    return {
+        "alert_key": notice.key,
+        "decided_at": decided_at,
+        "outcome": outcome,
+        "log_id": log_id,
+        "rollout_id": rollout_id,
+        "expires_at": None if window is None else decided_at + timedelta(seconds=window),
+    }
+
+
+def log_row(
+    notice: AlertNotice,
+    *,
+    received_at: datetime,
+    rollout_id: str | None,
+    outcome: AlertOutcome,
+    reason: str,
+    audit_id: int | None,
+) -> dict[str, Any]:
+    """The ``alert_log`` row of one decision: all that one alert stores there."""
+    return {
+        "received_at": received_at,
+        "source": notice.source,
+        "alert_key": notice.key,
+        "prompt": notice.prompt,
+        "rollout_id": rollout_id,
+        "action": notice.action.value,
+        "status": notice.status.value,
+        "outcome": outcome.value,
+        "summary": notice.reason,
+        "reason": reason,
+        "audit_id": audit_id,
+        # The first decision of the key keeps the alert; its duplicates point to it.
+        "alert": None if outcome is AlertOutcome.DUPLICATE else _logged(notice.alert),
+    }
+
+
+def _logged(alert: JsonValue) -> JsonValue:
+    """``alert`` as the log keeps it: whole up to :data:`MAX_LOGGED_ALERT_BYTES`, else its size
+    and digest."""
+    if alert is None:
+        return None
+    encoded = canonical_json(alert).encode()
+    if len(encoded) <= MAX_LOGGED_ALERT_BYTES:
+        return alert
+    return {
+        "omitted": f"the alert's JSON is {len(encoded)} bytes, over the alert log's limit of "
+        f"{MAX_LOGGED_ALERT_BYTES}; an applied alert is whole in the audit record of its transition",
+        "sha256": hashlib.sha256(encoded).hexdigest(),
+    }
 
 
 def _log(
@@ -115,20 +204,9 @@ def _log(
     reason: str,
     audit_id: int | None,
 ) -> AlertRecord:
-    values: dict[str, Any] = {
-        "received_at": now,
-        "source": notice.source,
-        "alert_key": notice.key,
-        "prompt": notice.prompt,
-        "rollout_id": rollout_id,
-        "action": notice.action.value,
-        "status": notice.status.value,
-        "outcome": outcome.value,
-        "summary": notice.reason,
-        "reason": reason,
-        "audit_id": audit_id,
-        "alert": notice.alert,
-    }
+    values = log_row(
+        notice, received_at=now, rollout_id=rollout_id, outcome=outcome, reason=reason, audit_id=audit_id
+    )
     result = conn.execute(t.alert_log.insert().values(**values))
     return _record({**values, "id": inserted_id(result)})
 

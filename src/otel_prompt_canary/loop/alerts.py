@@ -8,7 +8,9 @@ outcome:
 
 - ``applied``: the action was carried out on the rollout (the audit log has the transition, with
   the alert as evidence, and ``audit_id`` points to it);
-- ``duplicate``: an alert with the same key was decided before; nothing changes;
+- ``duplicate``: an alert with the same key was decided before; nothing changes (an alert that
+  names no time, such as an Alertmanager alert without ``startsAt``, is a duplicate only within
+  its ``dedup_window_seconds``: after it, the same alert is decided again);
 - ``ignored``: the alert names a finished or unknown rollout, a rollout that started after the
   alert fired, or asks for what is already so (``pause`` on a paused rollout);
 - ``recorded``: a resolved alert, or an ``alert`` action: recorded, never a transition.
@@ -22,8 +24,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
+from otel_prompt_canary.registry.bounds import storable_problem
 from otel_prompt_canary.registry.models import Action, Rollout, RolloutState, Route, validate_prompt_name
 
 __all__ = ["AlertAction", "AlertNotice", "AlertOutcome", "AlertRecord", "AlertStatus", "decide"]
@@ -69,7 +72,9 @@ class AlertNotice(_Frozen):
         min_length=1, max_length=32, description="alertmanager, grafana, collector or controller"
     )
     key: str = Field(
-        min_length=1, max_length=256, description="De-duplication key: one decision per key, ever"
+        min_length=1,
+        max_length=256,
+        description="De-duplication key: one decision per key, until the key is pruned or its window ends",
     )
     prompt: str
     action: AlertAction
@@ -83,6 +88,13 @@ class AlertNotice(_Frozen):
     actor: str = Field(min_length=1, max_length=256, description="Recorded as the transition's actor")
     reason: str = Field(min_length=1, max_length=2000, description="Recorded as the transition's reason")
     alert: JsonValue = Field(None, description="The alert as received: the evidence of the decision")
+    dedup_window_seconds: int | None = Field(
+        None,
+        ge=1,
+        le=100 * 365 * 86_400,  # a retention's longest duration
+        description="For a key that names no time (an alert without a start): how long it de-duplicates; "
+        "null: as long as the key is kept",
+    )
 
     @field_validator("prompt")
     @classmethod
@@ -91,6 +103,15 @@ class AlertNotice(_Frozen):
             return validate_prompt_name(value)
         except ValueError as exc:
             raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _storable(self) -> AlertNotice:
+        # Refused here, before any alert of a request is decided, rather than by the store.
+        texts = {"source": self.source, "key": self.key, "actor": self.actor, "reason": self.reason}
+        problem = storable_problem({**texts, "rollout_id": self.rollout_id, "alert": self.alert})
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
 
 class AlertRecord(_Frozen):
@@ -108,7 +129,10 @@ class AlertRecord(_Frozen):
     summary: str = Field(description="What the alert says, for people")
     reason: str = Field(description="Why this outcome, for people")
     audit_id: int | None = Field(description="The audit record of the applied transition")
-    alert: JsonValue = Field(description="The alert as received")
+    alert: JsonValue = Field(
+        description="The alert as received; null for a duplicate (the first record of its key has it), "
+        "its size and digest when over the log's limit"
+    )
 
 
 def decide(

@@ -9,7 +9,9 @@ process):
 - a rule proven with action ``pause``: pause a ``ramping`` rollout;
 - a rule proven with action ``alert``: recorded in the alert log, once per rule;
 - no rule in breach and the step ready (its minimum duration and samples reached): advance, or
-  promote at the last step (only from ``ramping``: a paused rollout waits for a person).
+  promote at the last step (only from ``ramping``: a paused rollout waits for a person). Under a
+  policy whose ``promotion`` is ``manual``, the controller never advances into the last step (100%)
+  nor promotes: the rollout waits for a person there, and the alert log says so once.
 
 A person who resumes a rollout the controller paused acknowledges the rules that paused it: from
 then on those rules count as ``alert`` for that rollout (recorded, no pause), while a rule that
@@ -35,7 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from otel_prompt_canary.analysis.policy import RuleAction
+from otel_prompt_canary.analysis.policy import Promotion, RuleAction
 from otel_prompt_canary.analysis.stats import Report
 from otel_prompt_canary.analysis.verdict import RuleStatus, RuleVerdict
 from otel_prompt_canary.errors import ConflictError, InvalidInputError, PromptCanaryError
@@ -215,6 +217,10 @@ class RolloutController:
             self._record_alert(assessment, rule)
         if verdict.ready and route.state is RolloutState.RAMPING:
             last = route.step + 1 >= len(route.ramp)
+            if assessment.policy.promotion is Promotion.MANUAL and route.step + 2 >= len(route.ramp):
+                # The next move would put the canary in front of everyone: a person's call.
+                self._record_waiting(assessment)
+                return None
             return self._apply(
                 assessment, Action.PROMOTE if last else Action.ADVANCE, _ready_reason(assessment)
             )
@@ -243,6 +249,32 @@ class RolloutController:
             except Exception:  # a listener's failure must not stop the controller
                 log.exception("on_change listener failed")
         return Decision(route.prompt, route.rollout_id, action, True, reason, after)
+
+    def _record_waiting(self, assessment: Assessment) -> None:
+        """Say once, in the alert log, that a rollout under manual promotion waits for a person."""
+        route = assessment.route
+        key = f"controller:{route.rollout_id}:step-{route.step}:manual-promotion"
+        if key in self._recorded:
+            return
+        last = route.step + 1 >= len(route.ramp)
+        move = "promotes it" if last else f"promotes it, or advances it to {route.ramp[-1]:g}%"
+        reason = (
+            f"{_ready_reason(assessment)}; the policy's promotion is manual, so a person {move} "
+            f"(prompt-canary rollout promote {route.prompt} --reason ...)"
+        )
+        self._store.receive_alert(
+            AlertNotice(
+                source="controller",
+                key=key,
+                prompt=route.prompt,
+                action=AlertAction.ALERT,
+                rollout_id=route.rollout_id,
+                actor=CONTROLLER,
+                reason=reason[:2000],
+                alert={"promotion": Promotion.MANUAL.value, "step": route.step, "ready": True},
+            )
+        )
+        self._recorded.add(key)
 
     def _record_alert(self, assessment: Assessment, rule: RuleVerdict) -> None:
         route = assessment.route

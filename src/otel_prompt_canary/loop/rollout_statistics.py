@@ -46,6 +46,7 @@ from otel_prompt_canary.loop.reports import (
     RolloutOrigin,
 )
 from otel_prompt_canary.registry import schema as t
+from otel_prompt_canary.registry.bounds import MAX_INTEGER, check_integer, check_storable, shown
 from otel_prompt_canary.registry.database import Database, aware, utc_now
 from otel_prompt_canary.registry.models import validate_prompt_name
 from otel_prompt_canary.registry.sql import SqlRegistry
@@ -112,6 +113,9 @@ class RolloutStatistics:
             validate_prompt_name(prompt)
         if not source or len(source) > 256:
             raise InvalidInputError("a report's source must be 1-256 characters")
+        check_storable(source, "source")
+        if report_id is not None:
+            check_storable(report_id, "report_id")
         try:
             known = None if origin is None else ReportOrigin(origin)
         except ValueError:
@@ -330,20 +334,26 @@ def _claim(conn: Connection, rollout_id: str, origin: ReportOrigin, source: str)
 
 
 def _count_ignored(conn: Connection, rollout_id: str, source: str, samples: int) -> bool:
-    """Count one ignored report of ``rollout_id``; True when it is the rollout's first."""
+    """Count one ignored report of ``rollout_id``; True when it is the rollout's first.
+
+    The caller holds the rollout's lock. The counts stop at the store's largest integer: they only
+    tell a person that reports are ignored.
+    """
     o = t.rollout_origins.c
+    reports, ignored = conn.execute(
+        select(o.ignored_reports, o.ignored_samples).where(o.rollout_id == rollout_id)
+    ).one()
     conn.execute(
         t.rollout_origins.update()
         .where(o.rollout_id == rollout_id)
         .values(
-            ignored_reports=o.ignored_reports + 1,
-            ignored_samples=o.ignored_samples + samples,
+            ignored_reports=min(reports + 1, MAX_INTEGER),
+            ignored_samples=min(ignored + samples, MAX_INTEGER),
             last_ignored_source=source,
             last_ignored_at=utc_now(),
         )
     )
-    count = conn.execute(select(o.ignored_reports).where(o.rollout_id == rollout_id)).scalar_one()
-    return bool(count == 1)
+    return bool(reports == 0)
 
 
 def _entries(report: Report) -> list[_Entry]:
@@ -353,11 +363,13 @@ def _entries(report: Report) -> list[_Entry]:
         for attribute, series in getattr(report, cohort).items()
         for start, stats in series.items()
     ]
-    for _, attribute, _, _ in entries:
+    for _, attribute, start, _ in entries:
         if not attribute or len(attribute) > MAX_ATTRIBUTE_LENGTH:
             raise InvalidInputError(
-                f"signal attribute {attribute[:40]!r}... is not 1-{MAX_ATTRIBUTE_LENGTH} characters"
+                f"signal attribute {shown(attribute[:40])}... is not 1-{MAX_ATTRIBUTE_LENGTH} characters"
             )
+        check_storable(attribute, "signal attribute")
+        check_integer(start, "window start")
     return entries
 
 
@@ -482,6 +494,11 @@ def _stats_of(row: RowMapping) -> Stats:
 
 
 def _stats_values(stats: Stats) -> dict[str, Any]:
+    if stats.n > MAX_INTEGER:
+        raise InvalidInputError(
+            f"the report would take a count to {stats.n}, beyond the store's largest integer "
+            f"({MAX_INTEGER}): nothing was stored"
+        )
     if isinstance(stats, ProportionStats):
         return {"kind": stats.kind, "n": stats.n, "successes": stats.successes, "sum": None, "sum_sq": None}
     return {

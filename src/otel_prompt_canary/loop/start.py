@@ -31,18 +31,27 @@ Two more refusals, before anything is written:
   controller's own observations). A first rollout therefore cannot require data; its rules still
   judge every signal as soon as its data arrives, and the next rollout may require it. The check
   runs where the statistics are: on a local store here, behind the API on a control plane.
+
+A policy with a ``gate:`` also needs a passing golden-set evaluation of the candidate
+(:mod:`otel_prompt_canary.evals.gate`): without one the start is refused
+(:class:`~otel_prompt_canary.errors.ConflictError`, HTTP 409, CLI exit 1), saying what is missing
+or which cases failed or got worse. ``skip_gate`` starts it anyway: the start's audit record then
+says the gate was skipped, and what it would have refused; a start that passes the gate names the
+run in its audit record. The gate is checked where the runs are, like the signals.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 from pydantic import JsonValue
 
-from otel_prompt_canary.analysis.policy import DEFAULT_POLICY, Policy, load_policy
-from otel_prompt_canary.errors import InvalidInputError
+from otel_prompt_canary.analysis.policy import DEFAULT_POLICY, Gate, Policy, load_policy
+from otel_prompt_canary.errors import ConflictError, InvalidInputError
+from otel_prompt_canary.evals.gate import gate_verdict
+from otel_prompt_canary.evals.store import EvalStore, SqlEvalStore
 from otel_prompt_canary.loop.store import LoopStore, SqlLoopStore
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.models import Route, parse_ramp
@@ -50,6 +59,7 @@ from otel_prompt_canary.registry.sql import SqlRegistry
 
 __all__ = [
     "RolloutPolicy",
+    "check_gate",
     "check_signals_produced",
     "policy_document",
     "resolve_rollout_policy",
@@ -145,6 +155,50 @@ def check_signals_produced(policy: Policy, prompt: str, reported: Collection[str
     )
 
 
+#: The longest account of a skipped gate kept in the audit record's reason.
+_SKIPPED_NOTE_CHARS = 600
+
+
+def check_gate(
+    registry: Registry, evals: EvalStore, gate: Gate, name: str, version: int, *, skip_gate: bool
+) -> str:
+    """What the start's audit reason adds for ``gate`` (`` [evaluation gate passed: ...]``, or
+    ``skipped``); raises :class:`ConflictError` when the candidate does not pass and ``skip_gate``
+    is not set."""
+    stable = registry.get_route(name).stable_version
+    verdict = gate_verdict(evals, gate, version=registry.get_version(name, version), stable_version=stable)
+    if verdict.passed:
+        return (
+            f" [evaluation gate passed: run {verdict.run_id} on {verdict.dataset}@{verdict.dataset_version}]"
+        )
+    if skip_gate:
+        account = "; ".join(verdict.problems)
+        if len(account) > _SKIPPED_NOTE_CHARS:
+            account = account[: _SKIPPED_NOTE_CHARS - 3] + "..."
+        return f" [evaluation gate skipped; it would refuse: {account}]"
+    raise ConflictError(
+        verdict.explain() + ". Evaluate the version and start again, or start with --skip-gate "
+        "(skip_gate) and a reason, which the audit trail keeps"
+    )
+
+
+class _ControlPlane(Protocol):
+    """A control plane's registry, whose start can be asked to skip the evaluation gate."""
+
+    def start_rollout(
+        self,
+        name: str,
+        version: int,
+        *,
+        ramp: tuple[float, ...] | None,
+        actor: str,
+        reason: str,
+        policy: dict[str, Any] | None,
+        expected_revision: int | None,
+        skip_gate: bool,
+    ) -> Route: ...
+
+
 def start_rollout(
     registry: Registry,
     name: str,
@@ -156,6 +210,8 @@ def start_rollout(
     reason: str,
     expected_revision: int | None = None,
     store: LoopStore | None = None,
+    skip_gate: bool = False,
+    evals: EvalStore | None = None,
 ) -> Route:
     """Start canarying ``version`` of ``name``, judged by ``policy``; the new routing flag.
 
@@ -163,7 +219,9 @@ def start_rollout(
     :class:`RolloutPolicy` already resolved (then ``ramp`` must be None), or None for the default
     policy. ``ramp`` follows the rules of the module docstring. ``reason`` is required (not blank).
     ``store`` holds the statistics that tell which signals are produced (default: the loop's tables
-    of a local store; a control plane's registry is checked by the control plane).
+    of a local store; a control plane's registry is checked by the control plane). ``evals`` holds
+    the evaluation runs the policy's gate reads (default: those of a local store; a control plane
+    checks the gate behind its API, and ``skip_gate`` is passed on to it).
     """
     if isinstance(policy, RolloutPolicy):
         if ramp is not None:
@@ -178,6 +236,23 @@ def start_rollout(
     if store is not None and any(s.must_have_data for s in resolved.policy.signals):
         registry.get_route(name)  # an unknown prompt is NotFoundError, not "no one produces"
         check_signals_produced(resolved.policy, name, store.reported_signals(name))
+    if evals is None and isinstance(registry, SqlRegistry):
+        evals = SqlEvalStore(registry)
+    gate = resolved.policy.gate
+    if gate is not None and evals is not None:
+        reason += check_gate(registry, evals, gate, name, version, skip_gate=skip_gate)
+    elif skip_gate and evals is None:
+        # The control plane holds the runs and checks the gate: ask it to skip.
+        return cast(_ControlPlane, registry).start_rollout(
+            name,
+            version,
+            ramp=resolved.ramp,
+            actor=actor,
+            reason=reason,
+            policy=resolved.document,
+            expected_revision=expected_revision,
+            skip_gate=True,
+        )
     return registry.start_rollout(
         name,
         version,

@@ -33,9 +33,15 @@ class LoopStore(Protocol):
         ...
 
     def list_alerts(
-        self, prompt: str | None = None, *, rollout_id: str | None = None, limit: int | None = None
+        self,
+        prompt: str | None = None,
+        *,
+        rollout_id: str | None = None,
+        limit: int | None = None,
+        before: int | None = None,
     ) -> list[AlertRecord]:
-        """The alert log, oldest first (the newest ``limit`` records when given)."""
+        """The alert log, oldest first (the newest ``limit`` records when given; with ``before``,
+        only records whose id is smaller)."""
         ...
 
     def record_report(

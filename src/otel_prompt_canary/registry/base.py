@@ -75,12 +75,16 @@ class Registry(Protocol):
         """
         ...
 
-    def list_prompts(self) -> list[PromptSummary]:
-        """Every prompt with its newest version number and routing state, by name."""
+    def list_prompts(self, *, after: str | None = None, limit: int | None = None) -> list[PromptSummary]:
+        """Every prompt with its newest version number and routing state, by name (the first
+        ``limit`` ones whose name sorts after ``after``, when given)."""
         ...
 
-    def list_versions(self, name: str) -> list[PromptVersion]:
-        """Every version of ``name``, oldest first."""
+    def list_versions(
+        self, name: str, *, before: int | None = None, limit: int | None = None
+    ) -> list[PromptVersion]:
+        """Every version of ``name``, oldest first (the newest ``limit`` ones numbered below
+        ``before``, when given)."""
         ...
 
     def get_version(self, name: str, version: int | None = None) -> PromptVersion:
@@ -144,8 +148,9 @@ class Registry(Protocol):
         """The rollout ``rollout_id`` of ``name``, or its current (or last) rollout."""
         ...
 
-    def history(self, name: str, *, limit: int | None = None) -> list[AuditRecord]:
-        """The audit records of ``name``, oldest first (the newest ``limit`` ones when given)."""
+    def history(self, name: str, *, limit: int | None = None, before: int | None = None) -> list[AuditRecord]:
+        """The audit records of ``name``, oldest first (the newest ``limit`` ones when given; with
+        ``before``, only records whose id is smaller)."""
         ...
 
     def close(self) -> None:

@@ -19,10 +19,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.json_schemas import schema_validator
+from otel_prompt_canary.registry.bounds import storable_problem
 from otel_prompt_canary.registry.template import find_variables, render_text
 
 __all__ = [
@@ -152,6 +161,8 @@ class PromptSpec(BaseModel):
     Exactly one of ``template`` (text) or ``messages`` (chat) is given. ``tools``, when given, is
     hashed into ``environment.tool_schema_hash``; ``model`` fills ``environment.model_id`` when unset.
     ``output``, when given, declares what a good answer looks like (:class:`OutputContract`).
+    Text the store cannot hold (a lone surrogate, a NUL, anywhere, keys included) and NaN or
+    infinite numbers are refused, naming the field (see :mod:`~otel_prompt_canary.registry.bounds`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -199,6 +210,17 @@ class PromptSpec(BaseModel):
             raise ValueError("'template' must not be empty")
         return self
 
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: object, info: ValidationInfo) -> object:
+        data = value.model_dump() if isinstance(value, BaseModel) else value
+        if isinstance(data, list | tuple):
+            data = [item.model_dump() if isinstance(item, BaseModel) else item for item in data]
+        problem = storable_problem(data)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     def resolved_environment(self) -> Environment:
         """The environment with ``model_id`` and ``tool_schema_hash`` filled from ``model`` and ``tools``."""
         env = self.environment
@@ -235,6 +257,20 @@ class PromptSpec(BaseModel):
         if self.template is not None:
             return len(self.template.encode())
         return sum(len(m.content.encode()) for m in self.messages or ())
+
+    def sizes(self) -> dict[str, int]:
+        """The bytes of each part a size limit applies to: the template (UTF-8 text), and the
+        ``config``, ``tools`` and output ``schema`` given (canonical JSON)."""
+        sizes = {"template": self.template_bytes()}
+        documents = {
+            "config": self.config or None,
+            "tools": self.tools,
+            "output schema": None if self.output is None else self.output.json_schema,
+        }
+        for what, document in documents.items():
+            if document is not None:
+                sizes[what] = len(canonical_json(document).encode())
+        return sizes
 
 
 class PromptVersion(_Frozen):

@@ -4,7 +4,10 @@ The schema is versioned: ``schema_version`` holds one row with the number of the
 applied. Opening a store applies the missing migrations in one transaction each, so a process killed
 mid-upgrade leaves the previous consistent version behind. Versions and audit records are append-only,
 enforced by the database itself (triggers), so that no code path, ours or an operator's, can mutate
-them.
+them. The alert log is append-only too, and since version 5 its records of alerts that changed
+nothing (duplicates, ignored and recorded alerts) may be deleted once old (retention, see
+:mod:`otel_prompt_canary.loop.retention`); an applied alert's record, like the audit record of the
+transition it made, can never be changed or deleted.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -28,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     func,
     inspect,
     select,
@@ -42,10 +47,19 @@ __all__ = [
     "alert_keys",
     "alert_log",
     "audit",
+    "datasets",
+    "drift_alerts",
+    "drift_monitors",
+    "drift_signals",
+    "eval_runs",
+    "live_origins",
+    "live_receipts",
+    "live_stats",
     "metadata",
     "migrate",
     "prompts",
     "report_receipts",
+    "response_models",
     "rollout_origins",
     "rollout_stats",
     "rollout_stats_by_start",
@@ -157,7 +171,9 @@ alert_log = Table(
     Index("ix_alert_log_prompt_id", "prompt", "id"),
 )
 
-# One row per de-duplication key ever decided: the first decision of an alert wins.
+# One row per de-duplication key decided: the first decision of an alert wins. Since version 5,
+# ``rollout_id`` is the rollout the alert was bound to (a key is kept while that rollout is active)
+# and ``expires_at`` ends the window of a key that names no time (null: the key holds until pruned).
 alert_keys = Table(
     "alert_keys",
     metadata,
@@ -165,6 +181,9 @@ alert_keys = Table(
     Column("decided_at", DateTime(timezone=True), nullable=False),
     Column("outcome", String(16), nullable=False),
     Column("log_id", BigInteger),
+    Column("rollout_id", String(256)),
+    Column("expires_at", DateTime(timezone=True)),
+    Index("ix_alert_keys_decided", "decided_at"),
 )
 
 # Report ids already decided: a repeated report adds nothing. ``origin`` and ``outcome`` since
@@ -179,6 +198,7 @@ report_receipts = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("origin", String(16)),
     Column("outcome", String(16), nullable=False, server_default="merged"),
+    Index("ix_report_receipts_received", "received_at"),
 )
 
 # Merged statistics of each rollout, per window size, cohort, signal attribute and window start.
@@ -236,6 +256,170 @@ rollout_origins = Table(
     Column("ignored_samples", BigInteger, nullable=False, server_default="0"),
     Column("last_ignored_source", String(256)),
     Column("last_ignored_at", DateTime(timezone=True)),
+)
+
+# -- version 6: drift monitoring of the live stable version (issue 14) --------------------------------
+
+# Statistics of the calls each prompt version served with no active rollout ("live" reports, whose
+# reserved rollout id is ``live:<version>``), per window size, signal attribute and window start.
+live_stats = Table(
+    "live_stats",
+    metadata,
+    Column("prompt", String(128), ForeignKey("prompts.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("window_seconds", Integer, nullable=False),
+    Column("attribute", String(256), nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("n", BigInteger, nullable=False),
+    Column("successes", BigInteger),
+    Column("sum", Text),
+    Column("sum_sq", Text),
+    PrimaryKeyConstraint("prompt", "version", "window_seconds", "attribute", "window_start"),
+    Index("ix_live_stats_start", "prompt", "version", "window_start"),
+)
+
+# The origin whose live reports count for a prompt version (the first that reported), as for rollouts.
+live_origins = Table(
+    "live_origins",
+    metadata,
+    Column("prompt", String(128), ForeignKey("prompts.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("first_source", String(256), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("ignored_reports", BigInteger, nullable=False, server_default="0"),
+    Column("ignored_samples", BigInteger, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("prompt", "version"),
+)
+
+# Live report ids already decided: a repeated live report adds nothing.
+live_receipts = Table(
+    "live_receipts",
+    metadata,
+    Column("report_id", String(64), primary_key=True),
+    Column("prompt", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("source", String(256), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("origin", String(16)),
+    Column("outcome", String(16), nullable=False),
+    Index("ix_live_receipts_received", "received_at"),
+)
+
+# gen_ai.response.model answering each prompt version's stable traffic (live reports and the stable
+# cohort of rollouts): when first and last seen, how often, and whether it is expected.
+response_models = Table(
+    "response_models",
+    metadata,
+    Column("prompt", String(128), ForeignKey("prompts.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("first_window", BigInteger, nullable=False),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("last_window", BigInteger, nullable=False),
+    Column("n", BigInteger, nullable=False),
+    Column("accepted", Boolean, nullable=False, server_default=false()),
+    PrimaryKeyConstraint("prompt", "version", "model"),
+)
+
+# The drift monitor of each prompt: the live stable version it watches, since when (Unix seconds),
+# a pinned baseline period if a person chose one, and the last window it judged.
+drift_monitors = Table(
+    "drift_monitors",
+    metadata,
+    Column("prompt", String(128), ForeignKey("prompts.name"), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("live_since", BigInteger, nullable=False),
+    Column("pinned_from", BigInteger),
+    Column("pinned_until", BigInteger),
+    Column("pinned_by", String(256)),
+    Column("pinned_reason", Text),
+    Column("cursor", BigInteger),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Each watched signal of a prompt's live stable version: its baseline and its change detector.
+drift_signals = Table(
+    "drift_signals",
+    metadata,
+    Column("prompt", String(128), ForeignKey("prompts.name"), nullable=False),
+    Column("attribute", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("baseline_from", BigInteger, nullable=False),
+    Column("baseline", JSON),
+    Column("state", JSON),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("prompt", "attribute"),
+)
+
+# Drift alerts: a detection on a signal or a response model, once per subject and baseline epoch,
+# and its acknowledgement (who, when, why), which re-baselines.
+drift_alerts = Table(
+    "drift_alerts",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("prompt", String(128), ForeignKey("prompts.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("subject_kind", String(16), nullable=False),
+    Column("subject", String(256), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("evidence", JSON),
+    Column("notified_at", DateTime(timezone=True)),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("acknowledged_by", String(256)),
+    Column("acknowledge_reason", Text),
+    Column("resolved_notified_at", DateTime(timezone=True)),
+    UniqueConstraint("prompt", "version", "subject_kind", "subject", "epoch", name="uq_drift_alerts_subject"),
+    Index("ix_drift_alerts_prompt_id", "prompt", "id"),
+)
+
+# -- version 6 (evaluations): golden-set datasets and evaluation runs -------------------------------
+
+# Each version of a prompt's golden-set dataset, content-addressed like prompt versions: pushing the
+# same cases again stores nothing. Immutable (evaluation runs name the version they ran).
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("prompt", String(128), ForeignKey("prompts.name"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(80), nullable=False),
+    Column("body", JSON, nullable=False),  # the Dataset as JSON
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("prompt", "name", "version"),
+    UniqueConstraint("prompt", "name", "content_hash", name="uq_datasets_content"),
+)
+
+# Each evaluation run of a prompt version on a dataset version: its counts, for lists and the gate,
+# and the whole run (every case's outcome) as JSON.
+eval_runs = Table(
+    "eval_runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("prompt", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("dataset", String(128), nullable=False),
+    Column("dataset_version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("cases", Integer, nullable=False),
+    Column("passed", Integer, nullable=False),
+    Column("model", String(256)),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("body", JSON, nullable=False),  # the EvalRun as JSON
+    ForeignKeyConstraint(["prompt", "version"], ["prompt_versions.name", "prompt_versions.version"]),
+    ForeignKeyConstraint(
+        ["prompt", "dataset", "dataset_version"], ["datasets.prompt", "datasets.name", "datasets.version"]
+    ),
+    Index("ix_eval_runs_version", "prompt", "version", "finished_at"),
 )
 
 schema_version = Table(
@@ -345,8 +529,99 @@ def _v4(conn: Connection) -> None:
     metadata.create_all(conn, tables=[rollout_origins])
 
 
+def _v5(conn: Connection) -> None:
+    """Retention: what each alert key is bound to and when it expires, the indexes pruning reads,
+    and an alert log whose records of alerts that changed nothing may be deleted."""
+    # Version 2 creates alert_keys and report_receipts from the current definitions (columns and
+    # indexes): a store created since has them already, one upgraded from an older version has not.
+    inspector = inspect(conn)
+    present = {column["name"] for column in inspector.get_columns("alert_keys")}
+    if "rollout_id" not in present:
+        conn.execute(text("ALTER TABLE alert_keys ADD COLUMN rollout_id VARCHAR(256)"))
+        stamp = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+        conn.execute(text(f"ALTER TABLE alert_keys ADD COLUMN expires_at {stamp}"))
+        # Every key decided so far names the rollout its alert was bound to in the log.
+        conn.execute(
+            text(
+                "UPDATE alert_keys SET rollout_id = "
+                "(SELECT alert_log.rollout_id FROM alert_log WHERE alert_log.id = alert_keys.log_id)"
+            )
+        )
+    for table in (alert_keys, report_receipts):
+        existing = {index["name"] for index in inspect(conn).get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in existing:
+                index.create(conn)
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("DROP TRIGGER IF EXISTS alert_log_no_delete"))
+        conn.execute(text("DROP TRIGGER IF EXISTS alert_log_keep_applied"))
+        conn.execute(
+            text(
+                "CREATE TRIGGER alert_log_keep_applied BEFORE DELETE ON alert_log "
+                "WHEN OLD.outcome = 'applied' "
+                "BEGIN SELECT RAISE(ABORT, 'applied alert_log rows are immutable'); END"
+            )
+        )
+    elif conn.dialect.name == "postgresql":
+        for trigger in ("alert_log_immutable", "alert_log_no_update", "alert_log_keep_applied"):
+            conn.execute(text(f"DROP TRIGGER IF EXISTS {trigger} ON alert_log"))
+        conn.execute(
+            text(
+                "CREATE TRIGGER alert_log_no_update BEFORE UPDATE ON alert_log "
+                "FOR EACH ROW EXECUTE FUNCTION prompt_canary_immutable()"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE TRIGGER alert_log_keep_applied BEFORE DELETE ON alert_log "
+                "FOR EACH ROW WHEN (OLD.outcome = 'applied') EXECUTE FUNCTION prompt_canary_immutable()"
+            )
+        )
+
+
+def _immutable_rows(conn: Connection, table: str) -> None:
+    """Triggers that refuse any UPDATE or DELETE of ``table``'s rows (as version 1 does for versions)."""
+    if conn.dialect.name == "sqlite":
+        for op in ("UPDATE", "DELETE"):
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, '{table} rows are immutable'); END"
+                )
+            )
+    elif conn.dialect.name == "postgresql":
+        # prompt_canary_immutable() exists since version 1.
+        conn.execute(
+            text(
+                f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION prompt_canary_immutable()"
+            )
+        )
+
+
+def _v6(conn: Connection) -> None:
+    """Drift monitoring: live statistics and their receipts and origins, response models, and each
+    prompt's drift monitor, signal detectors and alerts. Evaluations: golden-set datasets
+    (immutable) and evaluation runs."""
+    metadata.create_all(
+        conn,
+        tables=[
+            live_stats,
+            live_origins,
+            live_receipts,
+            response_models,
+            drift_monitors,
+            drift_signals,
+            drift_alerts,
+            datasets,
+            eval_runs,
+        ],
+    )
+    _immutable_rows(conn, "datasets")
+
+
 #: Migration ``i`` (0-based) brings the schema from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -22,12 +22,12 @@ from otel_prompt_canary.errors import (
     InvalidInputError,
     NotFoundError,
     RevisionMismatchError,
-    TooLargeError,
 )
 from otel_prompt_canary.registry import rollout as machine
 from otel_prompt_canary.registry import rows
 from otel_prompt_canary.registry import schema as t
 from otel_prompt_canary.registry.base import DEFAULT_MAX_TEMPLATE_BYTES
+from otel_prompt_canary.registry.bounds import MAX_VERSION, check_integer, check_spec_size, check_storable
 from otel_prompt_canary.registry.database import Database, Raced, inserted_id, open_database, utc_now
 from otel_prompt_canary.registry.diff import PromptDiff, diff_versions
 from otel_prompt_canary.registry.models import (
@@ -80,12 +80,14 @@ class SqlRegistry:
     # -- prompts and versions -----------------------------------------------------------------
 
     def push(self, spec: PromptSpec, *, author: str | None = None) -> PushResult:
-        """Store ``spec`` as a new version, or return the version with identical content."""
-        size = spec.template_bytes()
-        if size > self.max_template_bytes:
-            raise TooLargeError(
-                f"template of {spec.name!r} is {size} bytes, over the limit of {self.max_template_bytes}"
-            )
+        """Store ``spec`` as a new version, or return the version with identical content.
+
+        Its template, ``config``, ``tools`` and output schema are each at most
+        ``max_template_bytes`` (:class:`~otel_prompt_canary.errors.TooLargeError` otherwise).
+        """
+        check_spec_size(spec, self.max_template_bytes)
+        if author is not None:
+            check_storable(author, "author")
         # Concurrent pushes of one prompt race for the next version number: the loser runs again.
         return self.database.write(
             lambda conn: self._push(conn, spec, author),
@@ -123,30 +125,46 @@ class SqlRegistry:
             conn.execute(t.routes.insert().values(prompt=spec.name, **rows.route_values(first)))
         return PushResult(version=version, created=True)
 
-    def list_prompts(self) -> list[PromptSummary]:
-        """Every prompt with its newest version number and routing state, by name."""
+    def list_prompts(self, *, after: str | None = None, limit: int | None = None) -> list[PromptSummary]:
+        """Every prompt with its newest version number and routing state, by name (the first
+        ``limit`` ones whose name sorts after ``after``, when given)."""
+        query = (
+            select(t.versions.c.name, func.max(t.versions.c.version), func.count())
+            .group_by(t.versions.c.name)
+            .order_by(t.versions.c.name)
+        )
+        if after is not None:
+            query = query.where(t.versions.c.name > after)
+        if limit is not None:
+            query = query.limit(limit)
         with self.database.read() as conn:
-            counts = conn.execute(
-                select(t.versions.c.name, func.max(t.versions.c.version), func.count())
-                .group_by(t.versions.c.name)
-                .order_by(t.versions.c.name)
-            ).all()
-            routes = {r.prompt: r for r in _routes(conn)}
+            counts = conn.execute(query).all()
+            # A page reads its own routes only; the whole list reads them all at once.
+            names = [name for name, _, _ in counts] if limit is not None else None
+            routes = {r.prompt: r for r in _routes(conn, names=names)}
         return [
             PromptSummary(name=name, latest_version=latest, versions=n, route=routes[name])
             for name, latest, n in counts
         ]
 
-    def list_versions(self, name: str) -> list[PromptVersion]:
-        """Every version of ``name``, oldest first."""
+    def list_versions(
+        self, name: str, *, before: int | None = None, limit: int | None = None
+    ) -> list[PromptVersion]:
+        """Every version of ``name``, oldest first (the newest ``limit`` ones numbered below
+        ``before``, when given)."""
         validate_prompt_name(name)
+        query = (
+            select(t.versions.c.body).where(t.versions.c.name == name).order_by(t.versions.c.version.desc())
+        )
+        if before is not None:
+            query = query.where(t.versions.c.version < before)
+        if limit is not None:
+            query = query.limit(limit)
         with self.database.read() as conn:
-            bodies = conn.execute(
-                select(t.versions.c.body).where(t.versions.c.name == name).order_by(t.versions.c.version)
-            ).scalars()
-            result = [PromptVersion.model_validate(b) for b in bodies]
-        if not result:
-            raise NotFoundError(f"unknown prompt {name!r}")
+            result = [PromptVersion.model_validate(b) for b in conn.execute(query).scalars()]
+            if not result and not self.prompt_exists(conn, name):
+                raise NotFoundError(f"unknown prompt {name!r}")
+        result.reverse()
         return result
 
     def get_version(self, name: str, version: int | None = None) -> PromptVersion:
@@ -157,6 +175,8 @@ class SqlRegistry:
 
     @classmethod
     def _version(cls, conn: Connection, name: str, version: int | None) -> PromptVersion:
+        if version is not None:
+            check_integer(version, "version", low=1, high=MAX_VERSION)
         query = select(t.versions.c.body).where(t.versions.c.name == name)
         if version is None:
             query = query.order_by(t.versions.c.version.desc()).limit(1)
@@ -221,6 +241,10 @@ class SqlRegistry:
         validate_prompt_name(name)
         steps = parse_ramp(ramp)
         _check_actor(actor)
+        check_integer(version, "version", low=1, high=MAX_VERSION)
+        _check_expected_bound(expected_revision)
+        check_storable(reason, "reason")
+        check_storable(policy, "policy")
 
         def attempt(conn: Connection) -> Route:
             before = self.route_in(conn, name)
@@ -267,6 +291,13 @@ class SqlRegistry:
         _check_actor(actor)
         if not reason or not reason.strip():
             raise InvalidInputError(f"a reason is required to {action} a rollout")
+        check_storable(reason, "reason")
+        check_storable(evidence, "evidence")
+        _check_expected_bound(expected_revision)
+        if rollout_id is not None:
+            check_storable(rollout_id, "rollout_id")
+        if to_version is not None:
+            check_integer(to_version, "to_version", low=1, high=MAX_VERSION)
 
         def attempt(conn: Connection) -> Route:
             before = self.route_in(conn, name)
@@ -341,6 +372,8 @@ class SqlRegistry:
     def get_rollout(self, name: str, rollout_id: str | None = None) -> Rollout:
         """The rollout ``rollout_id`` of ``name``, or its current (or last) rollout."""
         validate_prompt_name(name)
+        if rollout_id is not None:
+            check_storable(rollout_id, "rollout_id")
         with self.database.read() as conn:
             wanted = rollout_id or self.route_in(conn, name).rollout_id
             if wanted is None:
@@ -362,12 +395,15 @@ class SqlRegistry:
         )
         return None if row is None else rows.rollout(row)
 
-    def history(self, name: str, *, limit: int | None = None) -> list[AuditRecord]:
-        """The audit records of ``name``, oldest first (the newest ``limit`` ones when given)."""
+    def history(self, name: str, *, limit: int | None = None, before: int | None = None) -> list[AuditRecord]:
+        """The audit records of ``name``, oldest first (the newest ``limit`` ones when given; with
+        ``before``, only records whose id is smaller)."""
         validate_prompt_name(name)
         with self.database.read() as conn:
             self.route_in(conn, name)
             query = select(t.audit).where(t.audit.c.prompt == name).order_by(t.audit.c.id.desc())
+            if before is not None:
+                query = query.where(t.audit.c.id < before)
             if limit is not None:
                 query = query.limit(limit)
             newest_first = list(conn.execute(query).mappings())
@@ -377,10 +413,12 @@ class SqlRegistry:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _routes(conn: Connection, name: str | None = None) -> list[Route]:
+def _routes(conn: Connection, name: str | None = None, *, names: list[str] | None = None) -> list[Route]:
     query = select(t.routes).order_by(t.routes.c.prompt)
     if name is not None:
         query = query.where(t.routes.c.prompt == name)
+    if names is not None:
+        query = query.where(t.routes.c.prompt.in_(names))
     return [rows.route(row) for row in conn.execute(query).mappings()]
 
 
@@ -436,6 +474,12 @@ def _check_expected(route: Route, expected_revision: int | None) -> None:
 def _check_actor(actor: str) -> None:
     if not actor or not actor.strip() or len(actor) > 256:
         raise InvalidInputError("actor must be a non-empty name of at most 256 characters")
+    check_storable(actor, "actor")
+
+
+def _check_expected_bound(expected_revision: int | None) -> None:
+    if expected_revision is not None:
+        check_integer(expected_revision, "expected_revision", low=1)
 
 
 def open_store(

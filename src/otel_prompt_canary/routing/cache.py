@@ -176,6 +176,11 @@ def _effective(route: Route, rolled_back: frozenset[str]) -> tuple[str | None, i
     return route.rollout_id, route.canary_version
 
 
+def _summary(problems: list[str]) -> str:
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{problems[0]}{more}"
+
+
 class RouteCache:
     """Holds the current :class:`Snapshot` and builds the next one from what a source reads.
 
@@ -191,12 +196,18 @@ class RouteCache:
         self.ready = threading.Event()
         #: Wall-clock time of the last successful read, or None.
         self.last_success: float | None = None
-        #: The last read error (None once a read succeeds again).
-        self.last_error: str | None = None
+        self._read_error: str | None = None  # the last read failed: why
+        self._partial: str | None = None  # the last read applied was not applied in full: why
         self._versions: dict[tuple[str, int], PromptVersion] = {}
         self._rolled_back: frozenset[str] = frozenset()
         self._missing: set[tuple[str, int]] = set()  # (prompt, revision) already warned about
         self._lock = threading.Lock()
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last read failed, or what of the last read could not be applied (a version not
+        readable yet, a malformed route); None once a read is applied in full."""
+        return self._read_error or self._partial
 
     @property
     def rolled_back(self) -> frozenset[str]:
@@ -209,13 +220,18 @@ class RouteCache:
             return True
         return any(entry.route.rollout_id == rollout_id for entry in self.snapshot.entries.values())
 
-    def apply(self, routes: Iterable[Route], fetch_version: VersionFetcher) -> bool:
+    def apply(
+        self, routes: Iterable[Route], fetch_version: VersionFetcher, *, skipped: Iterable[str] = ()
+    ) -> bool:
         """Apply the routing flags ``routes`` and publish the new snapshot.
 
         Returns False if a version could not be found (the affected prompts keep their previous
         entry; the caller should read again soon). Transport errors from ``fetch_version`` propagate
-        after rollbacks seen in ``routes`` have already taken effect.
+        after rollbacks seen in ``routes`` have already taken effect. ``skipped`` says which routes
+        of the read could not even be parsed; they, and the versions not found, are the
+        :attr:`last_error` until a read is applied in full.
         """
+        problems = list(skipped)
         routes = list(routes)
         with self._lock:
             seen = {
@@ -259,6 +275,7 @@ class RouteCache:
                         self._missing.clear()
                     self._missing.add(missing)
                     log("cannot apply the route of %r yet: %s", route.prompt, exc)
+                    problems.append(f"cannot apply the route of {route.prompt!r} yet: {exc}")
                     continue
                 entries[route.prompt] = RouteEntry(
                     route,
@@ -270,18 +287,19 @@ class RouteCache:
                 )
             self._publish(entries)
             self.last_success = time.time()
-            self.last_error = None
+            self._read_error = None
+            self._partial = None if not problems else _summary(problems)
             self.ready.set()
             return complete
 
     def record_success(self) -> None:
         """Note that a read succeeded (even if nothing changed)."""
         self.last_success = time.time()
-        self.last_error = None
+        self._read_error = None
 
     def record_error(self, message: str) -> None:
         """Note that a read failed; the snapshot stays as it is."""
-        self.last_error = message
+        self._read_error = message
 
     def _version(self, name: str, version: int, fetch: VersionFetcher) -> PromptVersion:
         key = (name, version)

@@ -10,8 +10,13 @@
 
 Built on urllib3 and light on purpose: an application imports it with the router. For every request:
 
-- **timeouts**: ``timeout`` seconds to connect and ``timeout`` seconds for each read of the answer;
-  ``long_poll`` (the seconds the server may hold a request) is added to the read timeout;
+- **deadlines**: ``timeout`` seconds to connect and for each read, and a total deadline for the
+  whole request, from sending it to the last byte of the answer: ``timeout`` seconds, plus
+  ``long_poll`` (the seconds the server may hold a request) for a long poll. A server or proxy that
+  drips its answer a byte at a time is cut off at the deadline
+  (:mod:`~otel_prompt_canary.routing.deadlines`);
+- **size**: an answer body over ``max_answer_bytes`` (16 MiB by default, after decompression) is
+  refused, whatever its ``Content-Length`` says, without holding more than that in memory;
 - **proxies**: read once, when the client is made, from the environment as urllib and requests
   read them (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, in either case; on macOS
   and Windows the system's settings too): :func:`urllib.request.getproxies` and
@@ -41,13 +46,11 @@ Built on urllib3 and light on purpose: an application imports it with the router
 from __future__ import annotations
 
 import os
-import socket
 import ssl
 import threading
 import urllib.request
 import weakref
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass
 from json import loads as parse_json
 from typing import Any, Final
@@ -79,8 +82,16 @@ from otel_prompt_canary.errors import (
     RegistryUnavailableError,
     TooLargeError,
 )
+from otel_prompt_canary.routing.deadlines import Deadline, attach, deadline, shut_down
 
-__all__ = ["Answer", "ControlPlaneClient", "is_remote"]
+__all__ = ["DEFAULT_MAX_ANSWER_BYTES", "Answer", "ControlPlaneClient", "is_remote"]
+
+#: The largest answer body the client reads by default, in bytes: far above what a control plane
+#: answers with its default limits (a version holds at most a 1 MiB request body), far below what
+#: would hurt the application's memory.
+DEFAULT_MAX_ANSWER_BYTES: Final = 16 * 1024 * 1024
+#: Bytes read at a time.
+_CHUNK_BYTES: Final = 64 * 1024
 
 #: Error classes by the name the control plane puts in ``error.type``.
 _ERRORS_BY_TYPE: Final[dict[str, type[PromptCanaryError]]] = {
@@ -151,25 +162,28 @@ class _OpenConnections:
             self.closed = True
             connections = list(self._connections)
         for connection in connections:
-            sock = connection.sock
-            # An SSLSocket is shut down as a plain socket: its own shutdown() also drops its TLS
-            # state, which the thread reading it may be using. A TLS-in-TLS tunnel wraps the socket.
-            raw = sock if isinstance(sock, socket.socket) else getattr(sock, "socket", None)
-            if isinstance(raw, socket.socket):
-                with suppress(OSError):  # already closed
-                    socket.socket.shutdown(raw, socket.SHUT_RDWR)
+            shut_down(connection)
 
 
 def _pool_classes(opened: _OpenConnections) -> dict[str, type[HTTPConnectionPool]]:
-    """urllib3 pool classes whose connections register with ``opened`` (one set per client)."""
+    """urllib3 pool classes whose connections register with ``opened`` (one set per client) and
+    put themselves under the deadline of the request they carry."""
 
     class Connection(HTTPConnection):
         def connect(self) -> None:
             opened.connect(self, super().connect)
 
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            attach(self)
+            super().request(*args, **kwargs)
+
     class TlsConnection(HTTPSConnection):
         def connect(self) -> None:
             opened.connect(self, super().connect)
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            attach(self)
+            super().request(*args, **kwargs)
 
     class Pool(HTTPConnectionPool):
         ConnectionCls = Connection
@@ -262,10 +276,11 @@ def _failure(exc: BaseException) -> tuple[str, str]:
 class ControlPlaneClient:
     """Requests to the control plane at ``base_url``, with JSON in and out. Safe to share between threads.
 
-    ``token`` is sent as ``Authorization: Bearer``; ``timeout`` (seconds) bounds connecting and each
-    read; ``verify`` is the TLS verification (see the module's documentation). Raises
-    :class:`~otel_prompt_canary.errors.InvalidInputError` for a URL, timeout, CA bundle or proxy
-    setting it cannot use.
+    ``token`` is sent as ``Authorization: Bearer``; ``timeout`` (seconds) bounds connecting, each
+    read, and the whole of a request that is not a long poll; ``max_answer_bytes`` is the largest
+    answer body read; ``verify`` is the TLS verification (see the module's documentation). Raises
+    :class:`~otel_prompt_canary.errors.InvalidInputError` for a URL, timeout, size, CA bundle or
+    proxy setting it cannot use.
     """
 
     def __init__(
@@ -275,6 +290,7 @@ class ControlPlaneClient:
         token: str | None = None,
         timeout: float = 10.0,
         verify: ssl.SSLContext | str | bool = True,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         if not (isinstance(base_url, str) and is_remote(base_url)):
             raise InvalidInputError(
@@ -282,6 +298,12 @@ class ControlPlaneClient:
             )
         if timeout <= 0:
             raise InvalidInputError(f"timeout must be positive, got {timeout}")
+        if (
+            isinstance(max_answer_bytes, bool)
+            or not isinstance(max_answer_bytes, int)
+            or max_answer_bytes < 1
+        ):
+            raise InvalidInputError(f"max_answer_bytes must be a positive integer, got {max_answer_bytes!r}")
         try:
             parsed = parse_url(base_url.rstrip("/"))
         except LocationParseError as exc:
@@ -291,6 +313,8 @@ class ControlPlaneClient:
         #: The control plane's URL, without a trailing slash.
         self.base_url = parsed.url
         self.timeout = timeout
+        #: The largest answer body read, in bytes (after decompression).
+        self.max_answer_bytes = max_answer_bytes
         self._headers = {
             "User-Agent": f"otel-prompt-canary/{__version__}",
             "Accept": "application/json",
@@ -335,46 +359,81 @@ class ControlPlaneClient:
         """Send one request to ``base_url + path`` and return the answer below HTTP 400.
 
         ``json`` is sent as the JSON body; ``long_poll`` (seconds) is how long the server may hold
-        the answer, on top of the read timeout. Raises the error class the answer names for
-        HTTP 400 and above, :class:`~otel_prompt_canary.errors.RegistryUnavailableError` when the
-        control plane cannot be reached or does not answer in time, and
-        :class:`~otel_prompt_canary.errors.PromptCanaryError` for a body that is not JSON. With
-        ``answer_errors``, an answer of HTTP 400 and above is returned too, for a caller that decides
-        by its status (a sender that retries 429 and 5xx); only reaching the server can then fail.
+        the answer, on top of the timeout: the request's deadline is ``timeout + long_poll``.
+        Raises the error class the answer names for HTTP 400 and above,
+        :class:`~otel_prompt_canary.errors.RegistryUnavailableError` when the control plane cannot
+        be reached, does not answer within the deadline, or answers more than
+        ``max_answer_bytes``, and :class:`~otel_prompt_canary.errors.PromptCanaryError` for a body
+        that is not JSON. With ``answer_errors``, an answer of HTTP 400 and above is returned too,
+        for a caller that decides by its status (a sender that retries 429 and 5xx); only reaching
+        the server can then fail.
         """
         url = self.base_url + path
         if query:
             url += "?" + urlencode(query)
-        timeout = urllib3.Timeout(connect=self.timeout, read=self.timeout + max(0.0, long_poll))
-        try:
-            with suppress_instrumentation():
-                response = self._http.request(
-                    method,
-                    url,
-                    json=json,
-                    headers={**self._headers, **(headers or {})},
-                    timeout=timeout,
-                    redirect=False,
-                )
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._unavailable(exc) from exc
-        except Exception as exc:
-            # Shutting a TLS socket down under a reader can fail in odd ways; closed is closed.
-            if self._connections.closed:
-                raise self._unavailable(exc) from exc
-            raise
+        seconds = self.timeout + max(0.0, long_poll)
+        timeout = urllib3.Timeout(connect=self.timeout, read=seconds)
+        with deadline(seconds) as limit:
+            try:
+                with suppress_instrumentation():
+                    response = self._http.request(
+                        method,
+                        url,
+                        json=json,
+                        headers={**self._headers, **(headers or {})},
+                        timeout=timeout,
+                        redirect=False,
+                        preload_content=False,
+                    )
+                    body = self._read(response, method, path)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise self._unavailable(exc, limit) from exc
+            except Exception as exc:
+                # Shutting a TLS socket down under a reader can fail in odd ways; closed is closed.
+                if self._connections.closed or limit.expired:
+                    raise self._unavailable(exc, limit) from exc
+                raise
+        if limit.expired:  # the answer may look complete, cut off where the deadline shut it
+            raise self._unavailable(TimeoutError("the deadline passed"), limit)
         if response.status >= 400:
             if answer_errors:
-                return Answer(
-                    status=response.status, headers=response.headers, data=_json_or_none(response.data)
-                )
-            raise self._error(method, path, response.status, response.data, response.headers)
+                return Answer(status=response.status, headers=response.headers, data=_json_or_none(body))
+            raise self._error(method, path, response.status, body, response.headers)
         try:
-            data = parse_json(response.data) if response.data.strip() else None
+            data = parse_json(body) if body.strip() else None
         except ValueError as exc:
-            what = _body_kind(response.data, response.headers)
+            what = _body_kind(body, response.headers)
             raise self._not_a_control_plane(method, path, response.status, what) from exc
         return Answer(status=response.status, headers=response.headers, data=data)
+
+    def _read(self, response: urllib3.BaseHTTPResponse, method: str, path: str) -> bytes:
+        """The answer's body, read in chunks so that one over ``max_answer_bytes`` is refused
+        having held no more than that (decompressed, whatever ``Content-Length`` claims)."""
+        limit = self.max_answer_bytes
+        try:
+            declared = int(response.headers.get("Content-Length") or 0)
+        except ValueError:
+            declared = 0  # malformed: the chunks below are counted anyway
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            if declared <= limit:
+                while chunk := response.read(min(_CHUNK_BYTES, limit + 1 - size)):
+                    size += len(chunk)
+                    if size > limit:
+                        break
+                    chunks.append(chunk)
+        except BaseException:
+            _discard(response)
+            raise
+        if declared > limit or size > limit:
+            _discard(response)  # never drain it: the rest could be gigabytes
+            said = f" (Content-Length: {declared})" if declared > limit else ""
+            raise RegistryUnavailableError(
+                f"control plane at {self.base_url} answered {method} {path} with more than {limit} "
+                f"bytes{said}: over the client's max_answer_bytes, the answer is refused"
+            )
+        return b"".join(chunks)
 
     def unexpected(self, detail: str) -> PromptCanaryError:
         """The error for an answer of the wrong shape: ``unexpected answer from the control plane...``."""
@@ -388,9 +447,14 @@ class ControlPlaneClient:
         self._connections.close()
         self._http.clear()
 
-    def _unavailable(self, exc: BaseException) -> RegistryUnavailableError:
+    def _unavailable(self, exc: BaseException, limit: Deadline | None = None) -> RegistryUnavailableError:
         if self._connections.closed:
             return RegistryUnavailableError(f"the client of the control plane at {self.base_url} is closed")
+        if limit is not None and limit.expired:
+            return RegistryUnavailableError(
+                f"control plane at {self.base_url} did not answer in time (Deadline: no complete "
+                f"answer within {limit.seconds:g} s)"
+            )
         kind, detail = _failure(exc)
         if kind in ("ReadTimeout", "ConnectTimeout"):
             return RegistryUnavailableError(
@@ -427,6 +491,12 @@ class ControlPlaneClient:
                 message += ": " + body.decode("utf-8", "replace").strip().replace("\n", " ")[:200]
         cls = _ERRORS_BY_TYPE.get(type_ or "") or _ERRORS_BY_STATUS.get(status) or PromptCanaryError
         return cls(message)
+
+
+def _discard(response: urllib3.BaseHTTPResponse) -> None:
+    """Close a response read in part, and its connection, and give the pool its slot back."""
+    response.close()
+    response.release_conn()
 
 
 def _body_kind(body: bytes, headers: Mapping[str, str]) -> str:

@@ -9,9 +9,14 @@ The loop, on a background thread::
                              the control plane answers at once when any routing flag changes
     GET {base}/v1/prompts/{name}/versions/{n}    for each version the cache does not hold yet
 
-Reads need no credentials; a bearer token is sent when one is given. On any error (connection
-refused, timeout, HTTP 5xx, malformed body) the last known routes stay in force and the loop retries
-with capped exponential backoff (0.2 s doubling up to 5 s by default).
+Reads need no credentials; a bearer token is sent when one is given. Each request has a total
+deadline: ``timeout`` seconds, ``long_poll_wait + timeout`` for a long poll; an answer over
+``max_answer_bytes`` is refused. On any error (connection refused, deadline passed, HTTP 5xx,
+malformed or oversized body) the last known routes stay in force, the cache records the error, and
+the loop retries with capped exponential backoff (0.2 s doubling up to 5 s by default, and never
+more than ``long_poll_wait + timeout``), counted from the start of the failed attempt. So once the
+control plane answers again, a change (a rollback) reaches the router within
+``long_poll_wait + timeout`` seconds, plus the time of one answer.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pydantic import ValidationError
 from otel_prompt_canary.errors import NotFoundError
 from otel_prompt_canary.registry.models import PromptVersion, Route
 from otel_prompt_canary.routing.cache import RouteCache
-from otel_prompt_canary.routing.control_plane import Answer, ControlPlaneClient
+from otel_prompt_canary.routing.control_plane import DEFAULT_MAX_ANSWER_BYTES, Answer, ControlPlaneClient
 from otel_prompt_canary.routing.source import Backoff, RouteSource
 
 __all__ = ["DEFAULT_LONG_POLL_WAIT", "DEFAULT_TIMEOUT", "HttpSource"]
@@ -40,6 +45,8 @@ DEFAULT_LONG_POLL_WAIT = 30.0
 DEFAULT_TIMEOUT = 5.0
 #: The shortest time between two reads when the server answers at once (no long-poll support).
 DEFAULT_MIN_INTERVAL = 0.25
+#: The longest wait between two attempts after failures.
+_MAX_BACKOFF = 5.0
 
 _ROUTE_FIELDS: Final = frozenset(Route.model_fields)
 _VERSION_FIELDS: Final = frozenset(PromptVersion.model_fields)
@@ -71,13 +78,20 @@ class HttpSource(RouteSource):
         min_interval: float = DEFAULT_MIN_INTERVAL,
         verify: ssl.SSLContext | str | bool = True,
         backoff: Backoff | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         if long_poll_wait < 0 or timeout <= 0 or min_interval < 0:
             raise ValueError(
                 "long_poll_wait and min_interval must be >= 0 and timeout > 0, got "
                 f"{long_poll_wait}, {min_interval} and {timeout}"
             )
-        client = ControlPlaneClient(base_url, token=token, timeout=timeout, verify=verify)
+        client = ControlPlaneClient(
+            base_url, token=token, timeout=timeout, verify=verify, max_answer_bytes=max_answer_bytes
+        )
+        # A wait between two attempts never exceeds one long poll's deadline, so that a control
+        # plane answering again is read within that deadline.
+        longest = min(_MAX_BACKOFF, long_poll_wait + timeout)
+        backoff = backoff or Backoff(min(0.2, longest), longest)
         super().__init__(cache, description=client.base_url, backoff=backoff)
         self._client = client
         self._long_poll_wait = long_poll_wait
@@ -99,10 +113,10 @@ class HttpSource(RouteSource):
             return self._pace(started)
         if answer.status != 200:
             raise self._client.unexpected(f"GET /v1/routes answered HTTP {answer.status}")
-        etag, routes = self._parse_routes(answer)
+        etag, routes, skipped = self._parse_routes(answer)
         if etag is not None and etag == self._etag and self._complete:
             return self._pace(started)  # the server ignored If-None-Match: nothing changed
-        self._complete = self.cache.apply(routes, self._fetch_version)
+        self._complete = self.cache.apply(routes, self._fetch_version, skipped=skipped)
         self._etag = etag
         if not self._complete:
             return max(self._min_interval, 0.2)
@@ -112,22 +126,28 @@ class HttpSource(RouteSource):
         # A server that answers at once (no long polling) must not turn the loop into a busy loop.
         return max(0.0, self._min_interval - (time.monotonic() - started))
 
-    def _parse_routes(self, answer: Answer) -> tuple[str | None, list[Route]]:
+    def _parse_routes(self, answer: Answer) -> tuple[str | None, list[Route], list[str]]:
         body = answer.data
         if not isinstance(body, dict) or not isinstance(body.get("routes"), list):
             raise self._client.unexpected(
                 f'GET /v1/routes: expected {{"revision": ..., "routes": [...]}}, got {str(body)[:200]!r}'
             )
         routes: list[Route] = []
+        skipped: list[str] = []
         for item in body["routes"]:
             try:
                 routes.append(Route.model_validate(_known_fields(_ROUTE_FIELDS, item)))
             except ValidationError as exc:
                 logger.warning("ignoring a malformed route from %s: %s", self.description, exc)
+                prompt = item.get("prompt") if isinstance(item, dict) else None
+                skipped.append(
+                    f"ignored a malformed route{f' of {prompt!r}' if isinstance(prompt, str) else ''} "
+                    f"({exc.error_count()} error(s): {exc.errors()[0]['msg']})"
+                )
         etag = answer.headers.get("etag")
         if etag is None and body.get("revision") is not None:
             etag = str(body["revision"])
-        return etag, routes
+        return etag, routes, skipped
 
     def _fetch_version(self, name: str, version: int) -> PromptVersion:
         path = f"/v1/prompts/{quote(name, safe='')}/versions/{version}"

@@ -8,6 +8,8 @@ over HTTP, so that the CLI works the same against a local store or ``prompt-cana
 
 Requests go through :class:`~otel_prompt_canary.routing.control_plane.ControlPlaneClient` (timeouts,
 proxies, TLS); its errors are the :mod:`otel_prompt_canary.errors` classes a local store raises.
+Lists follow the control plane's pages (``Link: <...>; rel="next"``) until they hold what was asked:
+everything, or ``limit`` records.
 :func:`open_registry` opens a local store for any other target, importing the SQL store only then:
 a control plane's registry loads no database stack.
 """
@@ -18,9 +20,11 @@ import os
 import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 
+from otel_prompt_canary import cursors
 from otel_prompt_canary.errors import InvalidInputError, NotFoundError
 from otel_prompt_canary.names import ACTOR_HEADER
 from otel_prompt_canary.registry.diff import PromptDiff
@@ -43,6 +47,19 @@ if TYPE_CHECKING:
 __all__ = ["RemoteRegistry", "is_remote", "open_registry"]
 
 _M = TypeVar("_M", bound=BaseModel)
+
+#: Records asked for per page: the control plane's largest page.
+_PAGE_SIZE = 1000
+
+
+def _next_cursor(answer: Answer) -> str | None:
+    """The cursor of the page after ``answer``, from its ``Link: <...>; rel="next"`` header."""
+    for link in (answer.headers.get("Link") or "").split(","):
+        target, _, params = link.strip().partition(";")
+        if target.startswith("<") and target.endswith(">") and 'rel="next"' in params.replace(" ", ""):
+            found = parse_qs(urlsplit(target[1:-1]).query).get("cursor")
+            return found[0] if found else None
+    return None
 
 
 class RemoteRegistry:
@@ -118,14 +135,49 @@ class RemoteRegistry:
         answer = self._request("POST", "/v1/prompts", json=spec.model_dump(mode="json"), actor=author)
         return self._model(answer, PushResult)
 
-    def list_prompts(self) -> list[PromptSummary]:
-        """Every prompt with its newest version number and routing state, by name."""
-        return self._models(self._request("GET", "/v1/prompts"), PromptSummary)
+    def _pages(
+        self, path: str, model: type[_M], *, limit: int | None, cursor: str | None, newest_first: bool
+    ) -> list[_M]:
+        """Follow the pages of a list from ``cursor`` until ``limit`` records (all when None).
 
-    def list_versions(self, name: str) -> list[PromptVersion]:
-        """Every version of ``name``, oldest first."""
+        ``newest_first`` lists (logs, versions) go back in time page after page; what is returned
+        is oldest first all the same.
+        """
+        pages: list[list[_M]] = []
+        held = 0
+        while limit is None or held < limit:
+            query: dict[str, str | int] = {
+                "limit": _PAGE_SIZE if limit is None else min(_PAGE_SIZE, limit - held)
+            }
+            if cursor is not None:
+                query["cursor"] = cursor
+            answer = self._request("GET", path, query=query)
+            page = self._models(answer, model)
+            pages.append(page)
+            held += len(page)
+            cursor = _next_cursor(answer)
+            if cursor is None or not page:
+                break
+        if newest_first:
+            pages.reverse()
+        return [record for page in pages for record in page]
+
+    def list_prompts(self, *, after: str | None = None, limit: int | None = None) -> list[PromptSummary]:
+        """Every prompt with its newest version number and routing state, by name (the first
+        ``limit`` ones whose name sorts after ``after``, when given)."""
+        cursor = (
+            None if after is None else cursors.encode_cursor(cursors.PROMPTS, validate_prompt_name(after))
+        )
+        return self._pages("/v1/prompts", PromptSummary, limit=limit, cursor=cursor, newest_first=False)
+
+    def list_versions(
+        self, name: str, *, before: int | None = None, limit: int | None = None
+    ) -> list[PromptVersion]:
+        """Every version of ``name``, oldest first (the newest ``limit`` ones numbered below
+        ``before``, when given)."""
         path = self._prompt_path(name) + "/versions"
-        return self._models(self._request("GET", path), PromptVersion)
+        cursor = None if before is None else cursors.encode_cursor(cursors.VERSIONS, int(before))
+        return self._pages(path, PromptVersion, limit=limit, cursor=cursor, newest_first=True)
 
     def get_version(self, name: str, version: int | None = None) -> PromptVersion:
         """One version of ``name``; the newest when ``version`` is None."""
@@ -161,9 +213,16 @@ class RemoteRegistry:
         reason: str = "",
         policy: dict[str, JsonValue] | None = None,
         expected_revision: int | None = None,
+        skip_gate: bool = False,
     ) -> Route:
-        """Start canarying ``version`` of ``name`` along ``ramp`` (default 1,5,20,50,100 percent)."""
+        """Start canarying ``version`` of ``name`` along ``ramp`` (default 1,5,20,50,100 percent).
+
+        ``skip_gate`` starts it even if the candidate does not pass the policy's evaluation gate
+        (the control plane's audit record says so).
+        """
         body: dict[str, Any] = {"version": version, "reason": reason}
+        if skip_gate:
+            body["skip_gate"] = True
         if ramp is not None:
             body["ramp"] = list(ramp)
         if policy is not None:
@@ -226,11 +285,12 @@ class RemoteRegistry:
             raise self._client.unexpected(f"expected a verdict document, got {str(answer.data)[:200]!r}")
         return answer.data
 
-    def history(self, name: str, *, limit: int | None = None) -> list[AuditRecord]:
-        """The audit records of ``name``, oldest first (the newest ``limit`` ones when given)."""
-        query = {"limit": limit} if limit is not None else None
+    def history(self, name: str, *, limit: int | None = None, before: int | None = None) -> list[AuditRecord]:
+        """The audit records of ``name``, oldest first (the newest ``limit`` ones when given; with
+        ``before``, only records whose id is smaller)."""
         path = self._prompt_path(name) + "/rollout/history"
-        return self._models(self._request("GET", path, query=query), AuditRecord)
+        cursor = None if before is None else cursors.encode_cursor(cursors.AUDIT, int(before))
+        return self._pages(path, AuditRecord, limit=limit, cursor=cursor, newest_first=True)
 
 
 def open_registry(

@@ -26,7 +26,7 @@ from otel_prompt_canary.registry.base import Registry, store_url
 from otel_prompt_canary.registry.models import Message, PromptSpec, Route, validate_prompt_name
 from otel_prompt_canary.routing.cache import RouteCache, Snapshot
 from otel_prompt_canary.routing.cohort import STABLE
-from otel_prompt_canary.routing.control_plane import is_remote
+from otel_prompt_canary.routing.control_plane import DEFAULT_MAX_ANSWER_BYTES, is_remote
 from otel_prompt_canary.routing.control_planes import ControlPlane, announce
 from otel_prompt_canary.routing.http_source import (
     DEFAULT_LONG_POLL_WAIT,
@@ -60,7 +60,9 @@ class RouterStatus:
     prompts: tuple[str, ...]
     #: When routes were last read successfully.
     last_success: datetime | None
-    #: The last read error, or None if the last read succeeded.
+    #: Why the last read failed (unreachable, deadline passed, answer too large, HTTP 5xx...), or
+    #: what of the last read could not be applied (a version not readable yet, a malformed route);
+    #: None once a read is applied in full.
     last_error: str | None
     #: Rollouts seen rolled back: their canaries are never routed again by this router.
     rolled_back: frozenset[str]
@@ -131,6 +133,12 @@ class PromptRouter:
     ``{role, content}`` messages, or a :class:`~otel_prompt_canary.registry.models.PromptSpec`.
     Fallback selections have version ``0`` and cohort ``stable``.
 
+    With a control plane, every request has a total deadline: ``timeout`` seconds (connecting,
+    sending, and reading the whole answer), ``long_poll_wait + timeout`` for a long poll; an answer
+    over ``max_answer_bytes`` (16 MiB) is refused. Every failure shows in ``status().last_error``
+    while the last known routes stay in force, and once the control plane answers again a change
+    reaches the router within ``long_poll_wait + timeout`` seconds.
+
     ``token`` is the control plane credential (default: ``OTEL_PROMPT_CANARY_TOKEN`` from the
     environment): sent with every request, it is also the reporting credential that signs the
     selections' feedback keys. A router on a control plane makes it known to in-app reporting
@@ -151,6 +159,7 @@ class PromptRouter:
         timeout: float = DEFAULT_TIMEOUT,
         token: str | None = None,
         verify: ssl.SSLContext | str | bool = True,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self._fallbacks: dict[str, Arm] = {
             name: _fallback_arm(name, value) for name, value in (fallbacks or {}).items()
@@ -164,6 +173,7 @@ class PromptRouter:
             timeout=timeout,
             token=credential,
             verify=verify,
+            max_answer_bytes=max_answer_bytes,
         )
         self._source.start()
         withdraw = None
@@ -184,6 +194,7 @@ class PromptRouter:
         timeout: float,
         token: str | None,
         verify: ssl.SSLContext | str | bool,
+        max_answer_bytes: int,
     ) -> RouteSource:
         if isinstance(registry, str) and is_remote(registry):
             return HttpSource(
@@ -193,6 +204,7 @@ class PromptRouter:
                 long_poll_wait=long_poll_wait,
                 timeout=timeout,
                 verify=verify,
+                max_answer_bytes=max_answer_bytes,
             )
         if isinstance(registry, str | os.PathLike):
             location = os.fspath(registry)

@@ -1,8 +1,10 @@
 """The base of route sources: a daemon thread that keeps a :class:`RouteCache` up to date.
 
 A source reads the registry in a loop (:meth:`RouteSource.poll_once`). On an error it keeps the
-cache as it is (the last known state), waits with capped exponential backoff and tries again; it
-logs once when the registry becomes unreachable and once when it is back, not on every retry.
+cache as it is (the last known state), records the error, waits with capped exponential backoff and
+tries again; it logs once when the registry becomes unreachable and once when it is back, not on
+every retry. The backoff delay counts from the start of the failed attempt: an attempt that failed
+at its deadline has waited long enough, and the next one starts at once.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from typing import final
 
 from otel_prompt_canary.routing.cache import RouteCache
@@ -109,6 +112,7 @@ class RouteSource:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 delay = self.poll_once()
             except Exception as exc:
@@ -116,7 +120,7 @@ class RouteSource:
                     break
                 message = f"{type(exc).__name__}: {exc}"
                 self.cache.record_error(message)
-                delay = self._backoff.next_delay()
+                delay = self._backoff.next_delay() - (time.monotonic() - started)
                 if not self._failing:
                     self._failing = True
                     logger.warning(

@@ -345,8 +345,12 @@ def _read(source: str | Path | Mapping[str, Any], what: str) -> Mapping[str, Any
     # configures scoring with a mapping (or not at all) should not pay for PyYAML.
     import yaml
 
+    from otel_prompt_canary.yaml_documents import YamlLimitError, load_yaml
+
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)  # aliases bounded: a small text cannot expand to gigabytes
+    except YamlLimitError as exc:
+        raise InvalidInputError(f"{what} refused: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise InvalidInputError(f"{what} is not valid YAML: {exc}") from None
     if data is None:

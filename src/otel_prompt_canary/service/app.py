@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -11,15 +12,19 @@ from starlette.concurrency import run_in_threadpool
 
 from otel_prompt_canary._version import __version__
 from otel_prompt_canary.errors import PromptCanaryError
+from otel_prompt_canary.evals.probes import Prober, parse_probes
 from otel_prompt_canary.loop.controller import RolloutController
+from otel_prompt_canary.loop.retention import Pruner, Retention
 from otel_prompt_canary.loop.store import LoopStore, SqlLoopStore
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.sql import SqlRegistry
 from otel_prompt_canary.service import receivers
 from otel_prompt_canary.service.api import ROUTERS
+from otel_prompt_canary.service.api.routes import NotModifiedShortcut
 from otel_prompt_canary.service.deps import RouteWatchDep
+from otel_prompt_canary.service.drift_monitoring import DriftMonitoring
 from otel_prompt_canary.service.errors import error_response, install_error_handlers
-from otel_prompt_canary.service.limits import RequestBodyGuard
+from otel_prompt_canary.service.limits import RequestGuard, describe_guard
 from otel_prompt_canary.service.schemas import ErrorResponse
 from otel_prompt_canary.service.settings import ServiceSettings
 from otel_prompt_canary.service.watch import RouteWatch
@@ -30,9 +35,17 @@ _DESCRIPTION = """\
 The control plane of otel-prompt-canary: an immutable, versioned prompt registry and the routing
 flag of each prompt (which version is stable, which is in canary, at what weight).
 
-Reads are open. Every write (POST) needs `Authorization: Bearer <token>`; the alert receivers and
-the report endpoint also accept their senders' own credentials and signatures (docs/alerts.md).
-Errors answer `{"error": {"type": ..., "message": ...}}`.
+Every write (POST) needs `Authorization: Bearer <token>`; the alert receivers and the report
+endpoint also accept their senders' own credentials and signatures (docs/alerts.md). Reads are open
+unless the service runs with a read token: then they need `Authorization: Bearer <read token>` (or
+the write token; the reporting credential reads routes, prompt versions and policies).
+
+Lists come in pages: `limit` (default 100, at most 1000) and an opaque `cursor`; the `Link` header
+of a page names the next one (`rel="next"`), and its absence says it was the last.
+
+Errors answer `{"error": {"type": ..., "message": ...}}`. Capacity and deadlines answer 503 with
+`Retry-After` (too many connections or parked long-polls, a request over its deadline), 408 (a body
+or headers that did not arrive in time); see docs/control-plane.md.
 """
 
 
@@ -56,14 +69,35 @@ def create_app(registry: Registry, settings: ServiceSettings) -> FastAPI:
             time_scale=settings.time_scale,
             on_change=lambda _route: watch.notify_threadsafe(),
         )
+    # Retention (docs/registry.md#retention): the store is pruned every hour.
+    pruner = (
+        Pruner(registry, Retention.parse(settings.retention)) if isinstance(registry, SqlRegistry) else None
+    )
+    # Drift monitoring of every prompt's live stable version (docs/drift.md).
+    drift = DriftMonitoring.of(registry, settings)
+    # Golden-set probes of the live stable versions (docs/evaluations.md).
+    probes = parse_probes(settings.probes)
+    prober = Prober(registry, probes) if probes and isinstance(registry, SqlRegistry) else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if controller is not None:
             controller.start()
+        if pruner is not None:
+            pruner.start()
+        if drift is not None:
+            drift.start()
+        if prober is not None:
+            prober.start()
         try:
             yield
         finally:
+            if prober is not None:
+                await run_in_threadpool(prober.stop)
+            if drift is not None:
+                await run_in_threadpool(drift.stop)
+            if pruner is not None:
+                await run_in_threadpool(pruner.stop)
             if controller is not None:
                 await run_in_threadpool(controller.stop)
             await watch.aclose()
@@ -76,12 +110,23 @@ def create_app(registry: Registry, settings: ServiceSettings) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            describe_guard(build_openapi(), settings)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.registry = registry
     app.state.settings = settings
     app.state.route_watch = watch
     app.state.loop_store = store
     app.state.controller = controller
-    app.add_middleware(RequestBodyGuard, max_body_bytes=settings.max_body_bytes)
+    app.state.drift_monitor = None if drift is None else drift.monitor
+    # The last added runs first: the guard (credentials, limits, deadlines) before the shortcut.
+    app.add_middleware(NotModifiedShortcut, watch=watch)
+    app.add_middleware(RequestGuard, settings=settings)
     install_error_handlers(app)
     for resource in ROUTERS:
         app.include_router(resource)

@@ -1,4 +1,8 @@
-"""Injectable dependencies of the route handlers: the registry, the settings, auth and the actor."""
+"""Injectable dependencies of the route handlers: the registry, the settings, auth and the actor.
+
+Every one is ``async def``: none blocks, and FastAPI would run a plain ``def`` dependency in its
+thread pool, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,12 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from otel_prompt_canary.errors import AuthenticationError, InvalidInputError, PromptCanaryError
+from otel_prompt_canary.errors import InvalidInputError, PromptCanaryError
 from otel_prompt_canary.loop.store import LoopStore
 from otel_prompt_canary.names import ACTOR_HEADER
 from otel_prompt_canary.registry.base import Registry
-from otel_prompt_canary.registry.models import validate_prompt_name
-from otel_prompt_canary.service.credentials import secret_equals
+from otel_prompt_canary.registry.models import PROMPT_NAME_PATTERN, validate_prompt_name
+from otel_prompt_canary.service.credentials import require_write_token
 from otel_prompt_canary.service.settings import ServiceSettings
 from otel_prompt_canary.service.watch import RouteWatch
 
@@ -42,19 +46,19 @@ _ACTOR_PATTERN = re.compile(r"^[\w.@:+/ -]{1,128}$")
 _bearer = HTTPBearer(auto_error=False, description="The control plane's write token")
 
 
-def get_registry(request: Request) -> Registry:
+async def get_registry(request: Request) -> Registry:
     """The registry the application serves."""
     registry: Registry = request.app.state.registry
     return registry
 
 
-def get_settings(request: Request) -> ServiceSettings:
+async def get_settings(request: Request) -> ServiceSettings:
     """The application's settings."""
     settings: ServiceSettings = request.app.state.settings
     return settings
 
 
-def get_route_watch(request: Request) -> RouteWatch:
+async def get_route_watch(request: Request) -> RouteWatch:
     """The application's route watcher (ETag and long-poll)."""
     watch: RouteWatch = request.app.state.route_watch
     return watch
@@ -66,7 +70,7 @@ class NotSupportedError(PromptCanaryError):
     http_status = 501
 
 
-def get_loop_store(request: Request) -> LoopStore:
+async def get_loop_store(request: Request) -> LoopStore:
     """The store of alerts and reports (501 when the registry has none)."""
     store: LoopStore | None = request.app.state.loop_store
     if store is None:
@@ -83,36 +87,19 @@ SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 RouteWatchDep = Annotated[RouteWatch, Depends(get_route_watch)]
 
 
-def require_writer(
+async def require_writer(
     request: Request,
     settings: SettingsDep,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Refuse a write without the right bearer token (unless the service runs with open writes)."""
-    token = settings.token
-    if token is None:
-        return
-    header = request.headers.get("authorization")
-    if not header:
-        raise AuthenticationError(
-            "missing credentials: writes need the header 'Authorization: Bearer <token>'"
-        )
-    scheme, _, presented = header.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        raise AuthenticationError(
-            f"unsupported authorization scheme {scheme!r}: use 'Authorization: Bearer <token>'"
-        )
-    presented = presented.strip()
-    if not presented:
-        raise AuthenticationError("empty bearer token: use 'Authorization: Bearer <token>'")
-    if not secret_equals(presented, token):
-        raise AuthenticationError("invalid bearer token")
+    require_write_token(request.headers, settings)
 
 
 WriterDep = Annotated[None, Depends(require_writer)]
 
 
-def get_actor_header(
+async def get_actor_header(
     actor: Annotated[
         str | None,
         Header(
@@ -132,7 +119,7 @@ def get_actor_header(
     return actor
 
 
-def get_actor(header: Annotated[str | None, Depends(get_actor_header)]) -> str:
+async def get_actor(header: Annotated[str | None, Depends(get_actor_header)]) -> str:
     """The name recorded as the actor of a transition: the actor header, else ``api``."""
     return header if header is not None else "api"
 
@@ -141,7 +128,20 @@ AuthorDep = Annotated[str | None, Depends(get_actor_header)]
 ActorDep = Annotated[str, Depends(get_actor)]
 
 
-def get_prompt_name(name: Annotated[str, Path(description="The prompt's name")]) -> str:
+async def get_prompt_name(
+    name: Annotated[
+        str,
+        Path(
+            description="The prompt's name",
+            # Described for clients; checked by validate_prompt_name, whose message says what is wrong.
+            json_schema_extra={
+                "pattern": PROMPT_NAME_PATTERN.pattern,
+                "maxLength": 128,
+                "examples": ["support-bot"],
+            },
+        ),
+    ],
+) -> str:
     """The ``{name}`` path parameter, validated."""
     return validate_prompt_name(name)
 

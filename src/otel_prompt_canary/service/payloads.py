@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -36,11 +37,15 @@ from otel_prompt_canary.analysis.stats import MeanStats, ProportionStats, Report
 from otel_prompt_canary.errors import InvalidInputError, describe_validation_errors
 from otel_prompt_canary.loop.alerts import AlertAction, AlertNotice
 from otel_prompt_canary.loop.reports import ReportOrigin
+from otel_prompt_canary.registry.bounds import MAX_INTEGER
 from otel_prompt_canary.registry.models import validate_prompt_name
 
 __all__ = ["CollectorAlert", "FeedbackBody", "ReportEnvelope"]
 
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+# [0-9], not \d: \d also takes other scripts' digits.
+_RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
 
 
 def _rfc3339(value: object) -> object:
@@ -144,21 +149,30 @@ class CollectorAlert(_Strict):
         )
 
 
+# Counts are the store's 64-bit integers.
 class _WireProportion(_Strict):
     kind: Literal["proportion"]
-    n: StrictInt = Field(ge=0)
-    successes: StrictInt = Field(ge=0)
+    n: StrictInt = Field(ge=0, le=MAX_INTEGER)
+    successes: StrictInt = Field(ge=0, le=MAX_INTEGER)
 
 
 class _WireMean(_Strict):
     kind: Literal["mean"]
-    n: StrictInt = Field(ge=0)
+    n: StrictInt = Field(ge=0, le=MAX_INTEGER)
     sum: str = Field(pattern=r"^-?[0-9]+$", max_length=200)
     sum_sq: str = Field(pattern=r"^[0-9]+$", max_length=400)
 
 
 _WireStats = Annotated[_WireProportion | _WireMean, Field(discriminator="kind")]
-_WindowKey = Annotated[str, Field(pattern=r"^-?[0-9]+$", max_length=20)]
+
+
+def _window_start(value: str) -> str:
+    if not -MAX_INTEGER - 1 <= int(value) <= MAX_INTEGER:
+        raise ValueError(f"window start {value} is out of range: Unix seconds fit 64 bits")
+    return value
+
+
+_WindowKey = Annotated[str, Field(pattern=r"^-?[0-9]+$", max_length=20), AfterValidator(_window_start)]
 _Cohort = dict[Annotated[str, Field(max_length=256)], dict[_WindowKey, _WireStats]]
 
 
@@ -167,9 +181,26 @@ class _Versions(_Strict):
     canary: str | None = None
 
 
+_ModelName = Annotated[str, Field(min_length=1, max_length=256)]
+_ModelCalls = dict[_ModelName, dict[_WindowKey, Annotated[StrictInt, Field(ge=0, le=MAX_INTEGER)]]]
+
+
+class _ResponseModels(_Strict):
+    """``gen_ai.response.model`` of the calls, per cohort: model -> window start -> calls."""
+
+    stable: _ModelCalls = Field(default_factory=dict)
+    canary: _ModelCalls = Field(default_factory=dict)
+
+    def of(self, cohort: Literal["stable", "canary"]) -> dict[str, dict[int, int]]:
+        """One cohort's calls per model and window start."""
+        calls: _ModelCalls = self.stable if cohort == "stable" else self.canary
+        return {model: {int(start): n for start, n in windows.items()} for model, windows in calls.items()}
+
+
 _WHEN_NULL = {
     "versions": "must be an object; leave the field out when no version is known",
     "origin": "must be 'application' or 'collector'; leave the field out when unknown",
+    "response_models": "must be an object; leave the field out when no response model is known",
 }
 
 
@@ -187,11 +218,13 @@ class ReportEnvelope(_Strict):
     versions: _Versions | None = None
     stable: _Cohort
     canary: _Cohort
+    # Optional (drift monitoring's model watch): senders older than the field stay valid.
+    response_models: _ResponseModels | None = None
     window_start: Timestamp
     window_end: Timestamp
     created_at: Timestamp
 
-    @field_validator("versions", "origin", mode="before")
+    @field_validator("versions", "origin", "response_models", mode="before")
     @classmethod
     def _not_null(cls, value: object, info: ValidationInfo) -> object:
         # Optional means "may be left out", as in the schema: an explicit null is malformed.

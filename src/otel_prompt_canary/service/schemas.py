@@ -15,6 +15,7 @@ from otel_prompt_canary.analysis.verdict import Verdict
 from otel_prompt_canary.loop.assessment import Assessment
 from otel_prompt_canary.loop.reports import RolloutOrigin
 from otel_prompt_canary.loop.start import policy_document
+from otel_prompt_canary.registry.bounds import MAX_INTEGER, MAX_VERSION, storable_problem
 from otel_prompt_canary.registry.models import (
     Action,
     PromptVersion,
@@ -36,13 +37,24 @@ __all__ = [
 
 
 class _Request(BaseModel):
+    """A request body: unknown fields refused, and text the store cannot hold (a lone surrogate, a
+    NUL) or a NaN anywhere in it refused, naming the field."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        problem = storable_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class StartRolloutRequest(_Request):
     """Body of ``POST /v1/prompts/{name}/rollouts``."""
 
-    version: int = Field(ge=1, description="The candidate version to canary")
+    version: int = Field(ge=1, le=MAX_VERSION, description="The candidate version to canary")
     ramp: list[float] | str | None = Field(
         None,
         description="Percent of traffic at each step, as a list or '1,5,20,50,100' (default: the "
@@ -55,7 +67,12 @@ class StartRolloutRequest(_Request):
         description="The rollout's policy document (validated; stored in full). Default: the default policy",
     )
     expected_revision: int | None = Field(
-        None, ge=1, description="Apply only if the routing flag is still at this revision"
+        None, ge=1, le=MAX_INTEGER, description="Apply only if the routing flag is still at this revision"
+    )
+    skip_gate: bool = Field(
+        False,
+        description="Start even if the candidate does not pass the policy's evaluation gate; the audit "
+        "record says so (docs/evaluations.md)",
     )
 
     @field_validator("reason")
@@ -85,14 +102,15 @@ class TransitionRequest(_Request):
     reason: str = Field(min_length=1, max_length=2000, description="Why, for the audit log")
     evidence: JsonValue = Field(None, description="What supports the decision (any JSON)")
     expected_revision: int | None = Field(
-        None, ge=1, description="Apply only if the routing flag is still at this revision"
+        None, ge=1, le=MAX_INTEGER, description="Apply only if the routing flag is still at this revision"
     )
     rollout_id: str | None = Field(
-        None, min_length=1, description="Apply only if this rollout is the current one"
+        None, min_length=1, max_length=256, description="Apply only if this rollout is the current one"
     )
     to_version: int | None = Field(
         None,
         ge=1,
+        le=MAX_VERSION,
         description="revert only: the version everyone goes back to (default: the promoted rollout's "
         "baseline, the stable version before the promotion)",
     )

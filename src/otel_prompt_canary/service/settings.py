@@ -7,8 +7,12 @@ options from these fields, so that each setting is declared once.
 
 The service refuses insecure defaults: without a bearer token for writes it does not start, unless
 ``insecure_dev`` says this is a local development instance (then writes are open to anyone who can
-reach the port). Secrets of the alert receivers follow the same rule: an empty secret is refused,
-unless ``insecure_dev`` (then it means "not configured"), and a short one is refused always.
+reach the port, and the server listens on loopback only). Secrets of the alert receivers follow the
+same rule: an empty secret is refused, unless ``insecure_dev`` (then it means "not configured"), and
+a short one is refused always. Reads are open unless ``read_token`` is set.
+
+The limits (connections, parked long-polls, deadlines, body size) bound what one process holds
+whatever its clients do; docs/control-plane.md says what each answers when it is reached.
 """
 
 from __future__ import annotations
@@ -20,11 +24,16 @@ import re
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from otel_prompt_canary.analysis.drift import DriftConfig
+from otel_prompt_canary.evals.probes import ProbesText
 from otel_prompt_canary.feedback import DEFAULT_KEY_LIFETIME_SECONDS, FeedbackKeys
+from otel_prompt_canary.loop.retention import DEFAULT_RETENTION, RetentionText
 from otel_prompt_canary.registry.base import DEFAULT_MAX_TEMPLATE_BYTES
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_LONG_POLLS",
     "DEFAULT_WEBHOOK_TOLERANCE_SECONDS",
     "ENV_PREFIX",
     "GRAFANA_SIGNATURE_HEADER",
@@ -40,6 +49,12 @@ ENV_PREFIX = "OTEL_PROMPT_CANARY_"
 
 #: Request bodies larger than this are refused with HTTP 413 before they are parsed.
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+#: Open connections of one process; beyond, a new connection is answered 503.
+DEFAULT_MAX_CONNECTIONS = 2048
+
+#: Long-polls of ``GET /v1/routes`` parked at once in one process; beyond, 503.
+DEFAULT_MAX_LONG_POLLS = 1536
 
 #: The longest ``wait`` a client may ask of ``GET /v1/routes``.
 MAX_LONG_POLL_SECONDS = 60.0
@@ -61,6 +76,8 @@ _SECRETS = (
     "grafana_secret",
     "webhook_secret",
     "report_token",
+    "read_token",
+    "drift_webhook_secret",
 )
 
 
@@ -96,8 +113,16 @@ class ServiceSettings(BaseSettings):
         description="Seconds a feedback key stays valid after it was issued (default 7 days)",
         json_schema_extra={"option": "--feedback-key-lifetime"},
     )
+    read_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that reads (GET) must present (the write token reads too, and the "
+        "reporting credential reads what applications and the Collector need: routes, prompt "
+        "versions, policies). Unset: reads are open to anyone who reaches the port",
+    )
     insecure_dev: bool = Field(
-        False, description="Allow starting without a token: writes are then unauthenticated"
+        False,
+        description="Local development: allow starting without a token (writes are then "
+        "unauthenticated); the server then listens on loopback only",
     )
     max_body_bytes: int = Field(
         DEFAULT_MAX_BODY_BYTES,
@@ -109,6 +134,36 @@ class ServiceSettings(BaseSettings):
         DEFAULT_MAX_TEMPLATE_BYTES,
         ge=1,
         description="Largest accepted template, in UTF-8 bytes (HTTP 413 above)",
+    )
+    max_connections: int = Field(
+        DEFAULT_MAX_CONNECTIONS,
+        ge=2,
+        le=65_536,
+        description="Open connections per process; beyond, a new connection is answered 503 with "
+        "Retry-After and closed",
+    )
+    max_long_polls: int = Field(
+        DEFAULT_MAX_LONG_POLLS,
+        ge=1,
+        le=65_536,
+        description="Long-polls of GET /v1/routes parked at once per process (each holds a "
+        "connection); beyond, 503 with Retry-After",
+    )
+    read_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a client has to send a request's headers, and again its body; beyond, "
+        "408 and the connection is closed",
+        json_schema_extra={"option": "--read-timeout"},
+    )
+    request_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="Seconds a request may take once read, long-polls excepted (their wait plus "
+        "this); beyond, 503 with Retry-After",
+        json_schema_extra={"option": "--request-timeout"},
     )
     store_poll_seconds: float = Field(
         0.25,
@@ -168,6 +223,89 @@ class ServiceSettings(BaseSettings):
         description="Policy durations run this many times faster (60: a 60 s step takes 1 s); "
         "for tests and demos",
     )
+    # -- retention (docs/registry.md#retention) -----------------------------------------------
+    retention: RetentionText = Field(
+        str(DEFAULT_RETENTION),
+        description="How long de-duplication ids, the de-duplication window of alerts without a start "
+        "time, records of alerts that changed nothing and the windows of ended rollouts are kept "
+        "(any subset; 'forever' keeps one); pruned every hour",
+        json_schema_extra={"metavar": "NAME=DURATION,..."},
+    )
+
+    # -- golden-set probes (docs/evaluations.md) -----------------------------------------------
+    probes: ProbesText = Field(
+        "",
+        description="Evaluate each prompt's live stable version on a dataset at an interval: "
+        "PROMPT=DATASET@INTERVAL,... (e.g. support-bot=support-golden@1h); the model and judge "
+        "endpoints come from the usual variables (OPENAI_API_KEY...)",
+        json_schema_extra={"metavar": "PROMPT=DATASET@EVERY,..."},
+    )
+
+    # -- drift monitoring (docs/drift.md) ------------------------------------------------------
+    drift: str = Field(
+        "on",
+        description="Drift monitoring of every prompt's live stable version: 'on' (the defaults), "
+        "'off', or settings such as 'alpha=0.01,horizon=30d,window=1m,baseline=1d,"
+        "baseline_samples=1000,settle=30s'",
+        json_schema_extra={"metavar": "on|off|NAME=VALUE,..."},
+    )
+    drift_interval_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="Seconds between two ticks of the drift monitor",
+        json_schema_extra={"option": "--drift-interval"},
+    )
+    drift_alertmanager_url: str | None = Field(
+        None,
+        description="Alertmanager that drift alerts are posted to (its API: <url>/api/v2/alerts)",
+        json_schema_extra={"metavar": "URL"},
+    )
+    drift_webhook_url: str | None = Field(
+        None,
+        description="URL that drift alerts are posted to as signed webhooks (with --drift-webhook-secret)",
+        json_schema_extra={"metavar": "URL"},
+    )
+    drift_webhook_secret: SecretStr | None = Field(
+        None,
+        description="Standard Webhooks secret that signs the drift webhooks ('whsec_<base64>' or any string)",
+    )
+
+    @field_validator("drift")
+    @classmethod
+    def _drift_settings(cls, value: str) -> str:
+        if value.strip().lower() not in ("on", "off", ""):
+            DriftConfig.parse(value)  # refused with the part that is wrong
+        return value.strip()
+
+    @field_validator("drift_alertmanager_url", "drift_webhook_url")
+    @classmethod
+    def _drift_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s]*)?", value.strip()):
+            raise ValueError(f"invalid URL {value!r}: give http(s)://host[:port][/path]")
+        return None if value is None else value.strip().rstrip("/")
+
+    @model_validator(mode="after")
+    def _drift_webhook(self) -> ServiceSettings:
+        if self.drift_webhook_url is not None and self.drift_webhook_secret is None and not self.insecure_dev:
+            raise ValueError(
+                "--drift-webhook-url needs --drift-webhook-secret: the receiver checks the signature"
+            )
+        if self.drift_webhook_secret is not None:
+            key = webhook_key(self.drift_webhook_secret.get_secret_value())
+            if len(key) < MIN_TOKEN_LENGTH:
+                raise ValueError(
+                    f"the drift webhook secret is too short: use at least {MIN_TOKEN_LENGTH} bytes"
+                )
+        return self
+
+    @property
+    def drift_config(self) -> DriftConfig | None:
+        """The drift monitor's settings, or None when drift monitoring is off."""
+        text = self.drift.strip().lower()
+        if text == "off":
+            return None
+        return DriftConfig() if text in ("on", "") else DriftConfig.parse(self.drift)
 
     @field_validator("grafana_signature_header", "grafana_timestamp_header")
     @classmethod
@@ -196,7 +334,7 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _strong_secrets(self) -> ServiceSettings:
-        for name in ("alertmanager_token", "grafana_secret", "report_token"):
+        for name in ("alertmanager_token", "grafana_secret", "report_token", "read_token"):
             secret: SecretStr | None = getattr(self, name)
             if secret is not None:
                 _check_strength(name, secret.get_secret_value())
@@ -216,6 +354,12 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_insecure(self) -> ServiceSettings:
+        if self.max_long_polls >= self.max_connections:
+            raise ValueError(
+                f"max_long_polls ({self.max_long_polls}) must be below max_connections "
+                f"({self.max_connections}): each parked long-poll holds a connection, and other "
+                "requests need some"
+            )
         if self.max_template_bytes > self.max_body_bytes:
             raise ValueError(
                 f"max_template_bytes ({self.max_template_bytes}) must not exceed "
@@ -242,6 +386,11 @@ class ServiceSettings(BaseSettings):
     def writes_open(self) -> bool:
         """True when writes need no token (``insecure_dev`` without a token)."""
         return self.token is None
+
+    @property
+    def reads_open(self) -> bool:
+        """True when reads need no credential (no ``read_token``)."""
+        return self.read_token is None
 
     def feedback_keys(self) -> FeedbackKeys:
         """What reads the feedback keys applications made: under the reporting credential or the

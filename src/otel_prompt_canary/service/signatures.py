@@ -9,7 +9,9 @@ A signed request carries three headers (https://www.standardwebhooks.com/):
   the secret's base64 part when the secret is written ``whsec_<base64>``, else its UTF-8 bytes.
 
 A request verifies when the timestamp is within the tolerance of the server's clock (either way)
-and at least one ``v1`` signature matches; signatures of other versions are skipped.
+and at least one ``v1`` signature matches; signatures of other versions are skipped. A timestamp is
+1 to 12 ASCII digits (:func:`unix_seconds`): ``str.isdigit`` would also take ``²``, which ``int()``
+refuses.
 :func:`authenticate` is what the Collector's alert receiver and the report endpoint ask: a signed
 request must verify, an unsigned one may present the write token instead.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +38,7 @@ __all__ = [
     "authenticate",
     "check_message_id",
     "sign",
+    "unix_seconds",
     "verify",
 ]
 
@@ -43,6 +47,13 @@ TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
 
 _MAX_ID_LENGTH = 256
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+
+
+def unix_seconds(text: str) -> int | None:
+    """A timestamp header's Unix seconds: 1 to 12 ASCII digits, blanks around ignored; else None."""
+    stamp = text.strip()
+    return int(stamp) if _UNIX_SECONDS.fullmatch(stamp) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +95,12 @@ def verify(
     assert message_id is not None and stamp is not None and signatures is not None
     if len(message_id) > _MAX_ID_LENGTH or not message_id.isprintable():
         raise AuthenticationError(f"invalid webhook-id: 1-{_MAX_ID_LENGTH} printable characters")
-    stamp = stamp.strip()
-    if not stamp.isdigit() or len(stamp) > 12:
-        raise AuthenticationError(f"invalid webhook-timestamp {stamp[:20]!r}: give Unix seconds")
-    timestamp = int(stamp)
+    parsed = unix_seconds(stamp)
+    if parsed is None:
+        raise AuthenticationError(
+            f"invalid webhook-timestamp {stamp.strip()[:20]!a}: give Unix seconds (1-12 ASCII digits)"
+        )
+    timestamp = parsed
     current = time.time() if now is None else now
     skew = timestamp - current
     if abs(skew) > tolerance_seconds:

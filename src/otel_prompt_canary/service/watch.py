@@ -5,8 +5,11 @@ anything a router cares about changes. Writes made through this process call :me
 and wake long-polls at once. Writes made by other replicas sharing the same database are noticed by
 one background task that re-reads the routes every ``poll_seconds``, and only while long-polls wait.
 
-Reads are single-flight per generation: the waiters woken by one change share one read of the store
-(started after the change, so none of them can see the state from before it).
+The route set is read once and kept, with its JSON answer already encoded: until this process
+changes a route, for up to ``poll_seconds``, every ``GET /v1/routes`` is answered from memory, and
+the long-polls woken by one change share one read of the store (started after the change, so none
+of them can see the state from before it). A change made by another replica (or by another process
+on the same store) is seen within ``poll_seconds``.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
@@ -32,10 +37,21 @@ def routes_etag(routes: list[Route]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RoutesSnapshot:
-    """Every route, sorted by prompt name, and their combined revision."""
+    """Every route, sorted by prompt name, their combined revision, and the JSON answer of both."""
 
     routes: list[Route]
     revision: str
+    #: ``{"revision": ..., "routes": [...]}``, encoded once for every request that answers it.
+    body: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, routes: list[Route]) -> RoutesSnapshot:
+        """The snapshot of ``routes``."""
+        ordered = sorted(routes, key=lambda r: r.prompt)
+        revision = routes_etag(ordered)
+        document = {"revision": revision, "routes": [r.model_dump(mode="json") for r in ordered]}
+        body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        return cls(routes=ordered, revision=revision, body=body)
 
     @property
     def etag(self) -> str:
@@ -50,93 +66,142 @@ class RouteWatch:
         self._read_routes = read_routes
         self._poll_seconds = poll_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._changed = asyncio.Condition()
         self._generation = 0
+        self._changed: asyncio.Future[RoutesSnapshot | None] | None = None
         self._inflight: asyncio.Future[RoutesSnapshot] | None = None
         self._inflight_generation = -1
+        self._kept: RoutesSnapshot | None = None
+        self._kept_generation = -1
+        self._kept_at = 0.0
         self._waiters = 0
         self._poller: asyncio.Task[None] | None = None
         self._closing = False
 
-    def _bind(self) -> None:
+    def _bind(self) -> asyncio.AbstractEventLoop:
         # asyncio primitives belong to one loop; a test client may run the app on several in turn.
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._loop = loop
-            self._changed = asyncio.Condition()
+            self._changed = None
             self._inflight = None
+            self._kept = None
             self._poller = None
             self._closing = False
+        return loop
+
+    @property
+    def waiters(self) -> int:
+        """Long-polls waiting for a change now."""
+        return self._waiters
+
+    def current(self) -> RoutesSnapshot | None:
+        """The routes kept in memory while they are known to be current, else None (no I/O)."""
+        loop = self._loop
+        if loop is None or self._kept is None or self._kept_generation != self._generation:
+            return None
+        try:
+            if asyncio.get_running_loop() is not loop:
+                return None
+        except RuntimeError:
+            return None
+        return self._kept if loop.time() - self._kept_at < self._poll_seconds else None
 
     def _read(self) -> RoutesSnapshot:
-        routes = sorted(self._read_routes(), key=lambda r: r.prompt)
-        return RoutesSnapshot(routes=routes, revision=routes_etag(routes))
+        return RoutesSnapshot.of(self._read_routes())
 
-    async def snapshot(self) -> RoutesSnapshot:
-        """The current routes, read in the threadpool (shared with concurrent readers)."""
-        self._bind()
+    async def snapshot(self, *, fresh: bool = False) -> RoutesSnapshot:
+        """The current routes: kept in memory until a change here or ``poll_seconds`` pass, else
+        read in the thread pool (one read shared by concurrent callers). ``fresh`` reads always."""
+        loop = self._bind()
         generation = self._generation
+        kept = self._kept
+        if (
+            not fresh
+            and kept is not None
+            and self._kept_generation == generation
+            and loop.time() - self._kept_at < self._poll_seconds
+        ):
+            return kept
         inflight = self._inflight
         if inflight is None or inflight.done() or self._inflight_generation != generation:
-            inflight = asyncio.ensure_future(run_in_threadpool(self._read))
+            inflight = asyncio.ensure_future(self._read_and_keep(generation, loop.time()))
             self._inflight = inflight
             self._inflight_generation = generation
         # shield: a caller that goes away must not cancel the read others are waiting for.
         return await asyncio.shield(inflight)
 
+    async def _read_and_keep(self, generation: int, started: float) -> RoutesSnapshot:
+        snap = await run_in_threadpool(self._read)
+        if self._generation == generation:  # no change since the read began: it is current
+            self._kept, self._kept_generation, self._kept_at = snap, generation, started
+        return snap
+
     async def notify(self) -> None:
-        """Say that routes may have changed: every long-poll re-reads them now."""
+        """Say that routes may have changed: the long-polls get the routes read after this call."""
         self._bind()
-        async with self._changed:
-            self._generation += 1
-            self._changed.notify_all()
+        self._generation += 1
+        changed, self._changed = self._changed, None
+        if changed is not None and not changed.done():
+            # One read for every waiter, started after the change; each waiter gets its result.
+            reading = asyncio.ensure_future(self.snapshot())
+            reading.add_done_callback(lambda read: _hand_over(read, changed))
+
+    def _next_change(self, generation: int) -> asyncio.Future[RoutesSnapshot | None]:
+        """A future done once the generation has moved past ``generation``: with the routes read
+        after the change, or None (then the waiter reads them itself)."""
+        loop = self._bind()
+        if self._closing or self._generation != generation:
+            done: asyncio.Future[RoutesSnapshot | None] = loop.create_future()
+            done.set_result(None)
+            return done
+        if self._changed is None or self._changed.done():
+            self._changed = loop.create_future()
+        return self._changed
 
     async def wait_for_change(
         self,
         revision: str,
         timeout: float,
         *,
-        gone: Callable[[], object] | None = None,
+        gone: Awaitable[object] | None = None,
     ) -> RoutesSnapshot | None:
         """The routes as soon as their revision differs from ``revision``; None after ``timeout``.
 
-        ``gone`` is an async callable checked about once a second; when it returns True (the client
-        disconnected) the wait ends early with None.
+        ``gone``, when given, completes when the client disconnects: the wait then ends with None.
         """
-        self._bind()
-        loop = asyncio.get_running_loop()
+        loop = self._bind()
         deadline = loop.time() + timeout
+        gone_future = asyncio.ensure_future(gone) if gone is not None else None
         self._waiters += 1
         try:
+            found: RoutesSnapshot | None = None
             while True:
+                if found is not None:  # the routes read for every waiter after the change
+                    if found.revision != revision:
+                        return found
+                    found = None  # nothing this waiter cares about changed: wait again, from now
                 generation = self._generation  # before the read: a change after it wakes us
                 snap = await self.snapshot()
                 if snap.revision != revision:
                     return snap
-                self._ensure_poller(snap.revision)
-                while not await self._wait_generation(generation, min(deadline - loop.time(), 1.0)):
-                    if loop.time() >= deadline or (gone is not None and await _call(gone)):
-                        return None
-                if self._closing:
+                remaining = deadline - loop.time()
+                if self._closing or remaining <= 0:
                     return None
+                self._ensure_poller(snap.revision)
+                # shield: the shared future must outlive a waiter that times out or goes away.
+                change = asyncio.shield(self._next_change(generation))
+                waiting: set[asyncio.Future[Any]] = {change}
+                if gone_future is not None:
+                    waiting.add(gone_future)
+                await asyncio.wait(waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+                if not change.done():
+                    change.cancel()
+                    return None  # timed out, or the client went away
+                found = change.result()
         finally:
             self._waiters -= 1
-
-    async def _wait_generation(self, generation: int, timeout: float) -> bool:
-        """True if the generation moved past ``generation`` within ``timeout`` seconds."""
-        if self._closing or self._generation != generation:
-            return True
-        if timeout <= 0:
-            return False
-        async with self._changed:
-            try:
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: self._closing or self._generation != generation),
-                    timeout,
-                )
-            except TimeoutError:
-                return False
-        return True
+            if gone_future is not None and not gone_future.done():
+                gone_future.cancel()
 
     def _ensure_poller(self, seen: str) -> None:
         if self._poller is None or self._poller.done():
@@ -150,12 +215,14 @@ class RouteWatch:
         while self._waiters > 0:
             await asyncio.sleep(self._poll_seconds)
             try:
-                snap = await self.snapshot()
+                snap = await self.snapshot(fresh=True)
             except Exception:  # the store is down: a waiter sees it on its next read
                 continue
             if snap.revision != last:
                 last = snap.revision
                 await self.notify()
+                # What was just read is the state after that change: the waiters need not read again.
+                self._kept, self._kept_generation = snap, self._generation
 
     def notify_threadsafe(self) -> None:
         """:meth:`notify` from any thread (the rollout controller's, say)."""
@@ -183,8 +250,12 @@ class RouteWatch:
                 await poller
 
 
-async def _call(check: Callable[[], object]) -> bool:
-    result = check()
-    if asyncio.iscoroutine(result):
-        result = await result
-    return bool(result)
+def _hand_over(read: asyncio.Future[RoutesSnapshot], changed: asyncio.Future[RoutesSnapshot | None]) -> None:
+    """Give the waiters of one change the routes read after it (None when the read failed: each
+    waiter then reads, and meets the failure, itself)."""
+    if changed.done():
+        return
+    if read.cancelled() or read.exception() is not None:
+        changed.set_result(None)
+    else:
+        changed.set_result(read.result())

@@ -3,13 +3,25 @@
 ``prompts`` (push, read, diff), ``rollouts`` (start and move a rollout, its verdict and audit trail),
 ``routes`` (the routing flags routers poll), ``policies`` (the active rollouts' policies, for outside
 judges), ``reports`` (rollout statistics from applications and the Collector), ``feedback`` (users'
-feedback on answers, by feedback key) and ``alerts`` (the alert log). The alert receivers are in
-:mod:`otel_prompt_canary.service.receivers`.
+feedback on answers, by feedback key), ``alerts`` (the alert log), ``datasets`` (golden sets),
+``evals`` (evaluation runs) and ``drift`` (drift monitoring of every prompt's live stable
+version). The alert receivers are in :mod:`otel_prompt_canary.service.receivers`.
 """
 
 from fastapi import APIRouter
 
-from otel_prompt_canary.service.api import alerts, feedback, policies, prompts, reports, rollouts, routes
+from otel_prompt_canary.service.api import (
+    alerts,
+    datasets,
+    drift,
+    evals,
+    feedback,
+    policies,
+    prompts,
+    reports,
+    rollouts,
+    routes,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -22,4 +34,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     alerts.router,
     reports.router,
     feedback.router,
+    datasets.router,
+    evals.router,
+    drift.router,
+    drift.prompt_router,
 )

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from otel_prompt_canary.errors import InvalidInputError, NotFoundError, TooLargeError
-from otel_prompt_canary.registry.diff import PromptDiff
+from otel_prompt_canary import cursors
+from otel_prompt_canary.registry.bounds import MAX_VERSION, check_spec_size, parse_version
 from otel_prompt_canary.registry.models import (
     PromptSpec,
     PromptSummary,
     PromptVersion,
     PushResult,
 )
+from otel_prompt_canary.service.api.evals import VersionsDiff, with_evaluations
 from otel_prompt_canary.service.deps import (
     AuthorDep,
     PromptNameDep,
@@ -23,6 +24,7 @@ from otel_prompt_canary.service.deps import (
     SettingsDep,
     WriterDep,
 )
+from otel_prompt_canary.service.pages import PAGE_RESPONSE, PageDep, link_next
 from otel_prompt_canary.service.schemas import ErrorResponse, PromptDetail
 
 __all__ = ["parse_version", "router"]
@@ -38,15 +40,6 @@ _WRITE_ERRORS: dict[int | str, dict[str, object]] = {
     413: {"model": ErrorResponse, "description": "Body or template over the size limit"},
     422: {"model": ErrorResponse, "description": "Invalid input"},
 }
-
-
-def parse_version(value: str) -> int | None:
-    """A version path segment: a positive integer, or ``latest`` (None)."""
-    if value == "latest":
-        return None
-    if value.isdigit() and int(value) >= 1:
-        return int(value)
-    raise InvalidInputError(f"invalid version {value!r}: give a positive integer or 'latest'")
 
 
 @router.post(
@@ -68,13 +61,12 @@ async def push_prompt(
     _writer: WriterDep,
     author: AuthorDep,
 ) -> PushResult:
-    """Store a new version (201), or return the version with identical content (200)."""
-    size = spec.template_bytes()
-    if size > settings.max_template_bytes:
-        raise TooLargeError(
-            f"template of {spec.name!r} is {size} bytes, over the limit of "
-            f"{settings.max_template_bytes} bytes"
-        )
+    """Store a new version (201), or return the version with identical content (200).
+
+    Its template, ``config``, ``tools`` and output schema are each at most ``max_template_bytes``
+    (413 otherwise).
+    """
+    check_spec_size(spec, settings.max_template_bytes)
     result = await run_in_threadpool(registry.push, spec, author=author)
     if not result.created:
         response.status_code = 200
@@ -83,41 +75,56 @@ async def push_prompt(
     return result
 
 
-@router.get("", summary="List prompts")
-def list_prompts(registry: RegistryDep) -> list[PromptSummary]:
-    """Every prompt with its newest version and routing state, by name."""
-    return registry.list_prompts()
+@router.get("", summary="List prompts", responses={**PAGE_RESPONSE, **_ERRORS})
+async def list_prompts(
+    request: Request, response: Response, registry: RegistryDep, page: PageDep
+) -> list[PromptSummary]:
+    """Every prompt with its newest version and routing state, by name, a page at a time."""
+    prompts = await run_in_threadpool(
+        registry.list_prompts, after=page.after(cursors.PROMPTS), limit=page.limit + 1
+    )
+    return link_next(request, response, prompts, page, cursors.PROMPTS, lambda p: p.name, newest_first=False)
 
 
 @router.get("/{name}", summary="Show a prompt", responses=_ERRORS)
 def get_prompt(name: PromptNameDep, registry: RegistryDep) -> PromptDetail:
     """A prompt: its newest version, how many versions it has, and its routing flag."""
-    versions = registry.list_versions(name)
-    if not versions:
-        raise NotFoundError(f"unknown prompt {name!r}")
-    latest = versions[-1]
+    latest = registry.get_version(name)
     return PromptDetail(
         name=name,
+        # Versions are numbered 1, 2, 3... and never removed: the newest number is the count.
         latest_version=latest.version,
-        versions=len(versions),
+        versions=latest.version,
         route=registry.get_route(name),
         latest=latest,
     )
 
 
-@router.get("/{name}/versions", summary="List versions", responses=_ERRORS)
-def list_versions(name: PromptNameDep, registry: RegistryDep) -> list[PromptVersion]:
-    """Every version of the prompt, oldest first."""
-    versions = registry.list_versions(name)
-    if not versions:
-        raise NotFoundError(f"unknown prompt {name!r}")
-    return versions
+@router.get("/{name}/versions", summary="List versions", responses={**PAGE_RESPONSE, **_ERRORS})
+async def list_versions(
+    request: Request, response: Response, name: PromptNameDep, registry: RegistryDep, page: PageDep
+) -> list[PromptVersion]:
+    """Every version of the prompt, newest page first, each page oldest first (see the API's
+    description of pages)."""
+    versions = await run_in_threadpool(
+        registry.list_versions, name, before=page.before(cursors.VERSIONS), limit=page.limit + 1
+    )
+    return link_next(
+        request, response, versions, page, cursors.VERSIONS, lambda v: v.version, newest_first=True
+    )
 
 
 @router.get("/{name}/versions/{version}", summary="Show a version", responses=_ERRORS)
 def get_version(
     name: PromptNameDep,
-    version: Annotated[str, Path(description="A version number, or 'latest'")],
+    version: Annotated[
+        str,
+        Path(
+            description=f"A version number (1 to {MAX_VERSION}, ASCII digits), or 'latest'",
+            # Documented here, checked by parse_version, whose message says what to give.
+            json_schema_extra={"pattern": r"^([0-9]{1,10}|latest)$"},
+        ),
+    ],
     registry: RegistryDep,
 ) -> PromptVersion:
     """One version of the prompt."""
@@ -128,8 +135,9 @@ def get_version(
 def diff_versions(
     name: PromptNameDep,
     registry: RegistryDep,
-    from_: Annotated[int, Query(alias="from", ge=1, description="The older version")],
-    to: Annotated[int, Query(ge=1, description="The newer version")],
-) -> PromptDiff:
-    """What changed from version ``from`` to version ``to``, with a summary and blast radius."""
-    return registry.diff(name, from_, to)
+    from_: Annotated[int, Query(alias="from", ge=1, le=MAX_VERSION, description="The older version")],
+    to: Annotated[int, Query(ge=1, le=MAX_VERSION, description="The newer version")],
+) -> VersionsDiff:
+    """What changed from version ``from`` to version ``to``, with a summary and blast radius, and
+    their evaluations side by side (``evaluations``, docs/evaluations.md)."""
+    return with_evaluations(registry, registry.diff(name, from_, to))

@@ -12,6 +12,10 @@ Signal attributes keep the kind their prefix says: ``prompt_canary.check.*`` are
 A report's ``origin`` (``application`` or ``collector``) says which path sent it: a rollout counts
 the reports of the first origin that reported for it and acknowledges the other's as ``ignored``
 (:mod:`otel_prompt_canary.loop.reports`), since both paths report the same calls.
+
+A report whose rollout id is ``live:<version>`` carries calls served with no rollout: it goes to drift
+monitoring (:mod:`otel_prompt_canary.service.drift_reports`), as do the ``response_models`` of a
+rollout's stable cohort.
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from otel_prompt_canary.errors import InvalidInputError
+from otel_prompt_canary.loop.live import live_version
 from otel_prompt_canary.loop.reports import ReportReceipt, check_kinds
+from otel_prompt_canary.registry.bounds import check_storable
 from otel_prompt_canary.registry.models import validate_prompt_name
 from otel_prompt_canary.service import signatures
 from otel_prompt_canary.service.bodies import parse_json, validate_payload
 from otel_prompt_canary.service.deps import LoopStoreDep, SettingsDep
+from otel_prompt_canary.service.drift_reports import record_live_report, record_rollout_models
 from otel_prompt_canary.service.payloads import ReportEnvelope
 from otel_prompt_canary.service.schemas import ErrorResponse
 
@@ -55,7 +62,9 @@ async def post_report(request: Request, settings: SettingsDep, store: LoopStoreD
     """
     body = await request.body()
     message = signatures.authenticate(request.headers, body, settings, reporting=True)
-    envelope = validate_payload(ReportEnvelope, parse_json(body), "report")
+    raw = parse_json(body)
+    check_storable(raw, "body")
+    envelope = validate_payload(ReportEnvelope, raw, "report")
     signatures.check_message_id(message, envelope.id)
     try:
         prompt = validate_prompt_name(envelope.prompt)
@@ -63,6 +72,9 @@ async def post_report(request: Request, settings: SettingsDep, store: LoopStoreD
         raise InvalidInputError(f"body.prompt: {exc}") from None
     report = envelope.report()
     check_kinds(report)
+    drift = getattr(request.app.state, "drift_monitor", None)
+    if live_version(envelope.rollout_id) is not None:  # calls of no rollout: for drift monitoring
+        return await run_in_threadpool(record_live_report, drift, envelope, report, prompt)
     receipt: ReportReceipt = await run_in_threadpool(
         store.record_report,
         report,
@@ -71,6 +83,7 @@ async def post_report(request: Request, settings: SettingsDep, store: LoopStoreD
         report_id=envelope.id,
         origin=envelope.origin,
     )
+    await run_in_threadpool(record_rollout_models, drift, request.app.state.registry, envelope, receipt)
     controller = getattr(request.app.state, "controller", None)
     if controller is not None:
         controller.wake()

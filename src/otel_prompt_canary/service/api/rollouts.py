@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from otel_prompt_canary import cursors
 from otel_prompt_canary.errors import NotFoundError
 from otel_prompt_canary.loop.assessment import assess
 from otel_prompt_canary.loop.start import start_rollout
@@ -20,6 +21,7 @@ from otel_prompt_canary.service.deps import (
     SettingsDep,
     WriterDep,
 )
+from otel_prompt_canary.service.pages import PAGE_RESPONSE, PageDep, link_next
 from otel_prompt_canary.service.schemas import (
     ErrorResponse,
     RolloutStatus,
@@ -65,7 +67,9 @@ async def post_rollout(
     The policy is validated first (422 when it cannot be decided, or when it must have data from a
     signal never reported for the prompt); without one the default policy applies. It is stored on
     the rollout in full. See docs/control-plane.md for how the ramp and the policy's
-    ``ramp.steps`` are reconciled.
+    ``ramp.steps`` are reconciled. A policy with a ``gate`` needs a passing evaluation of the
+    candidate (409 naming what is missing, or the cases that failed or got worse), unless
+    ``skip_gate``, which the start's audit record keeps (docs/evaluations.md).
     """
     route = await run_in_threadpool(
         start_rollout,
@@ -78,6 +82,7 @@ async def post_rollout(
         reason=body.reason,
         expected_revision=body.expected_revision,
         store=store,
+        skip_gate=body.skip_gate,
     )
     await watch.notify()
     return route
@@ -118,14 +123,16 @@ async def rollout_verdict(
     return RolloutVerdict.of(assessment, origin)
 
 
-@router.get("/rollout/history", summary="Audit trail", responses=_READ_ERRORS)
-def rollout_history(
-    name: PromptNameDep,
-    registry: RegistryDep,
-    limit: Annotated[int | None, Query(ge=1, le=10_000, description="Only the newest N records")] = None,
+@router.get("/rollout/history", summary="Audit trail", responses={**PAGE_RESPONSE, **_READ_ERRORS})
+async def rollout_history(
+    request: Request, response: Response, name: PromptNameDep, registry: RegistryDep, page: PageDep
 ) -> list[AuditRecord]:
-    """Every applied transition of the prompt's routing flag, oldest first."""
-    return registry.history(name, limit=limit)
+    """Every applied transition of the prompt's routing flag, newest page first, each page oldest
+    first (see the API's description of pages)."""
+    records = await run_in_threadpool(
+        registry.history, name, limit=page.limit + 1, before=page.before(cursors.AUDIT)
+    )
+    return link_next(request, response, records, page, cursors.AUDIT, lambda r: r.id, newest_first=True)
 
 
 @router.post("/rollout/{action}", summary="Move the rollout", responses=_WRITE_ERRORS)

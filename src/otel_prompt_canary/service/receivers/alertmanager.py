@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from otel_prompt_canary.errors import AuthenticationError
 from otel_prompt_canary.loop.alerts import AlertNotice
+from otel_prompt_canary.registry.bounds import check_storable
 from otel_prompt_canary.service.bodies import parse_json, validate_payload
 from otel_prompt_canary.service.credentials import authorization, secret_equals
-from otel_prompt_canary.service.receivers.labels import PrometheusAlert, labelled_notices
+from otel_prompt_canary.service.receivers.labels import PrometheusAlert, labelled_notices, untimed_window
 from otel_prompt_canary.service.settings import ServiceSettings
 
 __all__ = ["AlertmanagerPayload", "AlertmanagerReceiver", "authenticate"]
@@ -109,5 +110,7 @@ class AlertmanagerReceiver:
     ) -> list[AlertNotice]:
         """Authenticate, then read every alert of the notification (401 or 422 before anything)."""
         authenticate(headers, settings)
-        payload = validate_payload(AlertmanagerPayload, parse_json(body), "Alertmanager payload")
-        return labelled_notices("alertmanager", payload)
+        raw = parse_json(body)
+        check_storable(raw, "body")
+        payload = validate_payload(AlertmanagerPayload, raw, "Alertmanager payload")
+        return labelled_notices("alertmanager", payload, untimed_window_seconds=untimed_window(settings))

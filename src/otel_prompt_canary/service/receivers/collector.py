@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from otel_prompt_canary.loop.alerts import AlertNotice
+from otel_prompt_canary.registry.bounds import check_storable
 from otel_prompt_canary.service import signatures
 from otel_prompt_canary.service.bodies import parse_json, validate_payload
 from otel_prompt_canary.service.payloads import CollectorAlert
@@ -31,6 +32,7 @@ class CollectorReceiver:
         """Verify the signature (or token), then read the alert (401 or 422 before anything)."""
         message = signatures.authenticate(headers, body, settings)
         raw = parse_json(body)
+        check_storable(raw, "body")
         alert = validate_payload(CollectorAlert, raw, "Collector alert")
         signatures.check_message_id(message, alert.id)
         return [alert.notice(raw)]

@@ -28,10 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from otel_prompt_canary.errors import AuthenticationError
 from otel_prompt_canary.loop.alerts import AlertNotice
+from otel_prompt_canary.registry.bounds import check_storable
 from otel_prompt_canary.service.bodies import parse_json, validate_payload
 from otel_prompt_canary.service.credentials import bearer_is_service_token
-from otel_prompt_canary.service.receivers.labels import PrometheusAlert, labelled_notices
+from otel_prompt_canary.service.receivers.labels import PrometheusAlert, labelled_notices, untimed_window
 from otel_prompt_canary.service.settings import GRAFANA_SIGNATURE_HEADER, ServiceSettings
+from otel_prompt_canary.service.signatures import unix_seconds
 
 __all__ = ["GRAFANA_FALLBACK_SIGNATURE_HEADER", "GrafanaPayload", "GrafanaReceiver", "authenticate", "sign"]
 
@@ -92,11 +94,13 @@ def authenticate(
         stamp = headers.get(settings.grafana_timestamp_header)
         if stamp is not None:
             stamp = stamp.strip()
-            if not stamp.isdigit() or len(stamp) > 12:
+            seconds = unix_seconds(stamp)
+            if seconds is None:
                 raise AuthenticationError(
-                    f"invalid {settings.grafana_timestamp_header} {stamp[:20]!r}: give Unix seconds"
+                    f"invalid {settings.grafana_timestamp_header} {stamp[:20]!a}: give Unix seconds "
+                    "(1-12 ASCII digits)"
                 )
-            skew = int(stamp) - (time.time() if now is None else now)
+            skew = seconds - (time.time() if now is None else now)
             if abs(skew) > settings.webhook_tolerance_seconds:
                 raise AuthenticationError(
                     f"stale {settings.grafana_timestamp_header}: {stamp} is {abs(skew):.0f} s away from "
@@ -135,5 +139,7 @@ class GrafanaReceiver:
     ) -> list[AlertNotice]:
         """Verify the signature (or token), then read every alert (401 or 422 before anything)."""
         authenticate(headers, body, settings)
-        payload = validate_payload(GrafanaPayload, parse_json(body), "Grafana payload")
-        return labelled_notices("grafana", payload)
+        raw = parse_json(body)
+        check_storable(raw, "body")
+        payload = validate_payload(GrafanaPayload, raw, "Grafana payload")
+        return labelled_notices("grafana", payload, untimed_window_seconds=untimed_window(settings))

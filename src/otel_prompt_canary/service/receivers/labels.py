@@ -12,7 +12,10 @@ Both send the same alert object (``status``, ``labels``, ``annotations``, ``star
 A firing alert asks for its action; a resolved one is recorded and changes nothing. The
 de-duplication key of an alert is ``<source>:<fingerprint>:<startsAt>:<status>``: every repeat of one
 firing alert (Alertmanager's ``repeat_interval``, a retry, a copy from another replica) is one
-decision; the same alert firing again later (a new ``startsAt``) is a new one.
+decision; the same alert firing again later (a new ``startsAt``) is a new one. An alert without
+``startsAt`` names no time, so its key cannot tell a repeat from a new firing: it de-duplicates for
+the retention's ``untimed_alerts`` window (1 hour by default), after which the same alert is decided
+again, instead of being a duplicate for ever.
 
 Malformed input is refused whole (HTTP 422 or 404) before anything is decided, so that a payload
 either is fully understood or changes nothing.
@@ -30,9 +33,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.loop.alerts import AlertAction, AlertNotice, AlertStatus
+from otel_prompt_canary.loop.retention import Retention
 from otel_prompt_canary.registry.models import canonical_json, validate_prompt_name
+from otel_prompt_canary.service.settings import ServiceSettings
 
-__all__ = ["LabelledPayload", "PrometheusAlert", "labelled_notices", "notice_of"]
+__all__ = ["LabelledPayload", "PrometheusAlert", "labelled_notices", "notice_of", "untimed_window"]
 
 PROMPT_LABELS = ("prompt", "gen_ai_prompt_name")
 ROLLOUT_LABELS = ("rollout_id", "prompt_canary_rollout_id")
@@ -87,16 +92,23 @@ def _describe(source: str, alert: PrometheusAlert, fired_at: datetime | None) ->
     return (text + (f": {summary}" if summary else ""))[:2000]
 
 
+def untimed_window(settings: ServiceSettings) -> int | None:
+    """The de-duplication window, in seconds, of an alert without ``startsAt`` (None: for ever)."""
+    return Retention.parse(settings.retention).untimed_alert_window_seconds
+
+
 def notice_of(
     source: Literal["alertmanager", "grafana"],
     alert: PrometheusAlert,
     index: int,
     *,
     context: Mapping[str, Any],
+    untimed_window_seconds: int | None = None,
 ) -> AlertNotice:
     """The notice an alert makes (see the module docstring); 422 naming the alert when it is unclear.
 
-    ``context`` (receiver, group key, external URL...) is stored with the alert as evidence.
+    ``context`` (receiver, group key, external URL...) is stored with the alert as evidence. An
+    alert without ``startsAt`` de-duplicates for ``untimed_window_seconds`` (None: for ever).
     """
     where = f"body.alerts.{index}.labels"
     prompt = _label(alert.labels, PROMPT_LABELS)
@@ -136,6 +148,7 @@ def notice_of(
         actor=source,
         reason=_describe(source, alert, fired_at),
         alert=json.loads(json.dumps(evidence)),
+        dedup_window_seconds=untimed_window_seconds if fired_at is None else None,
     )
 
 
@@ -153,8 +166,17 @@ class LabelledPayload(Protocol):
 
 
 def labelled_notices(
-    source: Literal["alertmanager", "grafana"], payload: LabelledPayload
+    source: Literal["alertmanager", "grafana"],
+    payload: LabelledPayload,
+    *,
+    untimed_window_seconds: int | None = None,
 ) -> list[AlertNotice]:
-    """The notices of every alert of ``payload``, in order; 422 naming the first unclear alert."""
+    """The notices of every alert of ``payload``, in order; 422 naming the first unclear alert.
+
+    An alert without ``startsAt`` de-duplicates for ``untimed_window_seconds`` (None: for ever).
+    """
     context = payload.context()
-    return [notice_of(source, alert, i, context=context) for i, alert in enumerate(payload.alerts)]
+    return [
+        notice_of(source, alert, i, context=context, untimed_window_seconds=untimed_window_seconds)
+        for i, alert in enumerate(payload.alerts)
+    ]

@@ -27,7 +27,6 @@ import (
 type Judge struct {
 	policy *policy.Policy
 	alpha  float64
-	rho2   float64
 }
 
 // New returns the judge of p, a policy validated by policy.ParsePolicy or policy.FromValue.
@@ -36,11 +35,13 @@ func New(p *policy.Policy) (*Judge, error) {
 		return nil, errors.New("a judge needs a policy with at least one rule")
 	}
 	alpha := p.RuleAlpha()
-	rho2, err := MixtureRho2(alpha, p.Statistics.TargetSamples)
-	if err != nil {
+	if err := checkAlpha(alpha); err != nil {
 		return nil, err
 	}
-	return &Judge{policy: p, alpha: alpha, rho2: rho2}, nil
+	if p.Statistics.TargetSamples < 1 {
+		return nil, fmt.Errorf("target_samples must be at least 1, got %d", p.Statistics.TargetSamples)
+	}
+	return &Judge{policy: p, alpha: alpha}, nil
 }
 
 // Policy is the policy this judge applies.
@@ -48,9 +49,6 @@ func (j *Judge) Policy() *policy.Policy { return j.policy }
 
 // RuleAlpha is each rule's share of the policy's alpha.
 func (j *Judge) RuleAlpha() float64 { return j.alpha }
-
-// Rho2 is the mixture parameter of every rule's test.
-func (j *Judge) Rho2() float64 { return j.rho2 }
 
 // Step says where the rollout stands on its ramp.
 type Step struct {

@@ -88,12 +88,12 @@ func TestTheDocumentedExample(t *testing.T) {
 	assert.InDelta(t, -0.052000000000000046, *r.Estimate, 1e-15)
 	assert.InDelta(t, -0.01, r.Limit, 0)
 	assert.InDelta(t, 0.00012041592816621151, *r.Variance, 1e-18)
-	assert.InDelta(t, 0.0405460359921112, *r.Radius, 1e-15)
-	assert.InDelta(t, -0.011453964007888846, *r.Bound, 1e-15)
-	assert.InDelta(t, 4.435330111582573, *r.Statistic, 1e-12)
+	assert.InDelta(t, 0.032302335660069764, *r.Radius, 1e-15)
+	assert.InDelta(t, -0.019697664339930282, *r.Bound, 1e-15)
+	assert.InDelta(t, 6.915899577123093, *r.Statistic, 1e-12)
 	assert.InDelta(t, 4.0943445622221, r.StatisticThreshold, 1e-12)
 	assert.InDelta(t, 0.016666666666666666, r.Alpha, 0)
-	assert.Equal(t, "proven: canary json_valid is below stable by more than 0.01 (difference -0.052, upper bound -0.01145, limit -0.01)", r.Summary)
+	assert.Equal(t, "proven: canary json_valid is below stable by more than 0.01 (difference -0.052, upper bound -0.0197, limit -0.01)", r.Summary)
 
 	for _, r := range v.Rules[1:] {
 		assert.Equal(t, StatusInsufficientData, r.Status)
@@ -106,12 +106,13 @@ func TestTheDocumentedExample(t *testing.T) {
 }
 
 // TestAHeldAbsoluteRuleOnAMean matches the Python engine's verdict: a proven non-critical rule
-// waits for the step's minimum duration; at 100% the stable cohort is exempt.
+// waits for the step's minimum duration; at 100% the stable cohort is exempt. A tiny rollout's
+// test is tuned for a tiny target.
 func TestAHeldAbsoluteRuleOnAMean(t *testing.T) {
 	j := mustJudge(t, `
 signals: [{name: tokens, kind: mean, harmful: increase}]
 rules: [{signal: tokens, type: absolute, threshold: 400, action: alert}]
-statistics: {warmup_samples: 2}
+statistics: {warmup_samples: 2, target_samples: 10}
 ramp: {steps: [50, 100], min_duration_seconds: 0.5, min_samples: 3}
 `)
 	evidence := Evidence{Canary: map[string]*stats.Stat{"prompt_canary.score.tokens": mean(500, 520, 480, 510)}}
@@ -127,15 +128,58 @@ ramp: {steps: [50, 100], min_duration_seconds: 0.5, min_samples: 3}
 	assert.Nil(t, r.Stable)
 	assert.InDelta(t, 291.6666666666667, *r.Canary.Variance, 1e-12)
 	assert.InDelta(t, 72.91666666666667, *r.Variance, 1e-12)
-	assert.InDelta(t, 85.98366372960423, *r.Radius, 1e-12)
-	assert.InDelta(t, 416.51633627039575, *r.Bound, 1e-12)
-	assert.InDelta(t, 4.270108427718681, *r.Statistic, 1e-12)
-	assert.Equal(t, "proven, acting once the step reaches its minimum duration and samples: canary tokens is above 400 (estimate 502.5, lower bound 416.5, limit 400)", r.Summary)
+	assert.InDelta(t, 23.043258868632662, *r.Radius, 1e-12)
+	assert.InDelta(t, 479.4567411313673, *r.Bound, 1e-12)
+	assert.InDelta(t, 24.43509187573387, *r.Statistic, 1e-12)
+	assert.Equal(t, "proven, acting once the step reaches its minimum duration and samples: canary tokens is above 400 (estimate 502.5, lower bound 479.5, limit 400)", r.Summary)
 
 	v, err = j.Evaluate(evidence, &Step{Index: 1, ElapsedSeconds: 0.5})
 	require.NoError(t, err)
 	assert.Equal(t, DecisionBreach, v.Decision, "the step is mature: the rule acts")
 	assert.Equal(t, Alert, v.Action)
+}
+
+// TestRatioRulesMatchThePythonEngine replays tests/analysis/test_judge.py's count-data case:
+// refusals per call (the check's failures) and tool errors per call (a score).
+func TestRatioRulesMatchThePythonEngine(t *testing.T) {
+	j := mustJudge(t, `
+signals:
+  - {name: refusal, kind: proportion, harmful: decrease}
+  - {name: tool_errors, kind: mean, harmful: increase}
+rules:
+  - {signal: refusal, type: relative, ratio: 2, action: rollback, critical: true}
+  - {signal: tool_errors, type: relative, ratio: 1.5, action: pause, critical: true}
+`)
+	values := func(zeros, ones int) *stats.Stat {
+		s := stats.New(stats.Mean)
+		for i := 0; i < zeros+ones; i++ {
+			if i < zeros {
+				s.AddValue(0)
+			} else {
+				s.AddValue(stats.Scale)
+			}
+		}
+		return s
+	}
+	v, err := j.Evaluate(Evidence{
+		Stable: map[string]*stats.Stat{"prompt_canary.check.refusal": proportion(8000, 7920), "prompt_canary.score.tool_errors": values(1600, 400)},
+		Canary: map[string]*stats.Stat{"prompt_canary.check.refusal": proportion(800, 760), "prompt_canary.score.tool_errors": values(160, 40)},
+	}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, DecisionBreach, v.Decision)
+	assert.Equal(t, Rollback, v.Action)
+	refusals, errors := v.Rules[0], v.Rules[1]
+	assert.Equal(t, StatusBreach, refusals.Status)
+	assert.InDelta(t, 0.0, refusals.Limit, 0)
+	assert.InDelta(t, 2.0, *refusals.Ratio, 0)
+	assert.InDelta(t, 0.030000000000000027, *refusals.Estimate, 1e-15)
+	assert.InDelta(t, 6.56458971753977e-05, *refusals.Variance, 1e-18)
+	assert.InDelta(t, 0.005539376913764035, *refusals.Bound, 1e-12)
+	assert.InDelta(t, 6.322162263641626, *refusals.Statistic, 1e-10)
+	assert.Equal(t, "proven: canary refusal failures per call are above 2 times stable's (excess +0.03, lower bound +0.005539, limit 0)", refusals.Summary)
+	assert.Equal(t, StatusContinue, errors.Status)
+	assert.InDelta(t, -0.2035109831599148, *errors.Bound, 1e-12)
+	assert.Equal(t, "not proven: canary tool_errors per call is above 1.5 times stable's (excess -0.1, lower bound -0.2035, limit 0)", errors.Summary)
 }
 
 func TestSeverityThenPolicyOrderDecides(t *testing.T) {

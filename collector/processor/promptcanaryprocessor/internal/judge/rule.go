@@ -48,6 +48,9 @@ func (j *Judge) judgeRule(rule *policy.Rule, evidence *Evidence, mature bool) (R
 		if signal.Harmful == policy.Decrease {
 			limit = -rule.Tolerance()
 		}
+		if rule.Ratio != nil {
+			limit = 0 // the contrast is the canary's rate minus ratio times stable's
+		}
 	} else {
 		limit = *rule.Threshold
 	}
@@ -66,10 +69,16 @@ func (j *Judge) judgeRule(rule *policy.Rule, evidence *Evidence, mature bool) (R
 	var test Test
 	tested := false
 	if len(short) == 0 {
-		if relative {
-			test, tested = CompareToStable(canaryStats, stableStats, signal.Harmful, rule.Tolerance(), j.alpha, j.rho2)
-		} else {
-			test, tested = CompareToThreshold(canaryStats, signal.Harmful, limit, j.alpha, j.rho2)
+		target := p.Statistics.TargetSamples
+		switch {
+		case relative && rule.Ratio != nil:
+			if test, tested, err = CompareRates(canaryStats, stableStats, signal.Harmful, *rule.Ratio, j.alpha, target); err != nil {
+				return RuleVerdict{}, err
+			}
+		case relative:
+			test, tested = CompareToStable(canaryStats, stableStats, signal.Harmful, rule.Tolerance(), j.alpha, target)
+		default:
+			test, tested = CompareToThreshold(canaryStats, signal.Harmful, limit, j.alpha, target)
 		}
 		if !tested {
 			short = []string{"no spread has been observed yet"}
@@ -88,6 +97,7 @@ func (j *Judge) judgeRule(rule *policy.Rule, evidence *Evidence, mature bool) (R
 		Canary:             cohortEvidence(canaryStats),
 		Limit:              limit,
 		Margin:             rule.Margin,
+		Ratio:              rule.Ratio,
 		Threshold:          rule.Threshold,
 		StatisticThreshold: -math.Log(j.alpha),
 		Alpha:              j.alpha,
@@ -134,6 +144,15 @@ func describe(rule *policy.Rule, signal *policy.Signal, test *Test) string {
 	side, which := "below", "upper"
 	if signal.Harmful == policy.Increase {
 		side, which = "above", "lower"
+	}
+	if rule.Ratio != nil {
+		// Harmful when it decreases: a check, whose bad outcomes are its failures.
+		counted := signal.Name + " per call is"
+		if signal.Harmful == policy.Decrease {
+			counted = signal.Name + " failures per call are"
+		}
+		return fmt.Sprintf("canary %s above %s times stable's (excess %s, lower bound %s, limit 0)",
+			counted, pyG(*rule.Ratio), pyGPrec(test.Estimate, 4, true), pyGPrec(test.Bound, 4, true))
 	}
 	var claim, value string
 	if rule.Type == policy.Relative {

@@ -11,25 +11,32 @@ import (
 	"github.com/otel-prompt-canary/otel-prompt-canary/collector/processor/promptcanaryprocessor/internal/stats"
 )
 
-// The anytime-valid test: a normal-mixture confidence sequence for the canary, or for its gap to
-// stable (Waudby-Smith, Arbour, Sinha, Kennedy and Ramdas 2021, arXiv:2103.06476; for a
-// difference of means, the mixture SPRT of Johari, Koomen, Pekelis and Walsh 2017). Every
-// quantity is the closed form of the Python engine (otel_prompt_canary.analysis.sequential),
-// written with the same operations in the same order, so both engines compute the same floats:
+// The anytime-valid test: a mixture SPRT whose mixture is a normal distribution of harmful shifts
+// centred on the regression the test proves fastest near target_samples samples per cohort
+// (Robbins 1970; Howard, Ramdas, McAuliffe and Sekhon 2021, in its asymptotic form: Waudby-Smith,
+// Arbour, Sinha, Kennedy and Ramdas 2021). Every quantity is the closed form of the Python engine
+// (otel_prompt_canary.analysis.sequential, whose docstring derives them), written with the same
+// operations in the same order, so both engines compute the same floats. With L = ln(1/a), a the
+// rule's alpha, V the variance of the contrast and T its variance at target_samples per cohort:
 //
-//	rho2      = (2 ln(1/a) + ln(1 + 2 ln(1/a))) / target_samples
-//	tau2      = rho2 * scale
-//	radius    = sqrt((V (V + tau2) / tau2) * (ln((V + tau2) / V) - 2 ln(a)))
-//	statistic = tau2 d^2 / (2 V (V + tau2)) - ln((V + tau2) / V) / 2
+//	m^2       = 2 L T,  t2 = (m/4)^2
+//	K         = m^2 V + V (V + t2) (2 L + ln((V + t2) / V))
+//	radius    = (sqrt(V^2 + K/16) - V) * 16 / m
+//	statistic = (t2 d^2 + 2 m d V - m^2 V) / (2 V (V + t2)) - ln((V + t2) / V) / 2
 //
-// where a is the rule's alpha, V the variance of the contrast and d its distance past the limit
-// on the harmful side.
+// where d is the estimate's distance past the limit on the harmful side.
+
+// MixtureSpread is the mixture's standard deviation as a share of its centre.
+const MixtureSpread = 0.25
 
 // Test is the outcome of one sequential test of a contrast against a rule's limit.
 type Test struct {
-	Estimate  float64
-	Variance  float64
-	Tau2      float64
+	Estimate float64
+	Variance float64
+	// TargetVariance is the contrast's variance at target_samples samples per cohort.
+	TargetVariance float64
+	// Centre is the harmful shift the mixture is centred on.
+	Centre    float64
 	Limit     float64
 	Radius    float64
 	Bound     float64
@@ -38,45 +45,52 @@ type Test struct {
 	Breach    bool
 }
 
-// MixtureRho2 is the mixture parameter that makes the bound tightest near targetSamples
-// canary samples.
-func MixtureRho2(alpha float64, targetSamples int64) (float64, error) {
+func checkAlpha(alpha float64) error {
 	if !(alpha > 0 && alpha < 1) {
-		return 0, fmt.Errorf("alpha must be in (0, 1), got %v", alpha)
+		return fmt.Errorf("alpha must be in (0, 1), got %v", alpha)
 	}
-	if targetSamples < 1 {
-		return 0, fmt.Errorf("target_samples must be at least 1, got %d", targetSamples)
-	}
-	logInv := -math.Log(alpha)
-	return (2.0*logInv + math.Log(1.0+2.0*logInv)) / float64(targetSamples), nil
+	return nil
 }
 
-// ConfidenceRadius is the half-width of the (1 - alpha) normal-mixture confidence sequence,
-// +Inf when variance or tau2 is not positive.
-func ConfidenceRadius(variance, tau2, alpha float64) float64 {
-	if !(variance > 0 && tau2 > 0) {
+func perTarget(variance float64, targetSamples int64) float64 {
+	return variance / float64(targetSamples)
+}
+
+// MixtureCentre is the harmful shift the mixture is centred on: sqrt(2 ln(1/alpha) T).
+func MixtureCentre(alpha, targetVariance float64) float64 {
+	return math.Sqrt(2.0 * -math.Log(alpha) * targetVariance)
+}
+
+// ConfidenceRadius is the distance from the estimate to the confidence sequence's end on the
+// harmful side, +Inf when variance or targetVariance is not positive.
+func ConfidenceRadius(variance, targetVariance, alpha float64) float64 {
+	logInv := -math.Log(alpha)
+	if !(variance > 0 && targetVariance > 0) {
 		return math.Inf(1)
 	}
-	ratio := (variance + tau2) / variance
-	return math.Sqrt((variance * (variance + tau2) / tau2) * (math.Log(ratio) - 2.0*math.Log(alpha)))
+	m2 := 2.0 * logInv * targetVariance
+	t2 := MixtureSpread * MixtureSpread * m2
+	k := m2*variance + variance*(variance+t2)*(2.0*logInv+math.Log((variance+t2)/variance))
+	spread2 := MixtureSpread * MixtureSpread
+	return (math.Sqrt(variance*variance+spread2*k) - variance) / (spread2 * math.Sqrt(m2))
 }
 
-// LogMixtureRatio is ln Lambda for an estimate distance away from the tested value.
-func LogMixtureRatio(distance, variance, tau2 float64) float64 {
-	ratio := (variance + tau2) / variance
-	return tau2*distance*distance/(2.0*variance*(variance+tau2)) - 0.5*math.Log(ratio)
+// LogMixtureRatio is ln Lambda for a tested value distance past the estimate on the harmful side.
+func LogMixtureRatio(distance, variance, targetVariance, alpha float64) float64 {
+	m2 := 2.0 * -math.Log(alpha) * targetVariance
+	t2 := MixtureSpread * MixtureSpread * m2
+	numerator := t2*distance*distance + 2.0*math.Sqrt(m2)*distance*variance - m2*variance
+	return numerator/(2.0*variance*(variance+t2)) - 0.5*math.Log((variance+t2)/variance)
 }
 
 // MixtureTest tests whether the contrast estimate (of variance variance) is proven past limit
-// on the harmful side. scale is the per-sample variance that sets the mixture
-// (tau2 = rho2 * scale). It returns false when no spread has been observed yet (variance or
-// tau2 is not positive): nothing can be proven then.
-func MixtureTest(estimate, variance, scale, limit float64, harmful policy.Direction, alpha, rho2 float64) (Test, bool) {
-	tau2 := rho2 * scale
-	if !(variance > 0 && tau2 > 0) {
+// on the harmful side; targetVariance centres the mixture. It returns false when no spread has
+// been observed yet (variance or targetVariance is not positive): nothing can be proven then.
+func MixtureTest(estimate, variance, targetVariance, limit float64, harmful policy.Direction, alpha float64) (Test, bool) {
+	if !(variance > 0 && targetVariance > 0) {
 		return Test{}, false
 	}
-	radius := ConfidenceRadius(variance, tau2, alpha)
+	radius := ConfidenceRadius(variance, targetVariance, alpha)
 	var bound, distance float64
 	var breach bool
 	if harmful == policy.Decrease {
@@ -89,48 +103,103 @@ func MixtureTest(estimate, variance, scale, limit float64, harmful policy.Direct
 		distance = math.Max(0.0, estimate-limit)
 	}
 	return Test{
-		Estimate:  estimate,
-		Variance:  variance,
-		Tau2:      tau2,
-		Limit:     limit,
-		Radius:    radius,
-		Bound:     bound,
-		Statistic: LogMixtureRatio(distance, variance, tau2),
-		Threshold: -math.Log(alpha),
-		Breach:    breach,
+		Estimate:       estimate,
+		Variance:       variance,
+		TargetVariance: targetVariance,
+		Centre:         MixtureCentre(alpha, targetVariance),
+		Limit:          limit,
+		Radius:         radius,
+		Bound:          bound,
+		Statistic:      LogMixtureRatio(distance, variance, targetVariance, alpha),
+		Threshold:      -math.Log(alpha),
+		Breach:         breach,
 	}, true
 }
 
-// CompareToStable tests whether the canary is proven worse than stable by more than margin:
-// D = p_canary - p_stable, V = max(v_canary, v_pooled)/n_canary + v_stable/n_stable and
-// tau2 = rho2 * v_pooled, where v_pooled is the variance of both cohorts' samples together.
-// It returns false without enough data.
-func CompareToStable(canary, stable *stats.Stat, harmful policy.Direction, margin, alpha, rho2 float64) (Test, bool) {
+// both returns the moments of canary, stable and both together, false when one has too few
+// samples.
+func both(canary, stable *stats.Stat) (c, s, pooled stats.Moments, ok bool) {
 	c, okC := canary.Moments()
 	s, okS := stable.Moments()
 	pooled, okP := stats.Sum(canary, stable).Moments()
-	if !okC || !okS || !okP {
+	return c, s, pooled, okC && okS && okP
+}
+
+// CompareToStable tests whether the canary is proven worse than stable by more than margin:
+// D = p_canary - p_stable, with u = max(v_canary, v_pooled), V = u/n_canary + v_stable/n_stable
+// and T = (u + v_stable)/target_samples. It returns false without enough data.
+func CompareToStable(canary, stable *stats.Stat, harmful policy.Direction, margin, alpha float64, targetSamples int64) (Test, bool) {
+	c, s, pooled, ok := both(canary, stable)
+	if !ok {
 		return Test{}, false
 	}
 	limit := margin
 	if harmful == policy.Decrease {
 		limit = -margin
 	}
+	floored := math.Max(c.Variance, pooled.Variance)
 	return MixtureTest(
 		c.Estimate-s.Estimate,
-		math.Max(c.Variance, pooled.Variance)/float64(c.N)+s.Variance/float64(s.N),
-		pooled.Variance,
-		limit, harmful, alpha, rho2,
+		floored/float64(c.N)+s.Variance/float64(s.N),
+		perTarget(floored+s.Variance, targetSamples),
+		limit, harmful, alpha,
 	)
 }
 
-// CompareToThreshold tests whether the canary is proven on the harmful side of threshold:
-// D = p_canary, V = v_canary/n_canary and tau2 = rho2 * v_canary. It returns false without
+// badRate is the rate of bad outcomes a ratio rule compares: a check's failures (its passes when
+// it is harmful increasing), or a score's events per call.
+func badRate(kind stats.Kind, m stats.Moments, harmful policy.Direction) (float64, error) {
+	if kind == stats.Proportion {
+		if harmful == policy.Decrease {
+			return 1.0 - m.Estimate, nil
+		}
+		return m.Estimate, nil
+	}
+	if harmful == policy.Decrease {
+		return 0, fmt.Errorf("a ratio rule compares rates of bad outcomes: a score it judges must count events per call and be harmful when it increases")
+	}
+	return m.Estimate, nil
+}
+
+// CompareRates tests whether the canary's rate of bad outcomes is proven above ratio times
+// stable's (count data): D = b_canary - ratio*b_stable, with u = max(v_canary, ratio*v_pooled),
+// V = u/n_canary + ratio^2 v_stable/n_stable and T = (u + ratio^2 v_stable)/target_samples,
+// tested against 0 with harm on increase. harmful is the signal's. It returns false without
 // enough data.
-func CompareToThreshold(canary *stats.Stat, harmful policy.Direction, threshold, alpha, rho2 float64) (Test, bool) {
+func CompareRates(canary, stable *stats.Stat, harmful policy.Direction, ratio, alpha float64, targetSamples int64) (Test, bool, error) {
+	if !(ratio > 0) || math.IsInf(ratio, 0) {
+		return Test{}, false, fmt.Errorf("ratio must be a positive number, got %v", ratio)
+	}
+	c, s, pooled, ok := both(canary, stable)
+	if !ok {
+		return Test{}, false, nil
+	}
+	bc, err := badRate(canary.Kind, c, harmful)
+	if err != nil {
+		return Test{}, false, err
+	}
+	bs, err := badRate(stable.Kind, s, harmful)
+	if err != nil {
+		return Test{}, false, err
+	}
+	floored := math.Max(c.Variance, ratio*pooled.Variance)
+	stablePart := ratio * ratio * s.Variance
+	test, tested := MixtureTest(
+		bc-ratio*bs,
+		floored/float64(c.N)+stablePart/float64(s.N),
+		perTarget(floored+stablePart, targetSamples),
+		0.0, policy.Increase, alpha,
+	)
+	return test, tested, nil
+}
+
+// CompareToThreshold tests whether the canary is proven on the harmful side of threshold:
+// D = p_canary, V = v_canary/n_canary and T = v_canary/target_samples. It returns false without
+// enough data.
+func CompareToThreshold(canary *stats.Stat, harmful policy.Direction, threshold, alpha float64, targetSamples int64) (Test, bool) {
 	c, ok := canary.Moments()
 	if !ok {
 		return Test{}, false
 	}
-	return MixtureTest(c.Estimate, c.Variance/float64(c.N), c.Variance, threshold, harmful, alpha, rho2)
+	return MixtureTest(c.Estimate, c.Variance/float64(c.N), perTarget(c.Variance, targetSamples), threshold, harmful, alpha)
 }

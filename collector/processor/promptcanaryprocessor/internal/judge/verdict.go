@@ -68,20 +68,25 @@ type RuleVerdict struct {
 	Status   Status          `json:"status"`
 	Canary   CohortEvidence  `json:"canary"`
 	Stable   *CohortEvidence `json:"stable"`
-	// Estimate is the contrast: canary minus stable (relative) or the canary's value (absolute).
+	// Estimate is the contrast: canary minus stable (relative), the canary's rate of bad
+	// outcomes minus ratio times stable's (ratio), or the canary's value (absolute).
 	Estimate *float64 `json:"estimate"`
-	// Limit is -margin or +margin (relative) or the threshold (absolute).
+	// Limit is -margin or +margin (relative), 0 (ratio) or the threshold (absolute).
 	Limit float64 `json:"limit"`
-	// Margin is the relative rule's tolerated gap, Threshold the absolute rule's limit.
+	// Margin is the relative rule's tolerated gap, Ratio the tolerated rate ratio of a relative
+	// rule on count data, Threshold the absolute rule's limit.
 	Margin    *float64 `json:"margin,omitempty"`
+	Ratio     *float64 `json:"ratio,omitempty"`
 	Threshold *float64 `json:"threshold,omitempty"`
 	// Variance is the variance of the contrast's estimate.
 	Variance *float64 `json:"variance"`
-	// Radius is the half-width of the confidence sequence.
+	// Radius is the distance from the estimate to the confidence sequence's end on the harmful
+	// side.
 	Radius *float64 `json:"radius"`
-	// Bound is the upper (harmful decrease) or lower (harmful increase) confidence bound.
+	// Bound is the upper (harmful decrease) or lower (harmful increase, and every ratio rule)
+	// confidence bound.
 	Bound *float64 `json:"bound"`
-	// Statistic is the log mixture likelihood ratio against the limit.
+	// Statistic is the log mixture likelihood ratio at the limit.
 	Statistic *float64 `json:"statistic"`
 	// StatisticThreshold is ln(1/alpha): the statistic breaches above it.
 	StatisticThreshold float64 `json:"statistic_threshold"`

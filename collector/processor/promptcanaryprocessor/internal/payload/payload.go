@@ -106,8 +106,17 @@ type Versions struct {
 // samples in that window.
 type Series = map[int64]*stats.Stat
 
+// ResponseModels holds the calls per gen_ai.response.model and window start, per cohort; a
+// cohort with no model is left out.
+type ResponseModels struct {
+	Stable map[string]map[int64]int64 `json:"stable,omitempty"`
+	Canary map[string]map[int64]int64 `json:"canary,omitempty"`
+}
+
 // Report carries one rollout's increments since the processor's previous report of it, per
-// cohort, signal attribute and window. Its rollout_id, window_seconds, stable and canary fields
+// cohort, signal attribute and window. The calls of no rollout are reported alike, as the
+// "rollout" live:<version> (all in the stable cohort): the control plane's drift monitoring
+// watches them. Its rollout_id, window_seconds, stable and canary fields
 // are exactly the Python engine's Report (otel_prompt_canary.analysis.stats.Report); the other
 // fields are the delivery envelope.
 //
@@ -126,6 +135,8 @@ type Report struct {
 	Versions      Versions          `json:"versions"`
 	Stable        map[string]Series `json:"stable"`
 	Canary        map[string]Series `json:"canary"`
+	// ResponseModels counts the calls per response model (omitted when no span named one).
+	ResponseModels *ResponseModels `json:"response_models,omitempty"`
 	// WindowStart is the start of the earliest window in the report, WindowEnd the end of the
 	// latest one (RFC 3339).
 	WindowStart string `json:"window_start"`
@@ -156,6 +167,9 @@ func NewReport(source string, r tracker.Report, windowSeconds int64, now time.Ti
 		Stable:        nonNil(r.Windows[tracker.Stable]),
 		Canary:        nonNil(r.Windows[tracker.Canary]),
 		CreatedAt:     Timestamp(now),
+	}
+	if r.Models[tracker.Stable] != nil || r.Models[tracker.Canary] != nil {
+		rep.ResponseModels = &ResponseModels{Stable: r.Models[tracker.Stable], Canary: r.Models[tracker.Canary]}
 	}
 	if first <= last {
 		rep.WindowStart = Timestamp(time.Unix(first, 0))

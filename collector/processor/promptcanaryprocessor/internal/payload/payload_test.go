@@ -96,7 +96,7 @@ func TestAlertJSON(t *testing.T) {
 		"rollout_id": "ro-1",
 		"action": "rollback",
 		"rule": "format_valid.relative",
-		"reason": "proven: canary format_valid is below stable by more than 0.01 (difference -0.052, upper bound -0.0153, limit -0.01)",
+		"reason": "proven: canary format_valid is below stable by more than 0.01 (difference -0.052, upper bound -0.02433, limit -0.01)",
 		"evidence": {
 			"signal": "prompt_canary.check.format_valid",
 			"kind": "proportion",
@@ -111,9 +111,9 @@ func TestAlertJSON(t *testing.T) {
 			"limit": -0.01,
 			"margin": 0.01,
 			"variance": 0.00012041592816621151,
-			"radius": 0.036696396878783004,
-			"bound": -0.015303603121217042,
-			"statistic": 4.0754025862510765,
+			"radius": 0.02767426634115632,
+			"bound": -0.024325733658843725,
+			"statistic": 6.647194996261935,
 			"statistic_threshold": 2.995732273553991,
 			"alpha": 0.05,
 			"breached": ["format_valid.relative"],
@@ -157,6 +157,32 @@ func TestReportJSON(t *testing.T) {
 	}`, string(b))
 }
 
+func sampleLiveReport() Report {
+	check := stats.New(stats.Proportion)
+	check.AddOutcome(true)
+	r := tracker.Report{Prompt: "support-reply", RolloutID: "live:3", Versions: [2]string{"3", ""}}
+	r.Windows[tracker.Stable] = map[string]map[int64]*stats.Stat{"prompt_canary.check.format_valid": {t0.Unix(): check}}
+	r.Models[tracker.Stable] = map[string]map[int64]int64{"gpt-4o-2024-08-06": {t0.Unix(): 1}}
+	return NewReport("gateway-0", r, 60, t0.Add(time.Minute))
+}
+
+func TestALiveReportNamesItsResponseModels(t *testing.T) {
+	b, err := json.Marshal(sampleLiveReport())
+	require.NoError(t, err)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(b, &got))
+	assert.Equal(t, "live:3", got["rollout_id"])
+	assert.Equal(t, map[string]any{"stable": map[string]any{"gpt-4o-2024-08-06": map[string]any{"1795752000": 1.0}}}, got["response_models"])
+	assert.NotContains(t, string(mustJSON(t, sampleReport())), "response_models", "left out when no span named a model")
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
+
 // TestPayloadsFollowTheirSchemas checks the top level of each payload against the committed
 // JSON Schema: every required property present, no property the schema does not declare, the
 // id pattern, and every value a property's enum lists (a report's origin).
@@ -167,6 +193,7 @@ func TestPayloadsFollowTheirSchemas(t *testing.T) {
 	}{
 		{schema: "collector-alert.schema.json", payload: sampleAlert(t)},
 		{schema: "report.schema.json", payload: sampleReport()},
+		{schema: "report.schema.json", payload: sampleLiveReport()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/big"
 	"regexp"
 	"sort"
 	"strconv"
@@ -193,6 +194,9 @@ func (o *object) optionalNumber(key string) (*float64, bool) {
 	return &f, true
 }
 
+// integer reads an integer field. A whole number beyond the int64 range is refused as the
+// Python engine refuses it (its bound is the store's, 2**63 - 1); one below it reads as the
+// smallest int64, so that the caller's lower bound refuses it in the same words.
 func (o *object) integer(key string, def int64) (int64, bool) {
 	v, ok := o.get(key, false)
 	if !ok {
@@ -200,9 +204,56 @@ func (o *object) integer(key string, def int64) (int64, bool) {
 	}
 	n, valid := toInt(v)
 	if !valid {
-		o.probs.add(join(o.loc, key), "Input should be a valid integer")
+		switch beyondInt64(v) {
+		case 1:
+			o.probs.add(join(o.loc, key), maxIntMessage)
+		case -1:
+			return math.MinInt64, true
+		default:
+			o.probs.add(join(o.loc, key), "Input should be a valid integer")
+		}
 	}
 	return n, valid
+}
+
+// maxIntMessage is how the Python engine refuses an integer above the store's range.
+const maxIntMessage = "Input should be less than or equal to 9223372036854775807"
+
+// beyondInt64 is 1 for a whole number above the int64 range, -1 for one below it, 0 otherwise
+// (an int64, or not a whole number at all).
+func beyondInt64(v any) int {
+	var text string
+	switch t := v.(type) {
+	case uint64:
+		if t > math.MaxInt64 {
+			return 1
+		}
+		return 0
+	case float64:
+		if t != math.Trunc(t) || math.IsInf(t, 0) {
+			return 0
+		}
+		text = strconv.FormatFloat(t, 'f', -1, 64)
+	case json.Number:
+		text = t.String()
+	case string:
+		text = strings.ReplaceAll(strings.TrimSpace(t), "_", "")
+	default:
+		return 0
+	}
+	f, _, err := big.ParseFloat(text, 10, 0, big.ToNearestEven)
+	if err != nil || !f.IsInt() {
+		return 0
+	}
+	n, _ := f.Int(nil)
+	switch {
+	case n.Cmp(big.NewInt(math.MaxInt64)) > 0:
+		return 1
+	case n.Cmp(big.NewInt(math.MinInt64)) < 0:
+		return -1
+	default:
+		return 0
+	}
 }
 
 func numberValue(v any, loc string, finite bool, probs *problems) (float64, bool) {

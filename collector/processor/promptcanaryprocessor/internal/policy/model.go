@@ -65,6 +65,16 @@ func (a Action) Severity() int {
 	}
 }
 
+// Promotion says who takes a healthy rollout to everyone.
+type Promotion string
+
+const (
+	// Automatic lets the control plane's rollout controller walk the whole ramp and promote.
+	Automatic Promotion = "automatic"
+	// Manual stops the controller before the 100% step: a person promotes.
+	Manual Promotion = "manual"
+)
+
 // Policy is the canary policy of one prompt (schemas/policy.schema.json): its ramp, the signals
 // it watches and the rules that judge them. Parse it with ParsePolicy, which fills in the
 // defaults and refuses what the Python engine refuses; the judge relies on that validation.
@@ -75,6 +85,9 @@ type Policy struct {
 	Signals    []Signal
 	Rules      []Rule
 	Statistics Statistics
+	// Promotion is read so that both engines accept the same documents; the processor never
+	// promotes, it only reports and alerts.
+	Promotion Promotion
 }
 
 // Ramp holds the steps of a rollout and how long each one lasts at least.
@@ -147,8 +160,12 @@ type Rule struct {
 	Type   RuleType
 	// Threshold is the limit of an absolute rule (nil for a relative rule).
 	Threshold *float64
-	// Margin is how much worse than stable a relative rule tolerates (nil for an absolute rule).
-	Margin   *float64
+	// Margin is how much worse than stable a relative rule tolerates (nil for an absolute rule,
+	// or a relative rule that gives a Ratio).
+	Margin *float64
+	// Ratio is the rate ratio a relative rule on count data tolerates: it breaches when the
+	// canary's rate of bad outcomes is proven above Ratio times stable's (nil otherwise).
+	Ratio    *float64
 	Action   Action
 	Critical bool
 }

@@ -58,6 +58,7 @@ func FromValue(v any) (*Policy, error) {
 		Alpha:      DefaultAlpha,
 		Ramp:       Ramp{Steps: append([]float64(nil), DefaultSteps...), MinDurationSeconds: DefaultMinDurationSeconds, MinSamples: DefaultMinSamples},
 		Statistics: Statistics{TargetSamples: DefaultTargetSamples, WarmupSamples: DefaultWarmupSamples},
+		Promotion:  Automatic,
 	}
 	if alpha, ok := o.number("alpha", false, DefaultAlpha); ok {
 		switch {
@@ -80,6 +81,16 @@ func FromValue(v any) (*Policy, error) {
 	if v, ok := o.get("statistics", false); ok {
 		p.Statistics = parseStatistics(v, &probs)
 	}
+	if _, given := o.m["promotion"]; given {
+		if promotion, ok := o.choice("promotion", string(Automatic), string(Manual)); ok {
+			p.Promotion = Promotion(promotion)
+		}
+	} else {
+		o.known["promotion"] = true
+	}
+	// The evaluation gate is checked by the control plane when a rollout starts; the processor
+	// judges live traffic only, so it accepts the field and reads nothing of it.
+	o.known["gate"] = true
 	o.finish()
 	if probs.count() == 0 {
 		for _, msg := range decidabilityProblems(p) {
@@ -217,6 +228,10 @@ func parseRampStep(v any, loc string, probs *problems) (float64, StepMinimums) {
 	if raw, ok := o.get("min_samples", false); ok && raw != nil {
 		n, valid := toInt(raw)
 		switch {
+		case !valid && beyondInt64(raw) > 0:
+			probs.add(join(loc, "min_samples"), maxIntMessage)
+		case !valid && beyondInt64(raw) < 0:
+			probs.add(join(loc, "min_samples"), "Input should be greater than or equal to 1")
 		case !valid:
 			probs.add(join(loc, "min_samples"), "Input should be a valid integer")
 		case n < 1:
@@ -313,6 +328,12 @@ func parseRule(v any, loc string, probs *problems) Rule {
 		}
 		r.Margin = margin
 	}
+	if ratio, ok := o.optionalNumber("ratio"); ok {
+		if ratio != nil && !(*ratio >= 1) {
+			probs.add(join(loc, "ratio"), "Input should be greater than or equal to 1")
+		}
+		r.Ratio = ratio
+	}
 	if action, ok := o.choice("action", string(Rollback), string(Pause), string(Alert)); ok {
 		r.Action = Action(action)
 	}
@@ -326,8 +347,8 @@ func parseRule(v any, loc string, probs *problems) Rule {
 	return r
 }
 
-// ruleDefaults fills in a rule's id ("<signal>.<type>") and a relative rule's margin (0), as
-// the Python engine does before validating the rule.
+// ruleDefaults fills in a rule's id ("<signal>.<type>") and the margin (0) of a relative rule
+// that gives neither a margin nor a ratio, as the Python engine does before validating the rule.
 func ruleDefaults(m map[string]any) map[string]any {
 	filled := make(map[string]any, len(m)+2)
 	for k, v := range m {
@@ -338,7 +359,7 @@ func ruleDefaults(m map[string]any) map[string]any {
 	if !truthy(m["id"]) && signalOK && typeOK {
 		filled["id"] = signal + "." + ruleType
 	}
-	if _, hasThreshold := m["threshold"]; ruleType == string(Relative) && m["margin"] == nil && !hasThreshold {
+	if _, hasThreshold := m["threshold"]; ruleType == string(Relative) && m["margin"] == nil && !hasThreshold && m["ratio"] == nil {
 		filled["margin"] = 0.0
 	}
 	return filled
@@ -354,12 +375,18 @@ func limitProblem(r *Rule) string {
 		if r.Threshold == nil {
 			return fmt.Sprintf("rule %s: an absolute rule needs a 'threshold'", id)
 		}
+		if r.Ratio != nil {
+			return fmt.Sprintf("rule %s: an absolute rule takes 'threshold', not 'ratio' (use type: relative to compare rates with stable traffic)", id)
+		}
 		return ""
 	}
 	if r.Threshold != nil {
 		return fmt.Sprintf("rule %s: a relative rule takes 'margin' (how much worse than stable is tolerated), not 'threshold'", id)
 	}
-	if r.Margin == nil {
+	if r.Margin != nil && r.Ratio != nil {
+		return fmt.Sprintf("rule %s: a relative rule takes 'margin' (a difference) or 'ratio' (a rate ratio), not both", id)
+	}
+	if r.Margin == nil && r.Ratio == nil {
 		return fmt.Sprintf("rule %s: a relative rule needs a 'margin' (0 or more)", id)
 	}
 	return ""

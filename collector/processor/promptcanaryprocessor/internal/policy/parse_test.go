@@ -46,6 +46,16 @@ rules:
 	assert.InDelta(t, 0.025, p.RuleAlpha(), 0)
 	_, err = p.Signal("nope")
 	require.Error(t, err)
+	assert.Equal(t, Automatic, p.Promotion, "promotion defaults to automatic")
+
+	p, err = ParsePolicy([]byte("promotion: manual\nsignals: [{name: a, kind: mean, harmful: decrease}]\nrules: [{signal: a, type: relative, action: pause}]"))
+	require.NoError(t, err)
+	assert.Equal(t, Manual, p.Promotion)
+
+	// An evaluation gate is the control plane's business at rollout start: read and ignored here.
+	p, err = ParsePolicy([]byte("gate: {dataset: support-golden, min_pass_rate: 0.9, max_regression: 0.05}\nsignals: [{name: a, kind: mean, harmful: decrease}]\nrules: [{signal: a, type: relative, action: pause}]"))
+	require.NoError(t, err)
+	assert.Len(t, p.Rules, 1)
 }
 
 func TestParsePolicyReadsJSONAndLaxScalars(t *testing.T) {
@@ -119,6 +129,10 @@ func TestParsePolicyRefusesWhatPythonRefuses(t *testing.T) {
 			"invalid policy: signals.0.name: Field required; signals.0.harmful: Field required; rules.0.signal: Field required; rules.0.type: Field required; rules.0.action: Field required"},
 		{"list", "[1, 2]", "invalid policy: expected a mapping with 'signals' and 'rules', got list"},
 		{"extra top", a + "rules: [{signal: a, type: relative, action: pause}]\nfoo: 1", "invalid policy: foo: unknown field"},
+		{"counts beyond int64", "ramp: {min_samples: 9223372036854775808}\nstatistics: {target_samples: -99999999999999999999, warmup_samples: \"9223372036854775808\"}\n" + a + "rules: [{signal: a, type: relative, action: pause}]",
+			"invalid policy: ramp.min_samples: Input should be less than or equal to 9223372036854775807; statistics.target_samples: Input should be greater than or equal to 1; statistics.warmup_samples: Input should be less than or equal to 9223372036854775807"},
+		{"promotion", "promotion: later\n" + a + "rules: [{signal: a, type: relative, action: pause}]",
+			"invalid policy: promotion: Input should be 'automatic' or 'manual'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -108,9 +108,9 @@ func TestTheParserKnowsEveryFieldOfTheSchema(t *testing.T) {
 
 // knownFields are the fields the parser reads, by schema object.
 var knownFields = map[string][]string{
-	"":           {"alpha", "ramp", "rules", "signals", "statistics"},
+	"":           {"alpha", "gate", "promotion", "ramp", "rules", "signals", "statistics"},
 	"Signal":     {"critical", "harmful", "kind", "must_have_data", "name"},
-	"Rule":       {"action", "critical", "id", "margin", "signal", "threshold", "type"},
+	"Rule":       {"action", "critical", "id", "margin", "ratio", "signal", "threshold", "type"},
 	"Ramp":       {"min_duration_seconds", "min_samples", "steps"},
 	"RampStep":   {"min_duration", "min_samples", "percent"},
 	"Statistics": {"target_samples", "warmup_samples"},
@@ -149,6 +149,7 @@ func TestDefaultsAndPatternsMatchTheSchema(t *testing.T) {
 	assert.Equal(t, s.Defs["Signal"].Properties["critical"].Default, p.Signals[0].Critical)
 	assert.Equal(t, s.Defs["Signal"].Properties["must_have_data"].Default, p.Signals[0].MustHaveData)
 	assert.Equal(t, s.Defs["Rule"].Properties["critical"].Default, p.Rules[0].Critical)
+	assert.Equal(t, s.Properties["promotion"].Default, string(p.Promotion))
 
 	assert.Equal(t, s.Defs["Rule"].Properties["id"].Pattern, ruleIDPattern.String())
 	assert.Equal(t, s.Defs["Signal"].Properties["name"].Pattern, signalNamePattern.String())
@@ -161,6 +162,7 @@ func TestEnumsMatchTheSchema(t *testing.T) {
 		"Direction":  {string(Decrease), string(Increase)},
 		"RuleType":   {string(Absolute), string(Relative)},
 		"RuleAction": {string(Rollback), string(Pause), string(Alert)},
+		"Promotion":  {string(Automatic), string(Manual)},
 	}
 	for name, values := range accepted {
 		assert.ElementsMatch(t, s.Defs[name].Enum, values, name)

@@ -49,6 +49,8 @@ func decidabilityProblems(p *Policy) []string {
 			if msg := proportionRuleProblem(r, s); msg != "" {
 				out = append(out, msg)
 			}
+		case r.Ratio != nil && s.Harmful == Decrease:
+			out = append(out, fmt.Sprintf("rule %s compares rates (ratio) on score %s, which is harmful when it decreases: a ratio rule needs a score that counts bad events per call (harmful: increase)", pyQuote(r.ID), pyQuote(s.Name)))
 		}
 	}
 	for i := range p.Signals {

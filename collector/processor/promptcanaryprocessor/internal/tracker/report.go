@@ -19,6 +19,9 @@ type Report struct {
 	Versions [2]string
 	// Windows holds the increments, indexed by Cohort.
 	Windows [2]map[string]map[int64]*stats.Stat
+	// Models holds the calls per response model and window start, indexed by Cohort (nil when
+	// no span named a model).
+	Models [2]map[string]map[int64]int64
 }
 
 // TakeReports hands over the unreported increments of at most limit rollouts that received
@@ -100,6 +103,17 @@ func (t *Tracker) Restore(rep Report) Refusal {
 			}
 			r.dirty = r.dirty || restored
 		}
+		for model, windows := range rep.Models[i] {
+			for window, calls := range windows {
+				if ref := t.addModel(c, model, window, calls); ref != Accepted {
+					if refusal == Accepted {
+						refusal = ref
+					}
+					continue
+				}
+				r.dirty = true
+			}
+		}
 	}
 	return refusal
 }
@@ -142,7 +156,7 @@ func (t *Tracker) restoreSignal(c *cohortState, attr string, windows map[int64]*
 
 func (rep *Report) hasIncrements() bool {
 	for i := range rep.Windows {
-		if len(rep.Windows[i]) > 0 {
+		if len(rep.Windows[i]) > 0 || len(rep.Models[i]) > 0 {
 			return true
 		}
 	}
@@ -154,6 +168,11 @@ func (rep *Report) windowRange() (first, last int64) {
 	first, last = math.MaxInt64, math.MinInt64
 	for i := range rep.Windows {
 		for _, windows := range rep.Windows[i] {
+			for w := range windows {
+				first, last = min(first, w), max(last, w)
+			}
+		}
+		for _, windows := range rep.Models[i] {
 			for w := range windows {
 				first, last = min(first, w), max(last, w)
 			}
@@ -174,6 +193,9 @@ func (r *rollout) takeReport() Report {
 			}
 			rep.Windows[i][attr] = sig.pending
 			sig.pending = make(map[int64]*stats.Stat, 1)
+		}
+		if len(c.models) > 0 {
+			rep.Models[i], c.models = c.models, nil
 		}
 	}
 	r.dirty = false

@@ -69,6 +69,9 @@ type Observation struct {
 	Version   string
 	RolloutID string
 	Cohort    Cohort
+	// Model is the span's gen_ai.response.model ("" when absent): reports count the calls per
+	// model, which the control plane's drift monitoring compares with the version's snapshot.
+	Model string
 	// Time places the span in a window (span end time or arrival time).
 	Time    time.Time
 	Samples []Sample
@@ -113,6 +116,9 @@ type key struct {
 type cohortState struct {
 	version string
 	signals map[string]*signal
+	// models holds the unreported calls per response model and window start, at most
+	// MaxSignalsPerCohort models.
+	models map[string]map[int64]int64
 }
 
 type rollout struct {
@@ -209,7 +215,35 @@ func (t *Tracker) Observe(o *Observation) (recorded bool, refusal Refusal) {
 			refusal = ref
 		}
 	}
+	if o.Model != "" {
+		if ref := t.addModel(c, o.Model, window, 1); ref != Accepted && refusal == Accepted {
+			refusal = ref
+		}
+	}
 	return true, refusal
+}
+
+// addModel counts calls answered by model in window; callers hold mu.
+func (t *Tracker) addModel(c *cohortState, model string, window, calls int64) Refusal {
+	if len(model) > MaxKeyLength {
+		return RefusedKeyLength
+	}
+	windows, ok := c.models[model]
+	if !ok {
+		if c.models == nil {
+			c.models = make(map[string]map[int64]int64, 1)
+		}
+		if len(c.models) >= t.limits.MaxSignalsPerCohort {
+			return RefusedSignals
+		}
+		windows = make(map[int64]int64, 1)
+		c.models[strings.Clone(model)] = windows
+	}
+	if _, open := windows[window]; !open && len(windows) >= t.limits.MaxPendingWindows {
+		return RefusedWindows
+	}
+	windows[window] += calls
+	return Accepted
 }
 
 // add records one sample; callers hold mu.

@@ -32,7 +32,6 @@ observations directly with :meth:`~RolloutController.observe`.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from otel_prompt_canary.loop.assessment import CONTROLLER, Assessment, assess
 from otel_prompt_canary.loop.observations import Observations
 from otel_prompt_canary.loop.reports import ReportOrigin
 from otel_prompt_canary.loop.store import LoopStore, SqlLoopStore
+from otel_prompt_canary.loop.ticking import Ticking
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.models import Action, RolloutState, Route
 from otel_prompt_canary.registry.sql import SqlRegistry
@@ -116,9 +116,7 @@ class RolloutController:
         self._recorded: set[str] = set()
         self._warned: set[str] = set()
         self._assessments: dict[str, Assessment] = {}
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._ticking = Ticking("prompt-canary-controller", interval_seconds, self.tick)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -301,40 +299,20 @@ class RolloutController:
     @property
     def running(self) -> bool:
         """True while the background thread runs."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._ticking.running
 
     def start(self) -> RolloutController:
         """Tick every ``interval_seconds`` on a daemon thread until :meth:`stop`."""
-        if self.running:
-            return self
-        self._stopping = False
-        self._wake.clear()
-        self._thread = threading.Thread(target=self._run, name="prompt-canary-controller", daemon=True)
-        self._thread.start()
+        self._ticking.start()
         return self
 
     def wake(self) -> None:
         """Tick now instead of at the end of the current interval."""
-        self._wake.set()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(self.interval_seconds)
-            self._wake.clear()
-            if self._stopping:
-                return
-            try:
-                self.tick()
-            except Exception:  # the store is down, say: try again at the next tick
-                log.exception("rollout controller tick failed")
+        self._ticking.wake()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the background thread and store pending observations."""
-        self._stopping = True
-        self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
+        self._ticking.stop(timeout)
         try:
             self.flush()
         except Exception:

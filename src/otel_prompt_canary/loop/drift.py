@@ -70,6 +70,7 @@ from otel_prompt_canary.loop.drift_signals import (
     window_floor,
 )
 from otel_prompt_canary.loop.live import LiveStatistics, ResponseModels
+from otel_prompt_canary.loop.ticking import Ticking
 from otel_prompt_canary.names import signal_kind
 from otel_prompt_canary.registry import schema as t
 from otel_prompt_canary.registry.bounds import check_storable
@@ -118,9 +119,7 @@ class DriftMonitor:
         self._warned: set[str] = set()
         self._pending_models: dict[tuple[str, int, str, int], int] = {}
         self._pending_lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._ticking = Ticking("prompt-canary-drift", interval_seconds, self.tick)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -726,40 +725,20 @@ class DriftMonitor:
     @property
     def running(self) -> bool:
         """True while the background thread runs."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._ticking.running
 
     def start(self) -> DriftMonitor:
         """Tick every ``interval_seconds`` on a daemon thread until :meth:`stop`."""
-        if self.running:
-            return self
-        self._stopping = False
-        self._wake.clear()
-        self._thread = threading.Thread(target=self._run, name="prompt-canary-drift", daemon=True)
-        self._thread.start()
+        self._ticking.start()
         return self
 
     def wake(self) -> None:
         """Tick now instead of at the end of the current interval."""
-        self._wake.set()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(self.interval_seconds)
-            self._wake.clear()
-            if self._stopping:
-                return
-            try:
-                self.tick()
-            except Exception:  # the store is down, say: try again at the next tick
-                log.exception("drift monitor tick failed")
+        self._ticking.wake()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the background thread."""
-        self._stopping = True
-        self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
+        self._ticking.stop(timeout)
 
     def __enter__(self) -> DriftMonitor:
         return self.start()

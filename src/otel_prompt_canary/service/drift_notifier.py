@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ import httpx
 
 from otel_prompt_canary.loop.drift import DriftMonitor
 from otel_prompt_canary.loop.drift_models import DriftAlert
+from otel_prompt_canary.loop.ticking import Ticking
 from otel_prompt_canary.service.settings import ServiceSettings, webhook_key
 from otel_prompt_canary.service.signatures import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
@@ -114,9 +114,7 @@ class DriftNotifier:
         self._clock = clock
         self._last_resend = float("-inf")
         self._failing: set[str] = set()
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._ticking = Ticking("prompt-canary-drift-notifier", interval_seconds, self.tick)
 
     @property
     def configured(self) -> bool:
@@ -198,34 +196,15 @@ class DriftNotifier:
 
     def start(self) -> DriftNotifier:
         """Tick every ``interval_seconds`` on a daemon thread until :meth:`stop`."""
-        if self._thread is not None and self._thread.is_alive():
-            return self
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="prompt-canary-drift-notifier", daemon=True)
-        self._thread.start()
+        self._ticking.start()
         return self
 
     def wake(self) -> None:
         """Deliver now instead of at the end of the current interval."""
-        self._wake.set()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(self.interval_seconds)
-            self._wake.clear()
-            if self._stopping:
-                return
-            try:
-                self.tick()
-            except Exception:  # the store is down, say: try again at the next tick
-                log.exception("drift notifier tick failed")
+        self._ticking.wake()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the background thread (and close the HTTP client it made)."""
-        self._stopping = True
-        self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
+        self._ticking.stop(timeout)
         if self._owns_client:
             self._client.close()

@@ -58,13 +58,26 @@ def test_gc_prunes_what_the_retention_no_longer_keeps(direct: Cli) -> None:
     # Kept a year, the alert log is untouched; the ids go after their day.
     kept = direct.json("gc", "--retention", "alert_log=52w")
     assert kept == {
-        "retention": "dedup_ids=1d,untimed_alerts=1h,alert_log=52w,report_windows=30d",
-        "pruned": {"alert_keys": 2, "report_receipts": 0, "alert_log": 0, "report_windows": 0},
+        "retention": "dedup_ids=1d,untimed_alerts=1h,alert_log=52w,report_windows=30d,live_windows=30d,"
+        "drift_alerts=30d,eval_runs=30d",
+        "pruned": {
+            "alert_keys": 2,
+            "report_receipts": 0,
+            "alert_log": 0,
+            "report_windows": 0,
+            "live_windows": 0,
+            "live_receipts": 0,
+            "response_models": 0,
+            "drift_alerts": 0,
+            "eval_runs": 0,
+        },
     }
     output = direct.ok("gc").stdout
     assert output == (
-        "pruned 0 alert keys, 0 report receipts, 3 alert log records and 0 report windows "
-        "(retention dedup_ids=1d,untimed_alerts=1h,alert_log=30d,report_windows=30d)\n"
+        "pruned 0 alert keys, 0 report receipts, 3 alert log records, 0 report windows, 0 live windows, "
+        "0 live report receipts, 0 response models, 0 drift alerts and 0 evaluation runs (retention "
+        "dedup_ids=1d,untimed_alerts=1h,alert_log=30d,report_windows=30d,live_windows=30d,drift_alerts=30d,"
+        "eval_runs=30d)\n"
     )
     assert direct.ok("gc").stdout.startswith("pruned 0 alert keys, 0 report receipts, 0 alert log records")
 

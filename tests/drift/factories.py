@@ -10,7 +10,7 @@ import math
 import random
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from otel_prompt_canary.analysis.drift import DriftConfig
@@ -24,6 +24,7 @@ from otel_prompt_canary.loop.drift_models import (
     ValueSummary,
 )
 from otel_prompt_canary.registry import PromptSpec, SqlRegistry
+from otel_prompt_canary.registry.database import utc_now
 from otel_prompt_canary.service.api.drift import render_metrics
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "FAST",
     "Clock",
     "Feeder",
+    "drift_alert_row",
     "drift_metrics_scrape",
     "live_body",
     "push_bot",
@@ -60,6 +62,28 @@ def push_bot(
     if model is not None:
         spec["model"] = model
     return registry.push(PromptSpec.model_validate(spec)).version.version
+
+
+def drift_alert_row(
+    prompt: str, version: int, subject: str, *, days_ago: float = 0, acknowledged: bool = False
+) -> dict[str, Any]:
+    """A ``drift_alerts`` row of a signal that dropped, detected ``days_ago``: for tests that need
+    many alerts (inserted at once) or old ones (the monitor only raises alerts now)."""
+    detected = utc_now() - timedelta(days=days_ago)
+    return {
+        "prompt": prompt,
+        "version": version,
+        "subject_kind": "signal",
+        "subject": subject,
+        "epoch": 0,
+        "detected_at": detected,
+        "window_start": 0,
+        "summary": f"{subject} dropped",
+        "evidence": {"statistic": 16.1},
+        "acknowledged_at": detected + timedelta(hours=1) if acknowledged else None,
+        "acknowledged_by": "ana" if acknowledged else None,
+        "acknowledge_reason": "provider incident" if acknowledged else None,
+    }
 
 
 def live_body(

@@ -100,6 +100,14 @@ def test_a_broken_candidate_fails_the_gate_and_starts_only_with_skip_gate(
     assert start["reason"].startswith(
         "hotfix, reviewed by hand [evaluation gate skipped; it would refuse: the pass"
     )
+    # The same, as evidence: from a local store and from a control plane alike.
+    gate = start["evidence"]["gate"]
+    assert (gate["outcome"], gate["failed_cases"], gate["totals"]["passed"]) == (
+        "skipped",
+        list(BILLING_CASES),
+        8,
+    )
+    assert start["evidence"]["policy"]["gate"]["dataset"] == "support-golden"
 
 
 def test_an_equivalent_candidate_passes_and_prompt_diff_shows_the_runs_side_by_side(
@@ -118,6 +126,9 @@ def test_an_equivalent_candidate_passes_and_prompt_diff_shows_the_runs_side_by_s
     any_cli.ok("rollout", "start", "support-bot", "3", "--policy", files["policy"], "--reason", "temperature")
     [*_, start] = any_cli.json("rollout", "history", "support-bot")
     assert "[evaluation gate passed: run " in start["reason"]
+    gate = start["evidence"]["gate"]
+    assert (gate["outcome"], gate["problems"], gate["worse_cases"]) == ("passed", [], [])
+    assert gate["run_id"] in start["reason"]
 
     diff = any_cli.ok("prompt", "diff", "support-bot", "1", "2").stdout
     assert "Evaluations on support-golden@1: v1 (run " in diff

@@ -70,6 +70,35 @@ def test_a_candidate_breaking_one_class_is_refused_naming_its_cases_then_started
         "hotfix, checked by hand [evaluation gate skipped; it would refuse: the pass rate"
     )
     assert start.actor == "ana" and "failed cases: billing-1, billing-2, billing-3, billing-4" in start.reason
+    # The audit record's evidence says the same in fields: the run, what it measured, every problem.
+    assert (
+        isinstance(start.evidence, dict)
+        and start.evidence["policy"] == prompts.get_rollout("support-bot").policy
+    )
+    gate = start.evidence["gate"]
+    assert isinstance(gate, dict)
+    candidate = store.list_runs("support-bot", version=2, limit=1)[0].run_id
+    assert (gate["outcome"], gate["passed"], gate["run_id"], gate["baseline_run_id"]) == (
+        "skipped",
+        False,
+        candidate,
+        baseline,
+    )
+    assert gate["failed_cases"] == list(BILLING_CASES) and gate["failed_cases_count"] == 4
+    (problem,) = gate["problems"]
+    assert isinstance(problem, str) and problem.startswith("the pass rate is 66.7% (8/12), below 90.0%")
+    assert gate["totals"] == {
+        "cases": 12,
+        "passed": 8,
+        "failed": 4,
+        "errors": 0,
+        "checks": gate["totals"]["checks"],
+        "judge_mean": gate["totals"]["judge_mean"],
+        "judged": 12,
+        "pass_rate": 8 / 12,
+    }
+    (pass_signal,) = [s for s in gate["signals"] if s["signal"] == "pass"]
+    assert (pass_signal["worse"], pass_signal["better"], pass_signal["p_value"]) == (4, 0, 1 / 16)
 
 
 def test_four_broken_cases_are_not_proof_of_a_regression_but_six_are(
@@ -104,6 +133,15 @@ def test_an_equivalent_candidate_passes_and_the_audit_record_names_its_run(
     assert route.state is RolloutState.RAMPING and route.canary_version == 3
     start = prompts.history("support-bot")[-1]
     assert start.reason == f"lower temperature [evaluation gate passed: run {run_id} on support-golden@1]"
+    assert isinstance(start.evidence, dict)
+    gate = start.evidence["gate"]
+    assert isinstance(gate, dict) and isinstance(gate["totals"], dict)
+    assert (gate["outcome"], gate["run_id"], gate["problems"], gate["totals"]["pass_rate"]) == (
+        "passed",
+        run_id,
+        [],
+        1.0,
+    )
     stored = prompts.get_rollout("support-bot").policy
     assert stored is not None and stored["gate"] == {
         "dataset": "support-golden",
@@ -170,3 +208,53 @@ def test_a_bad_gate_is_refused_with_the_policy(gate: dict[str, Any], message: st
     with pytest.raises(InvalidInputError) as caught:
         load_policy(policy(**gate))
     assert message in str(caught.value)
+
+
+class _WrittenAgainstTheInterface:
+    """A registry written against the ``Registry`` interface: its ``start_rollout`` takes no
+    evidence (the interface does not have it)."""
+
+    def __init__(self, store: SqlRegistry) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def start_rollout(
+        self,
+        name: str,
+        version: int,
+        *,
+        ramp: tuple[float, ...] | None = None,
+        actor: str,
+        reason: str = "",
+        policy: dict[str, Any] | None = None,
+        expected_revision: int | None = None,
+    ) -> Any:
+        return self._store.start_rollout(
+            name,
+            version,
+            ramp=ramp,
+            actor=actor,
+            reason=reason,
+            policy=policy,
+            expected_revision=expected_revision,
+        )
+
+
+def test_a_registry_of_the_interface_keeps_the_gate_in_words_only(
+    prompts: SqlRegistry, store: SqlEvalStore, golden: Dataset, settings: EvalSettings
+) -> None:
+    evaluate(prompts, store, golden, settings, 1)
+    run_id = evaluate(prompts, store, golden, settings, 3)
+    registry = _WrittenAgainstTheInterface(prompts)
+    start_rollout(registry, "support-bot", 3, policy=policy(), actor="ana", reason="t", evals=store)  # type: ignore[arg-type]
+    start = prompts.history("support-bot")[-1]
+    assert start.reason == f"t [evaluation gate passed: run {run_id} on support-golden@1]"
+    assert isinstance(start.evidence, dict) and set(start.evidence) == {"policy"}
+
+
+def test_a_start_evidence_cannot_replace_its_policy(prompts: SqlRegistry) -> None:
+    with pytest.raises(InvalidInputError, match="holds its policy already"):
+        prompts.start_rollout("support-bot", 2, actor="ana", reason="r", evidence={"policy": {}})
+    assert prompts.get_route("support-bot").state is RolloutState.IDLE

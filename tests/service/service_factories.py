@@ -1,9 +1,11 @@
-"""Test data for the control-plane tests: prompt spec bodies and a prompt with a rollout."""
+"""Test data for the control-plane tests: prompt spec bodies, a prompt with a rollout, and reading
+every page of a list."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 
@@ -54,3 +56,17 @@ def error_of(response: Any) -> tuple[str, str]:
     assert set(body) == {"error"}, body
     assert set(body["error"]) == {"type", "message"}, body
     return body["error"]["type"], body["error"]["message"]
+
+
+def pages(client: TestClient | httpx.Client, url: str, **params: Any) -> list[Any]:
+    """Every page of a list (each page's JSON body), following the ``Link`` headers."""
+    found = []
+    response = client.get(url, params=params) if params else client.get(url)
+    while True:
+        assert response.status_code == 200, response.text
+        found.append(response.json())
+        link = response.links.get("next")
+        if link is None:
+            return found
+        assert link["url"].startswith(url.split("?")[0] + "?")
+        response = client.get(link["url"])

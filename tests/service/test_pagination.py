@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +18,7 @@ from otel_prompt_canary.routing.remote import RemoteRegistry
 from otel_prompt_canary.service import ServiceSettings
 from otel_prompt_canary.service.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from tests.cli.cli_helpers import process_environment, serving
-from tests.service.service_factories import error_of, started, text_spec
+from tests.service.service_factories import error_of, pages, started, text_spec
 from tests.support.auth import AUTH, TOKEN
 from tests.support.loopback import running_server
 from tests.support.memory import peak_kib, resident_kib
@@ -55,20 +54,6 @@ def log_alerts(registry: SqlRegistry, prompt: str, count: int) -> None:
         ]
         with registry.database.transaction() as conn:
             conn.execute(tables.alert_log.insert(), rows)
-
-
-def pages(client: TestClient | httpx.Client, url: str, **params: Any) -> list[list[dict[str, Any]]]:
-    """Every page of a list, following the ``Link`` headers."""
-    found = []
-    response = client.get(url, params=params) if params else client.get(url)
-    while True:
-        assert response.status_code == 200, response.text
-        found.append(response.json())
-        link = response.links.get("next")
-        if link is None:
-            return found
-        assert link["url"].startswith(url.split("?")[0] + "?")
-        response = client.get(link["url"])
 
 
 def test_versions_come_newest_page_first_each_page_oldest_first(client: TestClient) -> None:

@@ -83,11 +83,15 @@ def dataset_push(
 
 @dataset.command("list")
 @click.argument("prompt_name", metavar="PROMPT")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N datasets, by name.")
 @common_options
 @click.pass_obj
-def dataset_list(state: State, prompt_name: str) -> None:
-    """List the datasets of PROMPT with their newest version."""
-    summaries = eval_store(state).list_datasets(validate_prompt_name(prompt_name))
+def dataset_list(state: State, prompt_name: str, limit: int | None) -> None:
+    """List the datasets of PROMPT with their newest version, by name.
+
+    From a control plane, every page of the list is read (the first N datasets with --limit).
+    """
+    summaries = eval_store(state).list_datasets(validate_prompt_name(prompt_name), limit=limit)
     if state.as_json:
         print_json(summaries)
         return

@@ -2,7 +2,7 @@
 
 - ``drift status [NAME]``: every prompt (or one): the version watched, each signal against its
   baseline, the models that answered, the open alerts;
-- ``drift alerts [NAME] [--open]``: the drift alerts, newest last;
+- ``drift alerts [NAME] [--open] [--limit N | --all]``: the drift alerts, newest last;
 - ``drift ack ID --reason ...``: acknowledge an alert (audited); its signal re-baselines from now;
 - ``drift baseline NAME --from ... --until ... --reason ...``: pin the baseline to a period.
 
@@ -37,7 +37,8 @@ from otel_prompt_canary.loop.drift_models import DriftAlert, PromptDrift, Signal
 from otel_prompt_canary.names import ACTOR_HEADER
 from otel_prompt_canary.registry.models import validate_prompt_name
 from otel_prompt_canary.registry.sql import SqlRegistry
-from otel_prompt_canary.routing.control_plane import ControlPlaneClient
+from otel_prompt_canary.routing.control_plane import Answer, ControlPlaneClient
+from otel_prompt_canary.routing.paging import read_pages
 from otel_prompt_canary.service.settings import ENV_PREFIX
 
 __all__ = ["drift"]
@@ -68,9 +69,28 @@ class _Drift:
         if self._client is not None:
             self._client.close()
 
-    def _get(self, path: str, query: dict[str, str | int] | None = None) -> Any:
+    def _get(self, path: str) -> Any:
         assert self._client is not None
-        return self._client.request("GET", path, query=query).data
+        return self._client.request("GET", path).data
+
+    def _pages(
+        self,
+        path: str,
+        kind: Any,
+        *,
+        query: dict[str, str | int],
+        limit: int | None,
+        field: str | None = None,
+    ) -> list[list[Any]]:
+        """The pages of a list of ``kind`` (the ``field`` of each answer) in the order read, up to
+        ``limit`` records."""
+        assert self._client is not None
+
+        def records(answer: Answer) -> list[Any]:
+            data = answer.data if field is None else (answer.data or {}).get(field)
+            return list(self._parse(list[kind], data))
+
+        return read_pages(self._client, path, records, query=query, limit=limit)
 
     def _post(self, path: str, body: dict[str, Any], actor: str) -> Any:
         assert self._client is not None
@@ -87,18 +107,20 @@ class _Drift:
             return [self._monitor.prompt_status(name)] if name else self._monitor.status()
         if name:
             return [self._parse(PromptDrift, self._get(f"/v1/prompts/{name}/drift"))]
-        document = self._get("/v1/drift")
-        return list(self._parse(list[PromptDrift], (document or {}).get("prompts")))
+        pages = self._pages("/v1/drift", PromptDrift, query={}, limit=None, field="prompts")
+        return [status for page in pages for status in page]
 
-    def alerts(self, name: str | None, open_only: bool, limit: int) -> list[DriftAlert]:
+    def alerts(self, name: str | None, open_only: bool, limit: int | None) -> list[DriftAlert]:
         if self._monitor is not None:
             return self._monitor.list_alerts(name, open_only=open_only, limit=limit)
-        query: dict[str, str | int] = {"limit": limit}
+        query: dict[str, str | int] = {}
         if name:
             query["prompt"] = name
         if open_only:
             query["open"] = "true"
-        return list(self._parse(list[DriftAlert], self._get("/v1/drift/alerts", query)))
+        # Newest page first: the pages read go back in time, and the list is shown oldest first.
+        pages = self._pages("/v1/drift/alerts", DriftAlert, query=query, limit=limit)
+        return [alert for page in reversed(pages) for alert in page]
 
     def acknowledge(self, alert_id: int, actor: str, reason: str) -> DriftAlert:
         if self._monitor is not None:
@@ -202,16 +224,21 @@ def drift_status(state: State, name: str | None) -> None:
 @drift.command("alerts")
 @click.argument("name", required=False)
 @click.option("--open", "open_only", is_flag=True, help="Only the alerts not acknowledged.")
-@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="The newest N.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="The newest N.")
+@click.option("--all", "every", is_flag=True, help="Every drift alert, however many.")
 @common_options
 @click.pass_obj
-def drift_alerts(state: State, name: str | None, open_only: bool, limit: int) -> None:
-    """List drift alerts (of NAME), oldest first."""
+def drift_alerts(state: State, name: str | None, open_only: bool, limit: int, every: bool) -> None:
+    """List drift alerts (of NAME), oldest first.
+
+    From a control plane, the list is read page after page until it holds N alerts (all of them
+    with --all).
+    """
     if name is not None:
         validate_prompt_name(name)
     reach = _Drift(state)
     try:
-        found = reach.alerts(name, open_only, limit)
+        found = reach.alerts(name, open_only, None if every else limit)
     finally:
         reach.close()
     if state.as_json:

@@ -330,13 +330,14 @@ def _write(path: str, text: str) -> None:
 @click.argument("name")
 @click.option("--version", "version", type=click.IntRange(min=1), help="Only runs of this version.")
 @click.option("--dataset", "dataset_name", help="Only runs on this dataset.")
-@click.option(
-    "--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="The newest N runs."
-)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="The newest N runs.")
 @common_options
 @click.pass_obj
 def eval_list(state: State, name: str, version: int | None, dataset_name: str | None, limit: int) -> None:
-    """List the evaluation runs of NAME, newest first."""
+    """List the evaluation runs of NAME, newest first.
+
+    From a control plane, the list is read page after page until it holds N runs.
+    """
     runs = eval_store(state).list_runs(
         validate_prompt_name(name), version=version, dataset=dataset_name, limit=limit
     )

@@ -3,31 +3,34 @@
 :func:`judge_gate` decides on given runs; :func:`gate_verdict` finds them in a store (the
 candidate's newest complete run on the gate dataset's newest version, and its baseline, see
 :mod:`~otel_prompt_canary.evals.baselines`). A :class:`GateVerdict` lists every problem in words
-that say what to do, and names the cases that failed or got worse. The rules are those of
-:class:`~otel_prompt_canary.analysis.policy.Gate`: a run that is missing or incomplete never
-passes; pass rates and the judge's mean must reach their minimums; and a signal regresses when its
-paired drop is larger than ``max_regression`` and proven by its one-sided paired test at
-``alpha``.
+that say what to do, names the cases that failed or got worse, and gives what was measured as
+evidence for the audit record of the rollout it let start (:meth:`GateVerdict.evidence`). The
+rules are those of :class:`~otel_prompt_canary.analysis.policy.Gate`: a run that is missing or
+incomplete never passes; pass rates and the judge's mean must reach their minimums; and a signal
+regresses when its paired drop is larger than ``max_regression`` and proven by its one-sided
+paired test at ``alpha``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, JsonValue
 
 from otel_prompt_canary.analysis.policy import Gate
 from otel_prompt_canary.errors import NotFoundError
 from otel_prompt_canary.evals.baselines import baseline_run, newest_run
 from otel_prompt_canary.evals.comparison import RunComparison, SignalComparison, compare_runs
 from otel_prompt_canary.evals.datasets import Dataset
-from otel_prompt_canary.evals.results import JUDGE_SCORE, EvalRun
+from otel_prompt_canary.evals.results import JUDGE_SCORE, EvalRun, RunTotals
 from otel_prompt_canary.evals.store import EvalStore
 from otel_prompt_canary.registry.models import PromptVersion
 
-__all__ = ["GateVerdict", "gate_verdict", "judge_gate"]
+__all__ = ["EVIDENCE_CASES", "GateVerdict", "gate_verdict", "judge_gate"]
 
 _NAMED = 10
+#: Cases named per list in a verdict's evidence: a golden set holds up to 1000.
+EVIDENCE_CASES = 100
 
 
 class GateVerdict(BaseModel):
@@ -46,6 +49,35 @@ class GateVerdict(BaseModel):
     failed_cases: tuple[str, ...]
     worse_cases: tuple[str, ...]
     comparison: RunComparison | None = None
+    totals: RunTotals | None = None
+
+    def evidence(self) -> dict[str, JsonValue]:
+        """What an audit record keeps of the verdict: the runs, what was measured (the run's totals,
+        each paired signal's test) and every problem, with the cases named (at most
+        :data:`EVIDENCE_CASES` of each list; ``*_count`` says how many there were)."""
+        evidence: dict[str, JsonValue] = {
+            "passed": self.passed,
+            "dataset": self.dataset,
+            "dataset_version": self.dataset_version,
+            "run_id": self.run_id,
+            "baseline_run_id": self.baseline_run_id,
+            "problems": list(self.problems),
+            "failed_cases": list(self.failed_cases[:EVIDENCE_CASES]),
+            "failed_cases_count": len(self.failed_cases),
+            "worse_cases": list(self.worse_cases[:EVIDENCE_CASES]),
+            "worse_cases_count": len(self.worse_cases),
+            "totals": None,
+            "signals": [],
+        }
+        if self.totals is not None:
+            totals: dict[str, JsonValue] = self.totals.model_dump(mode="json")
+            totals["pass_rate"] = self.totals.pass_rate
+            evidence["totals"] = totals
+        if self.comparison is not None:
+            evidence["signals"] = [
+                signal.model_dump(mode="json", exclude={"worse_cases"}) for signal in self.comparison.signals
+            ]
+        return evidence
 
     def explain(self) -> str:
         """One paragraph: passed (on which run), or every problem."""
@@ -163,6 +195,7 @@ def judge_gate(
         failed_cases=failed,
         worse_cases=worse,
         comparison=comparison,
+        totals=None if run is None else run.totals,
     )
 
 

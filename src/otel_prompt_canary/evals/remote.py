@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from otel_prompt_canary.cursors import DATASETS, RUNS, encode_cursor, run_key
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.evals.datasets import (
     Dataset,
@@ -32,10 +33,11 @@ from otel_prompt_canary.evals.datasets import (
     validate_dataset_name,
 )
 from otel_prompt_canary.evals.results import EvalRun, EvalRunSummary, RunStatus
-from otel_prompt_canary.evals.store import EvalStore, SqlEvalStore
+from otel_prompt_canary.evals.store import DEFAULT_RUN_LIMIT, EvalStore, RunKey, SqlEvalStore
 from otel_prompt_canary.names import ACTOR_HEADER
 from otel_prompt_canary.registry.models import validate_prompt_name
 from otel_prompt_canary.routing.control_plane import Answer, ControlPlaneClient, is_remote
+from otel_prompt_canary.routing.paging import read_pages
 
 __all__ = ["RemoteEvalStore", "open_eval_store"]
 
@@ -95,9 +97,34 @@ class RemoteEvalStore:
         answer = self._request("POST", self._prompt(spec.prompt) + "/datasets", json=body, actor=author)
         return self._model(answer, DatasetPushResult)
 
-    def list_datasets(self, prompt: str) -> list[DatasetSummary]:
-        """The datasets of ``prompt``, by name."""
-        return self._models(self._request("GET", self._prompt(prompt) + "/datasets"), DatasetSummary)
+    def _pages(
+        self,
+        path: str,
+        model: type[_M],
+        *,
+        query: Mapping[str, str | int] | None = None,
+        limit: int | None,
+        cursor: str | None,
+    ) -> list[_M]:
+        """The records of a list, following its pages from ``cursor`` until ``limit`` (all when None)."""
+        pages = read_pages(
+            self._client,
+            path,
+            lambda answer: self._models(answer, model),
+            query=query,
+            limit=limit,
+            cursor=cursor,
+        )
+        return [record for page in pages for record in page]
+
+    def list_datasets(
+        self, prompt: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[DatasetSummary]:
+        """The datasets of ``prompt``, by name (the first ``limit`` whose name sorts after
+        ``after``, when given), every page of the list read."""
+        path = self._prompt(prompt) + "/datasets"
+        cursor = None if after is None else encode_cursor(DATASETS, validate_dataset_name(after))
+        return self._pages(path, DatasetSummary, limit=limit, cursor=cursor)
 
     def get_dataset(self, prompt: str, name: str, version: int | None = None) -> Dataset:
         """One version of a dataset of ``prompt``; the newest when ``version`` is None."""
@@ -126,23 +153,26 @@ class RemoteEvalStore:
         status: RunStatus | None = None,
         limit: int | None = None,
         oldest_first: bool = False,
+        after: RunKey | None = None,
     ) -> list[EvalRunSummary]:
         """Runs of ``prompt``, newest first (oldest first with ``oldest_first``), those matching
-        every filter given."""
+        every filter given (at most ``limit``, by default
+        :data:`~otel_prompt_canary.evals.store.DEFAULT_RUN_LIMIT`, read page after page); with
+        ``after``, those that come after that run in this order."""
         query: dict[str, str | int] = {}
         for key, value in (
             ("version", version),
             ("dataset", dataset),
             ("dataset_version", dataset_version),
             ("status", status),
-            ("limit", limit),
         ):
             if value is not None:
                 query[key] = value
         if oldest_first:
             query["order"] = "oldest"
-        answer = self._request("GET", self._prompt(prompt) + "/evals", query=query)
-        return self._models(answer, EvalRunSummary)
+        cursor = None if after is None else encode_cursor(RUNS, run_key(*after))
+        path = self._prompt(prompt) + "/evals"
+        return self._pages(path, EvalRunSummary, query=query, limit=limit or DEFAULT_RUN_LIMIT, cursor=cursor)
 
     def get_run(self, prompt: str, run_id: str) -> EvalRun:
         """One run of ``prompt``, with every case."""

@@ -17,9 +17,10 @@ once and is a case of that dataset, and a run that says ``complete`` has every c
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from otel_prompt_canary.errors import InvalidInputError, NotFoundError
 from otel_prompt_canary.evals.datasets import (
@@ -41,10 +42,13 @@ from otel_prompt_canary.registry.database import aware, utc_now
 from otel_prompt_canary.registry.models import validate_prompt_name
 from otel_prompt_canary.registry.sql import SqlRegistry
 
-__all__ = ["DEFAULT_RUN_LIMIT", "EvalStore", "SqlEvalStore", "check_run"]
+__all__ = ["DEFAULT_RUN_LIMIT", "EvalStore", "RunKey", "SqlEvalStore", "check_run"]
 
 #: Runs listed when no limit is given.
 DEFAULT_RUN_LIMIT = 100
+
+#: Where a run stands in the lists of runs: when it finished, and its id (for runs finished at once).
+RunKey = tuple[datetime, str]
 
 
 @runtime_checkable
@@ -56,8 +60,11 @@ class EvalStore(Protocol):
         content. Its cases must use exactly the variables of the prompt's newest version."""
         ...
 
-    def list_datasets(self, prompt: str) -> list[DatasetSummary]:
-        """The datasets of ``prompt``, by name."""
+    def list_datasets(
+        self, prompt: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[DatasetSummary]:
+        """The datasets of ``prompt``, by name (the first ``limit`` whose name sorts after
+        ``after``, when given)."""
         ...
 
     def get_dataset(self, prompt: str, name: str, version: int | None = None) -> Dataset:
@@ -82,9 +89,11 @@ class EvalStore(Protocol):
         status: RunStatus | None = None,
         limit: int | None = None,
         oldest_first: bool = False,
+        after: RunKey | None = None,
     ) -> list[EvalRunSummary]:
         """Runs of ``prompt``, newest first (oldest first with ``oldest_first``), those matching every
-        filter given (at most ``limit``, by default :data:`DEFAULT_RUN_LIMIT`)."""
+        filter given (at most ``limit``, by default :data:`DEFAULT_RUN_LIMIT`); with ``after``, those
+        that come after that run in this order (its ``(finished_at, run_id)``)."""
         ...
 
     def get_run(self, prompt: str, run_id: str) -> EvalRun:
@@ -191,19 +200,31 @@ class SqlEvalStore:
         )
         return DatasetPushResult(dataset=dataset, created=True)
 
-    def list_datasets(self, prompt: str) -> list[DatasetSummary]:
-        """The datasets of ``prompt``, by name."""
+    def list_datasets(
+        self, prompt: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[DatasetSummary]:
+        """The datasets of ``prompt``, by name (the first ``limit`` whose name sorts after
+        ``after``, when given)."""
         validate_prompt_name(prompt)
+        if after is not None:
+            validate_dataset_name(after)
+        if limit is not None:
+            check_integer(limit, "limit", low=1)
         d = t.datasets.c
+        query = (
+            select(d.name, func.max(d.version), func.count())
+            .where(d.prompt == prompt)
+            .group_by(d.name)
+            .order_by(d.name)
+        )
+        if after is not None:
+            query = query.where(d.name > after)
+        if limit is not None:
+            query = query.limit(limit)
         with self.registry.database.read() as conn:
             if not SqlRegistry.prompt_exists(conn, prompt):
                 raise NotFoundError(f"unknown prompt {prompt!r}")
-            counts = conn.execute(
-                select(d.name, func.max(d.version), func.count())
-                .where(d.prompt == prompt)
-                .group_by(d.name)
-                .order_by(d.name)
-            ).all()
+            counts = conn.execute(query).all()
             summaries = []
             for name, latest, versions in counts:
                 newest = self._dataset(conn, prompt, name, latest)
@@ -300,16 +321,17 @@ class SqlEvalStore:
         status: RunStatus | None = None,
         limit: int | None = None,
         oldest_first: bool = False,
+        after: RunKey | None = None,
     ) -> list[EvalRunSummary]:
         """Runs of ``prompt``, newest first (oldest first with ``oldest_first``), those matching every
-        filter given."""
+        filter given; with ``after``, those that come after that run in this order."""
         validate_prompt_name(prompt)
         _check_version(version, "version")
         _check_version(dataset_version, "dataset version")
         if dataset is not None:
             validate_dataset_name(dataset)
         if limit is not None:
-            check_integer(limit, "limit", low=1, high=10_000)
+            check_integer(limit, "limit", low=1)
         r = t.eval_runs.c
         query = select(*(column for column in t.eval_runs.c if column.name != "body")).where(
             r.prompt == prompt
@@ -322,6 +344,18 @@ class SqlEvalStore:
         ):
             if wanted is not None:
                 query = query.where(column == wanted)
+        if after is not None:
+            finished_at, run_id = after
+            check_storable(run_id, "run id")
+            if oldest_first:
+                later = or_(
+                    r.finished_at > finished_at, and_(r.finished_at == finished_at, r.run_id > run_id)
+                )
+            else:
+                later = or_(
+                    r.finished_at < finished_at, and_(r.finished_at == finished_at, r.run_id < run_id)
+                )
+            query = query.where(later)
         order = (r.finished_at, r.run_id) if oldest_first else (r.finished_at.desc(), r.run_id.desc())
         query = query.order_by(*order).limit(limit or DEFAULT_RUN_LIMIT)
         with self.registry.database.read() as conn:

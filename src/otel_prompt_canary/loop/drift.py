@@ -632,9 +632,16 @@ class DriftMonitor:
         route = self.registry.get_route(prompt)
         return self._status(self._monitor_of(route))
 
-    def status(self) -> list[PromptDrift]:
-        """The drift monitoring of every prompt, by name."""
-        return [self._status(self._monitor_of(route)) for route in self.registry.list_routes()]
+    def status(self, *, after: str | None = None, limit: int | None = None) -> list[PromptDrift]:
+        """The drift monitoring of every prompt, by name (the first ``limit`` prompts whose name
+        sorts after ``after``, when given)."""
+        if limit is not None and limit < 1:
+            raise InvalidInputError(f"limit must be at least 1, got {limit}")
+        # Names compare as Python strings here and in the cursor, whatever the database's collation.
+        routes = sorted(self.registry.list_routes(), key=lambda route: route.prompt)
+        if after is not None:
+            routes = [route for route in routes if route.prompt > after]
+        return [self._status(self._monitor_of(route)) for route in routes[:limit]]
 
     def _status(self, monitor: MonitorRow) -> PromptDrift:
         signals = [signal_view(s, self.config) for _, s in sorted(self._signals(monitor).items())]
@@ -664,12 +671,17 @@ class DriftMonitor:
         prompt: str | None = None,
         *,
         open_only: bool = False,
-        limit: int = 100,
+        limit: int | None = 100,
         before: int | None = None,
     ) -> list[DriftAlert]:
-        """Drift alerts, oldest first: the newest ``limit`` (with ``before``, those of a smaller id)."""
+        """Drift alerts, oldest first: the newest ``limit`` (every one when None; with ``before``,
+        those of a smaller id)."""
         a = t.drift_alerts.c
-        query = select(t.drift_alerts).order_by(a.id.desc()).limit(max(1, min(limit, 1000)))
+        query = select(t.drift_alerts).order_by(a.id.desc())
+        if limit is not None:
+            if limit < 1:
+                raise InvalidInputError(f"limit must be at least 1, got {limit}")
+            query = query.limit(limit)
         if prompt is not None:
             query = query.where(a.prompt == validate_prompt_name(prompt))
         if open_only:

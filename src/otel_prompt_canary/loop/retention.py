@@ -1,12 +1,12 @@
 """Retention: how long the loop keeps what only serves for a while, and pruning the rest.
 
-Four things grow with traffic, and each is kept for what it is for (:class:`Retention`):
+What grows with traffic is kept for what it is for (:class:`Retention`):
 
 - ``dedup_ids`` (default 1 day): the ids that make a retried alert or report count once, the
-  alerts' de-duplication keys and the reports' receipts. A sender retries for minutes (the
-  Collector processor for 10 minutes by default, a signed id is valid for the 5-minute timestamp
-  tolerance), so a day covers every retry with a wide margin. The key of an alert bound to a
-  rollout that is still active is kept however old: a repeat of an alert that paused it, after a
+  alerts' de-duplication keys and the receipts of reports (live reports' too). A sender retries for
+  minutes (the Collector processor for 10 minutes by default, a signed id is valid for the 5-minute
+  timestamp tolerance), so a day covers every retry with a wide margin. The key of an alert bound to
+  a rollout that is still active is kept however old: a repeat of an alert that paused it, after a
   person resumed it, must stay a duplicate while that rollout runs (an alert about a finished
   rollout is ignored anyway).
 - ``untimed_alerts`` (default 1 hour): the de-duplication window of an alert whose key names no time
@@ -18,6 +18,16 @@ Four things grow with traffic, and each is kept for what it is for (:class:`Rete
 - ``report_windows`` (default 30 days): the per-window statistics of rollouts that ended that long
   ago. Each rollout's totals are kept, so what judged it can still be read; the windows only served
   to judge its steps while it ran.
+- ``live_windows`` (default 30 days): the per-window statistics of live traffic (drift monitoring's
+  input), and the response models of versions no longer stable. The windows drift monitoring still
+  needs are kept however old: a signal's baseline period while it is the baseline, a pinned
+  baseline period, and what is not judged yet (:mod:`~otel_prompt_canary.loop.drift_retention`);
+  the stable cohort's windows of ended rollouts are kept on the same terms.
+- ``drift_alerts`` (default 30 days): drift alerts no one acknowledged, of a version no longer
+  live. An acknowledged alert (who, when, why) is kept forever: the database refuses to delete it.
+- ``eval_runs`` (default 30 days): evaluation runs other than those the gate and comparisons read
+  (each version's first and newest complete run per dataset version, and pinned runs,
+  :mod:`~otel_prompt_canary.loop.eval_retention`).
 
 Any of them may be ``forever``. :func:`prune` applies a retention once, in small transactions so that
 writers are never held up for long; ``prompt-canary gc`` runs it, and ``prompt-canary serve`` runs it
@@ -29,27 +39,29 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import (
-    Column,
-    ColumnElement,
-    Connection,
-    Delete,
-    Select,
-    and_,
-    delete,
-    or_,
-    select,
-    text,
-)
+from sqlalchemy import Connection, Delete, Select, and_, delete, not_, or_, select, text
 
 from otel_prompt_canary.analysis.policy import parse_duration
 from otel_prompt_canary.errors import InvalidInputError, describe_validation_errors
+from otel_prompt_canary.loop.drift_retention import (
+    KeptPeriod,
+    drift_keeps,
+    kept_condition,
+    prune_drift_alerts,
+    prune_live_receipts,
+    prune_live_windows,
+    prune_response_models,
+)
+from otel_prompt_canary.loop.eval_retention import prune_eval_runs
+from otel_prompt_canary.loop.pruning import delete_in_batches
 from otel_prompt_canary.registry import schema as t
 from otel_prompt_canary.registry.database import Database, utc_now
 from otel_prompt_canary.registry.models import RolloutState
@@ -59,20 +71,27 @@ __all__ = ["DEFAULT_RETENTION", "Pruned", "Pruner", "Retention", "RetentionText"
 
 log = logging.getLogger("otel_prompt_canary.loop.retention")
 
-#: Rows deleted per transaction: small enough that a writer never waits long behind one.
-_BATCH: Final = 5000
 #: De-duplication ids are kept at least this long: the senders' retries and the signatures'
 #: timestamp tolerance must fit in it.
 _MIN_DEDUP_IDS: Final = timedelta(hours=1)
 _FOREVER: Final = "forever"
-_FIELDS: Final = ("dedup_ids", "untimed_alerts", "alert_log", "report_windows")
+_FIELDS: Final = (
+    "dedup_ids",
+    "untimed_alerts",
+    "alert_log",
+    "report_windows",
+    "live_windows",
+    "drift_alerts",
+    "eval_runs",
+)
 
 
 class Retention(BaseModel):
     """How long each kind of record is kept; None is forever. See the module docstring.
 
-    Written ``dedup_ids=1d,untimed_alerts=1h,alert_log=30d,report_windows=30d`` (any subset; the rest
-    keep their defaults), with durations such as ``90s``, ``12h``, ``30d``, ``1w`` or ``forever``.
+    Written ``NAME=DURATION`` pairs separated by commas, such as ``alert_log=90d,eval_runs=1w`` (any
+    subset; the rest keep their defaults), with durations such as ``90s``, ``12h``, ``30d``, ``1w``
+    or ``forever``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -88,6 +107,19 @@ class Retention(BaseModel):
     )
     report_windows: timedelta | None = Field(
         timedelta(days=30), description="Per-window statistics of rollouts that ended"
+    )
+    live_windows: timedelta | None = Field(
+        timedelta(days=30),
+        description="Per-window statistics of live traffic, except what drift monitoring still needs, "
+        "and the response models of versions no longer stable",
+    )
+    drift_alerts: timedelta | None = Field(
+        timedelta(days=30), description="Drift alerts no one acknowledged, of versions no longer live"
+    )
+    eval_runs: timedelta | None = Field(
+        timedelta(days=30),
+        description="Evaluation runs, except each version's first and newest complete run per dataset "
+        "version, and pinned runs",
     )
 
     @staticmethod
@@ -172,11 +204,34 @@ class Pruned:
     report_receipts: int = 0
     alert_log: int = 0
     report_windows: int = 0
+    live_windows: int = 0
+    live_receipts: int = 0
+    response_models: int = 0
+    drift_alerts: int = 0
+    eval_runs: int = 0
 
     @property
     def total(self) -> int:
         """Every row removed."""
-        return self.alert_keys + self.report_receipts + self.alert_log + self.report_windows
+        return sum(self.counts().values())
+
+    def counts(self) -> dict[str, int]:
+        """Rows removed per kind of record, in the order of the fields."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+
+#: The table each count of :class:`Pruned` deletes from (vacuumed on PostgreSQL when it did).
+_TABLES: Final = {
+    "alert_keys": "alert_keys",
+    "report_receipts": "report_receipts",
+    "alert_log": "alert_log",
+    "report_windows": "rollout_stats",
+    "live_windows": "live_stats",
+    "live_receipts": "live_receipts",
+    "response_models": "response_models",
+    "drift_alerts": "drift_alerts",
+    "eval_runs": "eval_runs",
+}
 
 
 def prune(
@@ -189,15 +244,39 @@ def prune(
     """
     database = registry.database
     now = now or utc_now()
+    with database.read() as conn:
+        keeps = drift_keeps(conn)
     pruned = Pruned(
         alert_keys=_prune_alert_keys(database, retention, now),
         report_receipts=_prune_receipts(database, retention, now),
         alert_log=_prune_alert_log(database, retention, now),
-        report_windows=_prune_windows(database, retention, now),
+        report_windows=_prune_windows(database, retention, now, keeps),
+        live_windows=_unless_forever(
+            retention.live_windows, lambda kept: prune_live_windows(database, keeps, _seconds(now - kept))
+        ),
+        live_receipts=_unless_forever(
+            retention.dedup_ids, lambda kept: prune_live_receipts(database, now - kept)
+        ),
+        response_models=_unless_forever(
+            retention.live_windows, lambda kept: prune_response_models(database, _seconds(now - kept))
+        ),
+        drift_alerts=_unless_forever(
+            retention.drift_alerts, lambda kept: prune_drift_alerts(database, now - kept)
+        ),
+        eval_runs=_unless_forever(retention.eval_runs, lambda kept: prune_eval_runs(database, now - kept)),
     )
     if database.dialect == "postgresql":
         _vacuum(database, pruned)
     return pruned
+
+
+def _unless_forever(kept: timedelta | None, prune_older: Callable[[timedelta], int]) -> int:
+    return 0 if kept is None else prune_older(kept)
+
+
+def _seconds(at: datetime) -> int:
+    """``at`` in Unix seconds, as windows start (rounded down: a window starting then is not older)."""
+    return math.floor(at.timestamp())
 
 
 def _active_rollouts() -> Select[tuple[str | None]]:
@@ -211,19 +290,19 @@ def _prune_alert_keys(database: Database, retention: Retention, now: datetime) -
     k = t.alert_keys.c
     expired = and_(k.expires_at.is_not(None), k.expires_at <= now)
     if retention.dedup_ids is None:
-        return _prune_batches(database, k.alert_key, expired)
+        return delete_in_batches(database, k.alert_key, expired)
     old = and_(
         k.decided_at < now - retention.dedup_ids,
         or_(k.rollout_id.is_(None), k.rollout_id.not_in(_active_rollouts())),
     )
-    return _prune_batches(database, k.alert_key, or_(expired, old))
+    return delete_in_batches(database, k.alert_key, or_(expired, old))
 
 
 def _prune_receipts(database: Database, retention: Retention, now: datetime) -> int:
     if retention.dedup_ids is None:
         return 0
     r = t.report_receipts.c
-    return _prune_batches(database, r.report_id, r.received_at < now - retention.dedup_ids)
+    return delete_in_batches(database, r.report_id, r.received_at < now - retention.dedup_ids)
 
 
 def _prune_alert_log(database: Database, retention: Retention, now: datetime) -> int:
@@ -233,42 +312,35 @@ def _prune_alert_log(database: Database, retention: Retention, now: datetime) ->
     a = t.alert_log.c
     old = and_(a.received_at < now - retention.alert_log, a.outcome != "applied")
     # Oldest first: they sit at the start of the table, so each batch finds them at once.
-    return _prune_batches(database, a.id, old, oldest_first=True)
+    return delete_in_batches(database, a.id, old, oldest_first=True)
 
 
-def _prune_batches(
-    database: Database, key: Column[Any], where: ColumnElement[bool], *, oldest_first: bool = False
+def _prune_windows(
+    database: Database,
+    retention: Retention,
+    now: datetime,
+    keeps: Mapping[tuple[str, int], Sequence[KeptPeriod]],
 ) -> int:
-    """Delete the rows of ``key``'s table that ``where`` selects, a batch per transaction."""
-    table = key.table
-    batch = select(key).where(where).limit(_BATCH)
-    if oldest_first:
-        batch = batch.order_by(key)
-
-    def attempt(conn: Connection) -> int:
-        return int(conn.execute(delete(table).where(key.in_(batch))).rowcount)
-
-    removed = 0
-    while True:
-        count = database.write(attempt, contended=f"could not prune {table.name}: too many concurrent writes")
-        removed += count
-        if count < _BATCH:
-            return removed
-
-
-def _prune_windows(database: Database, retention: Retention, now: datetime) -> int:
-    """Delete the windows of rollouts that ended before the retention, one rollout per transaction."""
+    """Delete the windows of rollouts that ended before the retention, one rollout per transaction,
+    but the stable cohort's windows drift monitoring still needs (the rollout's stable version is
+    the version a monitor watches, and their period one it keeps)."""
     if retention.report_windows is None:
         return 0
     s, r = t.rollout_stats.c, t.rollouts.c
     ended = select(r.rollout_id).where(r.ended_at.is_not(None), r.ended_at < now - retention.report_windows)
     with database.read() as conn:
-        rollout_ids = list(
-            conn.execute(select(s.rollout_id).distinct().where(s.rollout_id.in_(ended))).scalars()
+        rollouts = list(
+            conn.execute(
+                select(r.rollout_id, r.prompt, r.baseline_version).where(
+                    r.rollout_id.in_(select(s.rollout_id).distinct().where(s.rollout_id.in_(ended)))
+                )
+            )
         )
     removed = 0
-    for rollout_id in rollout_ids:
-        windows = delete(t.rollout_stats).where(s.rollout_id == rollout_id)
+    for rollout_id, prompt, stable_version in rollouts:
+        periods = keeps.get((prompt, stable_version), ())
+        kept = and_(s.cohort == "stable", kept_condition(periods, s.attribute, s.window_start))
+        windows = delete(t.rollout_stats).where(s.rollout_id == rollout_id, not_(kept))
 
         def attempt(conn: Connection, windows: Delete = windows) -> int:
             return int(conn.execute(windows).rowcount)
@@ -282,16 +354,7 @@ def _prune_windows(database: Database, retention: Retention, now: datetime) -> i
 
 def _vacuum(database: Database, pruned: Pruned) -> None:
     """Let PostgreSQL reuse the space of the rows just deleted (VACUUM runs outside a transaction)."""
-    tables = [
-        name
-        for name, count in (
-            ("alert_keys", pruned.alert_keys),
-            ("report_receipts", pruned.report_receipts),
-            ("alert_log", pruned.alert_log),
-            ("rollout_stats", pruned.report_windows),
-        )
-        if count
-    ]
+    tables = [_TABLES[name] for name, count in pruned.counts().items() if count]
     if not tables:
         return
     with database.engine.connect() as conn:

@@ -38,6 +38,16 @@ A policy with a ``gate:`` also needs a passing golden-set evaluation of the cand
 or which cases failed or got worse. ``skip_gate`` starts it anyway: the start's audit record then
 says the gate was skipped, and what it would have refused; a start that passes the gate names the
 run in its audit record. The gate is checked where the runs are, like the signals.
+
+The audit record says it twice: in words, at the end of its reason (``[evaluation gate passed:
+run ... on dataset@version]``, ``[evaluation gate skipped; it would refuse: ...]``), and as
+structured evidence beside the policy, ``{"policy": ..., "gate": {"outcome": "passed" |
+"skipped", "run_id", "baseline_run_id", "totals", "signals", "problems", ...}}``
+(:meth:`~otel_prompt_canary.evals.gate.GateVerdict.evidence`). The evidence is written by the store
+that checks the gate: a local store (an :class:`~otel_prompt_canary.registry.sql.SqlRegistry`), or
+a control plane on its own. The :class:`~otel_prompt_canary.registry.base.Registry` interface's
+``start_rollout`` takes no evidence, so that registries written against it keep working; a start on
+one of those keeps the words only.
 """
 
 from __future__ import annotations
@@ -58,6 +68,7 @@ from otel_prompt_canary.registry.models import Route, parse_ramp
 from otel_prompt_canary.registry.sql import SqlRegistry
 
 __all__ = [
+    "GateCheck",
     "RolloutPolicy",
     "check_gate",
     "check_signals_produced",
@@ -159,23 +170,37 @@ def check_signals_produced(policy: Policy, prompt: str, reported: Collection[str
 _SKIPPED_NOTE_CHARS = 600
 
 
+@dataclass(frozen=True, slots=True)
+class GateCheck:
+    """What a start that the evaluation gate lets through records: a ``note`` for the end of its
+    audit reason, and ``evidence`` for its audit record (``{"outcome": "passed" | "skipped", ...}``)."""
+
+    note: str
+    evidence: dict[str, JsonValue]
+
+
 def check_gate(
     registry: Registry, evals: EvalStore, gate: Gate, name: str, version: int, *, skip_gate: bool
-) -> str:
-    """What the start's audit reason adds for ``gate`` (`` [evaluation gate passed: ...]``, or
-    ``skipped``); raises :class:`ConflictError` when the candidate does not pass and ``skip_gate``
-    is not set."""
+) -> GateCheck:
+    """What the start's audit record adds for ``gate`` when the candidate passes it, or when
+    ``skip_gate`` is set; raises :class:`ConflictError` when the candidate does not pass and
+    ``skip_gate`` is not set."""
     stable = registry.get_route(name).stable_version
     verdict = gate_verdict(evals, gate, version=registry.get_version(name, version), stable_version=stable)
     if verdict.passed:
-        return (
-            f" [evaluation gate passed: run {verdict.run_id} on {verdict.dataset}@{verdict.dataset_version}]"
+        dataset = f"{verdict.dataset}@{verdict.dataset_version}"
+        return GateCheck(
+            note=f" [evaluation gate passed: run {verdict.run_id} on {dataset}]",
+            evidence={"outcome": "passed", **verdict.evidence()},
         )
     if skip_gate:
         account = "; ".join(verdict.problems)
         if len(account) > _SKIPPED_NOTE_CHARS:
             account = account[: _SKIPPED_NOTE_CHARS - 3] + "..."
-        return f" [evaluation gate skipped; it would refuse: {account}]"
+        return GateCheck(
+            note=f" [evaluation gate skipped; it would refuse: {account}]",
+            evidence={"outcome": "skipped", **verdict.evidence()},
+        )
     raise ConflictError(
         verdict.explain() + ". Evaluate the version and start again, or start with --skip-gate "
         "(skip_gate) and a reason, which the audit trail keeps"
@@ -239,8 +264,10 @@ def start_rollout(
     if evals is None and isinstance(registry, SqlRegistry):
         evals = SqlEvalStore(registry)
     gate = resolved.policy.gate
+    checked: GateCheck | None = None
     if gate is not None and evals is not None:
-        reason += check_gate(registry, evals, gate, name, version, skip_gate=skip_gate)
+        checked = check_gate(registry, evals, gate, name, version, skip_gate=skip_gate)
+        reason += checked.note
     elif skip_gate and evals is None:
         # The control plane holds the runs and checks the gate: ask it to skip.
         return cast(_ControlPlane, registry).start_rollout(
@@ -252,6 +279,17 @@ def start_rollout(
             policy=resolved.document,
             expected_revision=expected_revision,
             skip_gate=True,
+        )
+    if checked is not None and isinstance(registry, SqlRegistry):
+        return registry.start_rollout(
+            name,
+            version,
+            ramp=resolved.ramp,
+            actor=actor,
+            reason=reason,
+            policy=resolved.document,
+            expected_revision=expected_revision,
+            evidence={"gate": checked.evidence},
         )
     return registry.start_rollout(
         name,

@@ -7,7 +7,8 @@ enforced by the database itself (triggers), so that no code path, ours or an ope
 them. The alert log is append-only too, and since version 5 its records of alerts that changed
 nothing (duplicates, ignored and recorded alerts) may be deleted once old (retention, see
 :mod:`otel_prompt_canary.loop.retention`); an applied alert's record, like the audit record of the
-transition it made, can never be changed or deleted.
+transition it made, can never be changed or deleted. Since version 7, neither can an acknowledged
+drift alert (its acknowledgement is the audit of a person's decision).
 """
 
 from __future__ import annotations
@@ -620,8 +621,47 @@ def _v6(conn: Connection) -> None:
     _immutable_rows(conn, "datasets")
 
 
+def _v7(conn: Connection) -> None:
+    """Retention of drift alerts: an acknowledged alert records who, when and why, so the database
+    refuses to delete it or to change its acknowledgement (others may be pruned once old)."""
+    changed = ("acknowledged_at", "acknowledged_by", "acknowledge_reason")
+    if conn.dialect.name == "sqlite":
+        conn.execute(
+            text(
+                "CREATE TRIGGER drift_alerts_keep_acknowledged BEFORE DELETE ON drift_alerts "
+                "WHEN OLD.acknowledged_at IS NOT NULL "
+                "BEGIN SELECT RAISE(ABORT, 'acknowledged drift_alerts rows are immutable'); END"
+            )
+        )
+        differs = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in changed)
+        conn.execute(
+            text(
+                "CREATE TRIGGER drift_alerts_acknowledged_once BEFORE UPDATE ON drift_alerts "
+                f"WHEN OLD.acknowledged_at IS NOT NULL AND ({differs}) "
+                "BEGIN SELECT RAISE(ABORT, 'acknowledged drift_alerts rows are immutable'); END"
+            )
+        )
+    elif conn.dialect.name == "postgresql":
+        # prompt_canary_immutable() exists since version 1.
+        conn.execute(
+            text(
+                "CREATE TRIGGER drift_alerts_keep_acknowledged BEFORE DELETE ON drift_alerts "
+                "FOR EACH ROW WHEN (OLD.acknowledged_at IS NOT NULL) "
+                "EXECUTE FUNCTION prompt_canary_immutable()"
+            )
+        )
+        differs = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in changed)
+        conn.execute(
+            text(
+                "CREATE TRIGGER drift_alerts_acknowledged_once BEFORE UPDATE ON drift_alerts "
+                f"FOR EACH ROW WHEN (OLD.acknowledged_at IS NOT NULL AND ({differs})) "
+                "EXECUTE FUNCTION prompt_canary_immutable()"
+            )
+        )
+
+
 #: Migration ``i`` (0-based) brings the schema from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

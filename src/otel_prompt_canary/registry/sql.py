@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 from pydantic import JsonValue
@@ -231,12 +232,16 @@ class SqlRegistry:
         reason: str = "",
         policy: dict[str, JsonValue] | None = None,
         expected_revision: int | None = None,
+        evidence: Mapping[str, JsonValue] | None = None,
     ) -> Route:
         """Start canarying ``version`` of ``name`` along ``ramp`` (default 1,5,20,50,100 percent).
 
         ``policy`` is stored with the rollout as it is: the store checks nothing about policies. Start
         rollouts with :func:`otel_prompt_canary.loop.start_rollout`, which resolves and validates the
-        policy first.
+        policy first. The start's audit record keeps ``{"policy": policy}`` as evidence, and every
+        entry of ``evidence`` beside it (what the start checked: its evaluation gate, say); a
+        ``policy`` entry in ``evidence`` is refused. ``evidence`` is this store's: the
+        :class:`~otel_prompt_canary.registry.base.Registry` interface does not take it.
         """
         validate_prompt_name(name)
         steps = parse_ramp(ramp)
@@ -245,6 +250,14 @@ class SqlRegistry:
         _check_expected_bound(expected_revision)
         check_storable(reason, "reason")
         check_storable(policy, "policy")
+        recorded: dict[str, JsonValue] = {"policy": policy}
+        if evidence is not None:
+            if "policy" in evidence:
+                raise InvalidInputError(
+                    "a start's evidence holds its policy already: name the entry otherwise"
+                )
+            check_storable(dict(evidence), "evidence")
+            recorded.update(evidence)
 
         def attempt(conn: Connection) -> Route:
             before = self.route_in(conn, name)
@@ -268,7 +281,7 @@ class SqlRegistry:
                     policy=policy,
                 )
             )
-            _audit(conn, before, after, Action.START, actor, reason, {"policy": policy})
+            _audit(conn, before, after, Action.START, actor, reason, recorded)
             return after
 
         return self.database.write(attempt, contended=_FLAG_CONTENDED)

@@ -20,7 +20,6 @@ import os
 import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, JsonValue, TypeAdapter, ValidationError
 
@@ -40,6 +39,7 @@ from otel_prompt_canary.registry.models import (
     validate_prompt_name,
 )
 from otel_prompt_canary.routing.control_plane import Answer, ControlPlaneClient, is_remote
+from otel_prompt_canary.routing.paging import read_pages
 
 if TYPE_CHECKING:
     from otel_prompt_canary.registry.base import Registry
@@ -47,19 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["RemoteRegistry", "is_remote", "open_registry"]
 
 _M = TypeVar("_M", bound=BaseModel)
-
-#: Records asked for per page: the control plane's largest page.
-_PAGE_SIZE = 1000
-
-
-def _next_cursor(answer: Answer) -> str | None:
-    """The cursor of the page after ``answer``, from its ``Link: <...>; rel="next"`` header."""
-    for link in (answer.headers.get("Link") or "").split(","):
-        target, _, params = link.strip().partition(";")
-        if target.startswith("<") and target.endswith(">") and 'rel="next"' in params.replace(" ", ""):
-            found = parse_qs(urlsplit(target[1:-1]).query).get("cursor")
-            return found[0] if found else None
-    return None
 
 
 class RemoteRegistry:
@@ -143,21 +130,9 @@ class RemoteRegistry:
         ``newest_first`` lists (logs, versions) go back in time page after page; what is returned
         is oldest first all the same.
         """
-        pages: list[list[_M]] = []
-        held = 0
-        while limit is None or held < limit:
-            query: dict[str, str | int] = {
-                "limit": _PAGE_SIZE if limit is None else min(_PAGE_SIZE, limit - held)
-            }
-            if cursor is not None:
-                query["cursor"] = cursor
-            answer = self._request("GET", path, query=query)
-            page = self._models(answer, model)
-            pages.append(page)
-            held += len(page)
-            cursor = _next_cursor(answer)
-            if cursor is None or not page:
-                break
+        pages = read_pages(
+            self._client, path, lambda answer: self._models(answer, model), limit=limit, cursor=cursor
+        )
         if newest_first:
             pages.reverse()
         return [record for page in pages for record in page]

@@ -5,11 +5,12 @@ Every list endpoint takes ``limit`` (default :data:`DEFAULT_PAGE_SIZE`, at most
 ``Link: <...>; rel="next"`` (RFC 8288), the URL of the next page; the last page has none. The body
 stays a JSON list, so a client that reads one page reads it as before.
 
-Logs and versions (alerts, audit records, prompt versions) come newest page first: the first page
-holds the newest ``limit`` records, the next one those just before them, and so on; within a page,
-records are oldest first. Prompts come by name. Cursors are opaque (a client passes them back as
-they are) and stay valid while records are added: a page never repeats or skips a record because
-newer ones arrived.
+Logs and versions (alerts, audit records, prompt versions, drift alerts) come newest page first:
+the first page holds the newest ``limit`` records, the next one those just before them, and so on;
+within a page, records are oldest first. Prompts (and the drift monitoring of each) and datasets
+come by name. Evaluation runs come in the order asked (newest first by default), page after page.
+Cursors are opaque (a client passes them back as they are) and stay valid while records are added:
+a page never repeats or skips a record because newer ones arrived.
 """
 
 from __future__ import annotations
@@ -73,13 +74,22 @@ class Page:
 
     def after(self, kind: str) -> str | None:
         """The prompt name the page starts after, or None for the first page."""
+        return self.key(kind, validate_prompt_name)
+
+    def key(self, kind: str, parse: Callable[[str], _T | None]) -> _T | None:
+        """The key the page starts after, read by ``parse`` (None, or an
+        :class:`~otel_prompt_canary.errors.InvalidInputError`, for a key that is not one), or None
+        for the first page."""
         key = self._key(kind)
         if key is None:
             return None
         try:
-            return validate_prompt_name(key)
+            found = parse(key)
         except InvalidInputError:
-            raise self._invalid() from None
+            found = None
+        if found is None:
+            raise self._invalid()
+        return found
 
     def _key(self, kind: str) -> str | None:
         if self.cursor is None:

@@ -227,8 +227,9 @@ class ServiceSettings(BaseSettings):
     retention: RetentionText = Field(
         str(DEFAULT_RETENTION),
         description="How long de-duplication ids, the de-duplication window of alerts without a start "
-        "time, records of alerts that changed nothing and the windows of ended rollouts are kept "
-        "(any subset; 'forever' keeps one); pruned every hour",
+        "time, records of alerts that changed nothing, the windows of ended rollouts and of live "
+        "traffic, drift alerts of replaced versions and evaluation runs are kept (any subset; "
+        "'forever' keeps one); pruned every hour",
         json_schema_extra={"metavar": "NAME=DURATION,..."},
     )
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from otel_prompt_canary import cursors
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.evals.datasets import (
     Dataset,
@@ -19,10 +20,12 @@ from otel_prompt_canary.evals.datasets import (
     DatasetPushResult,
     DatasetSpec,
     DatasetSummary,
+    validate_dataset_name,
 )
 from otel_prompt_canary.registry.bounds import MAX_VERSION, parse_version
 from otel_prompt_canary.service.api.evals import EvalStoreDep
 from otel_prompt_canary.service.deps import AuthorDep, PromptNameDep, WriterDep
+from otel_prompt_canary.service.pages import PAGE_RESPONSE, PageDep, link_next
 from otel_prompt_canary.service.schemas import ErrorResponse
 
 __all__ = ["router"]
@@ -63,10 +66,20 @@ async def push_dataset(
     return result
 
 
-@router.get("", summary="List datasets", responses=_READ_ERRORS)
-async def list_datasets(name: PromptNameDep, store: EvalStoreDep) -> list[DatasetSummary]:
-    """The prompt's datasets, by name, with their newest version."""
-    return await run_in_threadpool(store.list_datasets, name)
+@router.get("", summary="List datasets", responses={**PAGE_RESPONSE, **_READ_ERRORS})
+async def list_datasets(
+    request: Request, response: Response, name: PromptNameDep, store: EvalStoreDep, page: PageDep
+) -> list[DatasetSummary]:
+    """The prompt's datasets, by name, with their newest version, a page at a time."""
+    summaries = await run_in_threadpool(
+        store.list_datasets,
+        name,
+        after=page.key(cursors.DATASETS, validate_dataset_name),
+        limit=page.limit + 1,
+    )
+    return link_next(
+        request, response, summaries, page, cursors.DATASETS, lambda d: d.name, newest_first=False
+    )
 
 
 @router.get("/{dataset}/versions/{version}", summary="Show a dataset version", responses=_READ_ERRORS)

@@ -1,7 +1,7 @@
 """Drift monitoring over HTTP: each prompt's live stable version, its alerts, and their metrics.
 
 - ``GET /v1/drift``: every prompt's drift monitoring (a list of
-  :class:`~otel_prompt_canary.loop.drift_models.PromptDrift`);
+  :class:`~otel_prompt_canary.loop.drift_models.PromptDrift`, by name, a page at a time);
 - ``GET /v1/prompts/{name}/drift``: one prompt's;
 - ``POST /v1/prompts/{name}/drift/baseline``: pin a baseline period (write token, audited);
 - ``GET /v1/drift/alerts``: drift alerts, paged like the alert log (``?prompt=``, ``?open=true``);
@@ -22,6 +22,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from otel_prompt_canary import cursors
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.loop.drift import DriftMonitor
 from otel_prompt_canary.loop.drift_models import DriftAlert, PromptDrift, SignalStatus
@@ -30,10 +31,7 @@ from otel_prompt_canary.service.deps import ActorDep, NotSupportedError, PromptN
 from otel_prompt_canary.service.pages import PAGE_RESPONSE, PageDep, link_next
 from otel_prompt_canary.service.schemas import ErrorResponse
 
-__all__ = ["DRIFT_ALERTS", "DriftOverview", "prompt_router", "render_metrics", "router"]
-
-#: The cursor kind of the drift alerts' pages.
-DRIFT_ALERTS = "d"
+__all__ = ["DriftOverview", "prompt_router", "render_metrics", "router"]
 
 router = APIRouter(prefix="/v1/drift", tags=["drift"])
 prompt_router = APIRouter(prefix="/v1/prompts/{name}", tags=["drift"])
@@ -92,13 +90,19 @@ class PinBaselineRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=2000, description="Why, for the alert log")
 
 
-@router.get("", summary="Drift monitoring of every prompt", responses=_READ_ERRORS)
-async def drift_overview(monitor: DriftMonitorDep) -> DriftOverview:
+@router.get("", summary="Drift monitoring of every prompt", responses={**PAGE_RESPONSE, **_READ_ERRORS})
+async def drift_overview(
+    request: Request, response: Response, monitor: DriftMonitorDep, page: PageDep
+) -> DriftOverview:
     """Each prompt's live stable version, its signals against their baselines, the models that
-    answered it and its open drift alerts."""
-    prompts = await run_in_threadpool(monitor.status)
+    answered it and its open drift alerts; the prompts by name, a page at a time (the ``Link``
+    header names the next page, as for every list)."""
+    prompts = await run_in_threadpool(monitor.status, after=page.after(cursors.PROMPTS), limit=page.limit + 1)
+    shown = link_next(
+        request, response, prompts, page, cursors.PROMPTS, lambda p: p.prompt, newest_first=False
+    )
     return DriftOverview(
-        settings=monitor.config.describe(), threshold=monitor.config.threshold, prompts=prompts
+        settings=monitor.config.describe(), threshold=monitor.config.threshold, prompts=shown
     )
 
 
@@ -119,9 +123,9 @@ async def drift_alerts(
         prompt,
         open_only=open_only,
         limit=page.limit + 1,
-        before=page.before(DRIFT_ALERTS),
+        before=page.before(cursors.DRIFT_ALERTS),
     )
-    return link_next(request, response, alerts, page, DRIFT_ALERTS, lambda a: a.id, newest_first=True)
+    return link_next(request, response, alerts, page, cursors.DRIFT_ALERTS, lambda a: a.id, newest_first=True)
 
 
 @router.post("/alerts/{id}/acknowledge", summary="Acknowledge a drift alert", responses=_WRITE_ERRORS)

@@ -3,18 +3,20 @@
 ``POST`` stores a run made by ``prompt-canary eval run`` (checked as a local store checks it: its
 version and dataset version exist, its cases are the dataset's, a ``complete`` run has every case
 and no error). ``GET`` lists runs newest first (``version``, ``dataset``, ``dataset_version``,
-``status`` filter them; ``limit``, at most 1000, bounds them; ``order=oldest`` reverses them), and
-``GET .../{run_id}`` answers one run with every case.
+``status`` filter them; ``order=oldest`` reverses them), a page at a time (``limit``, at most 1000,
+and ``cursor``, as every list: :mod:`otel_prompt_canary.service.pages`), and ``GET .../{run_id}``
+answers one run with every case.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
+from otel_prompt_canary import cursors
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.evals.baselines import version_comparisons
 from otel_prompt_canary.evals.comparison import RunComparison
@@ -25,6 +27,7 @@ from otel_prompt_canary.registry.bounds import MAX_VERSION
 from otel_prompt_canary.registry.diff import PromptDiff
 from otel_prompt_canary.registry.sql import SqlRegistry
 from otel_prompt_canary.service.deps import NotSupportedError, PromptNameDep, WriterDep
+from otel_prompt_canary.service.pages import PAGE_RESPONSE, PageDep, link_next
 from otel_prompt_canary.service.schemas import ErrorResponse
 
 __all__ = ["EvalStoreDep", "VersionsDiff", "get_eval_store", "router", "with_evaluations"]
@@ -83,10 +86,13 @@ async def post_run(name: PromptNameDep, run: EvalRun, store: EvalStoreDep, _writ
     return await run_in_threadpool(store.record_run, run)
 
 
-@router.get("", summary="List evaluation runs", responses=_READ_ERRORS)
+@router.get("", summary="List evaluation runs", responses={**PAGE_RESPONSE, **_READ_ERRORS})
 async def list_runs(
+    request: Request,
+    response: Response,
     name: PromptNameDep,
     store: EvalStoreDep,
+    page: PageDep,
     version: Annotated[
         int | None, Query(ge=1, le=MAX_VERSION, description="Only runs of this version")
     ] = None,
@@ -97,21 +103,30 @@ async def list_runs(
         int | None, Query(ge=1, le=MAX_VERSION, description="Only this dataset version")
     ] = None,
     status: Annotated[RunStatus | None, Query(description="complete or incomplete")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many runs")] = 100,
     order: Annotated[
         Literal["newest", "oldest"], Query(description="newest (default) or oldest first")
     ] = "newest",
 ) -> list[EvalRunSummary]:
-    """The prompt's runs, without their cases."""
-    return await run_in_threadpool(
+    """The prompt's runs, without their cases, in the order asked, a page at a time."""
+    runs = await run_in_threadpool(
         store.list_runs,
         name,
         version=version,
         dataset=dataset,
         dataset_version=dataset_version,
         status=status,
-        limit=limit,
+        limit=page.limit + 1,
         oldest_first=order == "oldest",
+        after=page.key(cursors.RUNS, cursors.parse_run_key),
+    )
+    return link_next(
+        request,
+        response,
+        runs,
+        page,
+        cursors.RUNS,
+        lambda run: cursors.run_key(run.finished_at, run.run_id),
+        newest_first=False,
     )
 
 

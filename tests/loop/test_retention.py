@@ -319,4 +319,6 @@ def test_storage_per_alert_is_bounded_and_pruning_reuses_it(registry: SqlRegistr
     # Each 100,000 take the space the ones before left: SQLite reuses freed pages at once;
     # PostgreSQL reuses the tables' space at once and its indexes' from the second round on (a
     # VACUUM recycles the index pages the VACUUM before it emptied), so the size stops growing.
-    assert sizes[2] <= sizes[1] * 1.01
+    # An autovacuum run in between can shift PostgreSQL's recycling by a round: the third batch
+    # must take less than half the space a batch takes in new pages, not exactly none.
+    assert sizes[2] - sizes[1] < (sizes[0] - empty) / 2, sizes

@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel
 
 from otel_prompt_canary.cursors import DATASETS, RUNS, encode_cursor, run_key
 from otel_prompt_canary.errors import InvalidInputError
@@ -74,18 +74,6 @@ class RemoteEvalStore:
         headers = {ACTOR_HEADER: actor} if actor is not None else None
         return self._client.request(method, path, json=json, query=query, headers=headers)
 
-    def _model(self, answer: Answer, model: type[_M]) -> _M:
-        try:
-            return model.model_validate(answer.data)
-        except ValidationError as exc:
-            raise self._client.unexpected(str(exc)[:500]) from exc
-
-    def _models(self, answer: Answer, model: type[_M]) -> list[_M]:
-        try:
-            return TypeAdapter(list[model]).validate_python(answer.data)  # type: ignore[valid-type]
-        except ValidationError as exc:
-            raise self._client.unexpected(str(exc)[:500]) from exc
-
     @staticmethod
     def _prompt(prompt: str) -> str:
         # Names are validated here too: a name never becomes a path traversal.
@@ -95,7 +83,7 @@ class RemoteEvalStore:
         """Store ``spec`` as a new version of its dataset, or return the version with identical content."""
         body = spec.model_dump(mode="json", by_alias=True)
         answer = self._request("POST", self._prompt(spec.prompt) + "/datasets", json=body, actor=author)
-        return self._model(answer, DatasetPushResult)
+        return self._client.parse(answer, DatasetPushResult)
 
     def _pages(
         self,
@@ -110,7 +98,7 @@ class RemoteEvalStore:
         pages = read_pages(
             self._client,
             path,
-            lambda answer: self._models(answer, model),
+            lambda answer: self._client.parse_list(answer, model),
             query=query,
             limit=limit,
             cursor=cursor,
@@ -130,18 +118,20 @@ class RemoteEvalStore:
         """One version of a dataset of ``prompt``; the newest when ``version`` is None."""
         which = "latest" if version is None else str(int(version))
         path = f"{self._prompt(prompt)}/datasets/{validate_dataset_name(name)}/versions/{which}"
-        return self._model(self._request("GET", path), Dataset)
+        return self._client.parse(self._request("GET", path), Dataset)
 
     def diff_datasets(self, prompt: str, name: str, a: int, b: int) -> DatasetDiff:
         """What changed from version ``a`` to version ``b`` of a dataset."""
         path = f"{self._prompt(prompt)}/datasets/{validate_dataset_name(name)}/diff"
-        return self._model(self._request("GET", path, query={"from": int(a), "to": int(b)}), DatasetDiff)
+        return self._client.parse(
+            self._request("GET", path, query={"from": int(a), "to": int(b)}), DatasetDiff
+        )
 
     def record_run(self, run: EvalRun) -> EvalRun:
         """Store an evaluation run (the control plane checks it first)."""
         body = run.model_dump(mode="json")
         answer = self._request("POST", self._prompt(run.prompt) + "/evals", json=body, actor=run.actor)
-        return self._model(answer, EvalRun)
+        return self._client.parse(answer, EvalRun)
 
     def list_runs(
         self,
@@ -178,7 +168,7 @@ class RemoteEvalStore:
         """One run of ``prompt``, with every case."""
         if not _RUN_ID.fullmatch(run_id):  # never a path: a run id is hexadecimal
             raise InvalidInputError(f"invalid run id {run_id[:40]!r}: a run id is 8-64 hexadecimal digits")
-        return self._model(self._request("GET", f"{self._prompt(prompt)}/evals/{run_id}"), EvalRun)
+        return self._client.parse(self._request("GET", f"{self._prompt(prompt)}/evals/{run_id}"), EvalRun)
 
 
 def open_eval_store(target: str | os.PathLike[str], *, token: str | None = None) -> EvalStore:

@@ -24,11 +24,12 @@ from datetime import datetime
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, RowMapping, and_, select
+from sqlalchemy import Connection, and_, select
 
 from otel_prompt_canary.analysis.stats import MeanStats, ProportionStats, Report, merge_stats
 from otel_prompt_canary.errors import InvalidInputError, NotFoundError
 from otel_prompt_canary.loop.reports import MAX_ATTRIBUTE_LENGTH, ReportOrigin, ReportOutcome, ReportReceipt
+from otel_prompt_canary.loop.stats_rows import stats_of, stats_values
 from otel_prompt_canary.names import LIVE_ROLLOUT_PREFIX
 from otel_prompt_canary.registry import schema as t
 from otel_prompt_canary.registry.bounds import MAX_INTEGER, check_integer, check_storable
@@ -324,9 +325,7 @@ class LiveStatistics:
         )
         with self.registry.database.read() as conn:
             rows = [*conn.execute(live_query).mappings(), *conn.execute(rollout_query).mappings()]
-        return [
-            (row["window_start"], row["window_seconds"], row["attribute"], _stats_of(row)) for row in rows
-        ]
+        return [(row["window_start"], row["window_seconds"], row["attribute"], stats_of(row)) for row in rows]
 
 
 def _entries(report: Report) -> list[tuple[str, int, Stats]]:
@@ -368,7 +367,7 @@ def _add_windows(
     starts = [start for _, start, _ in entries]
     this = (s.prompt == prompt) & (s.version == version) & (s.window_seconds == size)
     stored = {
-        (row["attribute"], row["window_start"]): _stats_of(row)
+        (row["attribute"], row["window_start"]): stats_of(row)
         for row in conn.execute(
             select(t.live_stats).where(this, s.window_start.between(min(starts), max(starts)))
         ).mappings()
@@ -382,7 +381,7 @@ def _add_windows(
             )
         total = stats if before is None else merge_stats(before, stats)
         stored[(attribute, start)] = total
-        values = _stats_values(total)
+        values = stats_values(total)
         if before is None:
             conn.execute(
                 t.live_stats.insert().values(
@@ -431,25 +430,3 @@ def _add_models(conn: Connection, prompt: str, version: int, models: list[tuple[
                     n=min(row.n + n, MAX_INTEGER),
                 )
             )
-
-
-def _stats_of(row: RowMapping) -> Stats:
-    if row["kind"] == "proportion":
-        return ProportionStats(n=row["n"], successes=row["successes"])
-    return MeanStats(n=row["n"], sum=int(row["sum"]), sum_sq=int(row["sum_sq"]))
-
-
-def _stats_values(stats: Stats) -> dict[str, Any]:
-    if stats.n > MAX_INTEGER:
-        raise InvalidInputError(
-            f"the report would take a count to {stats.n}, beyond the store's largest integer"
-        )
-    if isinstance(stats, ProportionStats):
-        return {"kind": stats.kind, "n": stats.n, "successes": stats.successes, "sum": None, "sum_sq": None}
-    return {
-        "kind": stats.kind,
-        "n": stats.n,
-        "successes": None,
-        "sum": str(stats.sum),
-        "sum_sq": str(stats.sum_sq),
-    }

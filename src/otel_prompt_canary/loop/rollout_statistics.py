@@ -26,7 +26,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Numeric,
-    RowMapping,
     bindparam,
     case,
     cast,
@@ -45,6 +44,7 @@ from otel_prompt_canary.loop.reports import (
     ReportReceipt,
     RolloutOrigin,
 )
+from otel_prompt_canary.loop.stats_rows import stats_of, stats_values
 from otel_prompt_canary.registry import schema as t
 from otel_prompt_canary.registry.bounds import MAX_INTEGER, check_integer, check_storable, shown
 from otel_prompt_canary.registry.database import Database, aware, utc_now
@@ -248,7 +248,7 @@ class RolloutStatistics:
         grouped: dict[int, dict[str, dict[str, dict[int, Stats]]]] = {}
         for row in rows:
             cohorts = grouped.setdefault(row["window_seconds"], {"stable": {}, "canary": {}})
-            cohorts[row["cohort"]].setdefault(row["attribute"], {})[row["window_start"]] = _stats_of(row)
+            cohorts[row["cohort"]].setdefault(row["attribute"], {})[row["window_start"]] = stats_of(row)
         return [
             Report(rollout_id=rollout_id, window_seconds=size, stable=c["stable"], canary=c["canary"])
             for size, c in sorted(grouped.items())
@@ -377,7 +377,7 @@ def _add_to_totals(conn: Connection, rollout_id: str, entries: list[_Entry]) -> 
     """Add ``entries`` into the rollout's totals, touching only the rows they change."""
     tot = t.rollout_totals.c
     totals = {
-        (row["cohort"], row["attribute"]): _stats_of(row)
+        (row["cohort"], row["attribute"]): stats_of(row)
         for row in conn.execute(select(t.rollout_totals).where(tot.rollout_id == rollout_id)).mappings()
     }
     known, touched = set(totals), set()
@@ -391,7 +391,7 @@ def _add_to_totals(conn: Connection, rollout_id: str, entries: list[_Entry]) -> 
         totals[(cohort, attribute)] = stats if total is None else merge_stats(total, stats)
         touched.add((cohort, attribute))
     for cohort, attribute in touched:
-        values = _stats_values(totals[(cohort, attribute)])
+        values = stats_values(totals[(cohort, attribute)])
         if (cohort, attribute) not in known:
             conn.execute(
                 t.rollout_totals.insert().values(
@@ -412,7 +412,7 @@ def _add_to_windows(conn: Connection, rollout_id: str, window_seconds: int, entr
     starts = [start for _, _, start, _ in entries]
     this_size = (s.rollout_id == rollout_id) & (s.window_seconds == window_seconds)
     stored = {
-        (row["cohort"], row["attribute"], row["window_start"]): _stats_of(row)
+        (row["cohort"], row["attribute"], row["window_start"]): stats_of(row)
         for row in conn.execute(
             select(t.rollout_stats).where(this_size, s.window_start.between(min(starts), max(starts)))
         ).mappings()
@@ -420,7 +420,7 @@ def _add_to_windows(conn: Connection, rollout_id: str, window_seconds: int, entr
     inserts, updates = [], []
     for cohort, attribute, start, stats in entries:
         before = stored.get((cohort, attribute, start))
-        values = _stats_values(stats if before is None else merge_stats(before, stats))
+        values = stats_values(stats if before is None else merge_stats(before, stats))
         if before is None:
             inserts.append(
                 {"rollout_id": rollout_id, "window_seconds": window_seconds, "cohort": cohort,
@@ -446,7 +446,7 @@ def _totals(conn: Connection, rollout_id: str) -> Snapshot:
     ).mappings()
     cohorts: dict[str, dict[str, Stats]] = {"stable": {}, "canary": {}}
     for row in rows:
-        cohorts[row["cohort"]][row["attribute"]] = _stats_of(row)
+        cohorts[row["cohort"]][row["attribute"]] = stats_of(row)
     return Snapshot(stable=cohorts["stable"], canary=cohorts["canary"])
 
 
@@ -485,26 +485,3 @@ def _step(
                 n=int(n), sum=int(total or 0) + more, sum_sq=int(total_sq or 0) + more_sq
             )
     return Snapshot(stable=cohorts["stable"], canary=cohorts["canary"])
-
-
-def _stats_of(row: RowMapping) -> Stats:
-    if row["kind"] == "proportion":
-        return ProportionStats(n=row["n"], successes=row["successes"])
-    return MeanStats(n=row["n"], sum=int(row["sum"]), sum_sq=int(row["sum_sq"]))
-
-
-def _stats_values(stats: Stats) -> dict[str, Any]:
-    if stats.n > MAX_INTEGER:
-        raise InvalidInputError(
-            f"the report would take a count to {stats.n}, beyond the store's largest integer "
-            f"({MAX_INTEGER}): nothing was stored"
-        )
-    if isinstance(stats, ProportionStats):
-        return {"kind": stats.kind, "n": stats.n, "successes": stats.successes, "sum": None, "sum_sq": None}
-    return {
-        "kind": stats.kind,
-        "n": stats.n,
-        "successes": None,
-        "sum": str(stats.sum),
-        "sum_sq": str(stats.sum_sq),
-    }

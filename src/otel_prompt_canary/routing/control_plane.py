@@ -53,11 +53,12 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from json import loads as parse_json
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import unquote, urlencode
 
 import urllib3
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
@@ -118,6 +119,9 @@ _ERRORS_BY_STATUS: Final[dict[int, type[PromptCanaryError]]] = {
 def is_remote(target: str | os.PathLike[str]) -> bool:
     """True when ``target`` is the ``http(s)://`` URL of a control plane."""
     return os.fspath(target).lower().startswith(("http://", "https://"))
+
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,6 +442,20 @@ class ControlPlaneClient:
     def unexpected(self, detail: str) -> PromptCanaryError:
         """The error for an answer of the wrong shape: ``unexpected answer from the control plane...``."""
         return PromptCanaryError(f"unexpected answer from the control plane at {self.base_url}: {detail}")
+
+    def parse(self, answer: Answer, model: type[_M]) -> _M:
+        """``answer``'s JSON read as ``model``; an answer of another shape is :meth:`unexpected`."""
+        try:
+            return model.model_validate(answer.data)
+        except ValidationError as exc:
+            raise self.unexpected(str(exc)[:500]) from exc
+
+    def parse_list(self, answer: Answer, model: type[_M]) -> list[_M]:
+        """``answer``'s JSON read as a list of ``model``; another shape is :meth:`unexpected`."""
+        try:
+            return TypeAdapter(list[model]).validate_python(answer.data)  # type: ignore[valid-type]
+        except ValidationError as exc:
+            raise self.unexpected(str(exc)[:500]) from exc
 
     def close(self) -> None:
         """Close every connection, waking a request blocked on another thread (a long poll) at once.

@@ -98,18 +98,6 @@ class RemoteRegistry:
         headers = {ACTOR_HEADER: actor} if actor is not None else None
         return self._client.request(method, path, json=json, query=query, headers=headers)
 
-    def _model(self, answer: Answer, model: type[_M]) -> _M:
-        try:
-            return model.model_validate(answer.data)
-        except ValidationError as exc:
-            raise self._client.unexpected(str(exc)) from exc
-
-    def _models(self, answer: Answer, model: type[_M]) -> list[_M]:
-        try:
-            return TypeAdapter(list[model]).validate_python(answer.data)  # type: ignore[valid-type]
-        except ValidationError as exc:
-            raise self._client.unexpected(str(exc)) from exc
-
     @staticmethod
     def _prompt_path(name: str) -> str:
         # Names are validated here too: a name never becomes a path traversal.
@@ -120,7 +108,7 @@ class RemoteRegistry:
     def push(self, spec: PromptSpec, *, author: str | None = None) -> PushResult:
         """Store ``spec`` as a new version, or return the version with identical content."""
         answer = self._request("POST", "/v1/prompts", json=spec.model_dump(mode="json"), actor=author)
-        return self._model(answer, PushResult)
+        return self._client.parse(answer, PushResult)
 
     def _pages(
         self, path: str, model: type[_M], *, limit: int | None, cursor: str | None, newest_first: bool
@@ -131,7 +119,11 @@ class RemoteRegistry:
         is oldest first all the same.
         """
         pages = read_pages(
-            self._client, path, lambda answer: self._models(answer, model), limit=limit, cursor=cursor
+            self._client,
+            path,
+            lambda answer: self._client.parse_list(answer, model),
+            limit=limit,
+            cursor=cursor,
         )
         if newest_first:
             pages.reverse()
@@ -158,17 +150,19 @@ class RemoteRegistry:
         """One version of ``name``; the newest when ``version`` is None."""
         which = "latest" if version is None else str(int(version))
         path = f"{self._prompt_path(name)}/versions/{which}"
-        return self._model(self._request("GET", path), PromptVersion)
+        return self._client.parse(self._request("GET", path), PromptVersion)
 
     def diff(self, name: str, a: int, b: int) -> PromptDiff:
         """What changed from version ``a`` to version ``b`` of ``name``."""
         path = self._prompt_path(name) + "/diff"
-        return self._model(self._request("GET", path, query={"from": int(a), "to": int(b)}), PromptDiff)
+        return self._client.parse(
+            self._request("GET", path, query={"from": int(a), "to": int(b)}), PromptDiff
+        )
 
     def get_route(self, name: str) -> Route:
         """The routing flag of ``name``."""
         validate_prompt_name(name)
-        return self._model(self._request("GET", f"/v1/routes/{name}"), Route)
+        return self._client.parse(self._request("GET", f"/v1/routes/{name}"), Route)
 
     def list_routes(self) -> list[Route]:
         """The routing flags of every prompt, by name."""
@@ -205,7 +199,7 @@ class RemoteRegistry:
         if expected_revision is not None:
             body["expected_revision"] = expected_revision
         path = self._prompt_path(name) + "/rollouts"
-        return self._model(self._request("POST", path, json=body, actor=actor), Route)
+        return self._client.parse(self._request("POST", path, json=body, actor=actor), Route)
 
     def transition(
         self,
@@ -231,7 +225,7 @@ class RemoteRegistry:
         if to_version is not None:
             body["to_version"] = to_version
         path = f"{self._prompt_path(name)}/rollout/{action.value}"
-        return self._model(self._request("POST", path, json=body, actor=actor), Route)
+        return self._client.parse(self._request("POST", path, json=body, actor=actor), Route)
 
     def get_rollout(self, name: str, rollout_id: str | None = None) -> Rollout:
         """The rollout ``rollout_id`` of ``name``, or its current (or last) rollout."""

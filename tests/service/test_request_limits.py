@@ -95,8 +95,10 @@ def test_stalled_anonymous_bodies_are_refused_unread_and_hold_no_memory(tmp_path
                 assert headers["connection"] == "close"
                 assert _closed(sock)
         growth_mib = (peak_kib(pid) - before) / 1024
-        # Before the guard checked credentials first, the same 300 connections held 307 MB.
-        assert growth_mib < 64, f"the server grew by {growth_mib:.0f} MiB"
+        # Before the guard checked credentials first, the same 300 connections held 307 MB (the
+        # bodies, 300 MiB in all). The peak still counts what the event loop read off each socket
+        # before its answer (up to one 256 KiB read each, ~60 MiB measured), then freed.
+        assert growth_mib < 128, f"the server grew by {growth_mib:.0f} MiB"
         assert httpx.get(f"{url}/v1/prompts", timeout=30).json() == []
 
 

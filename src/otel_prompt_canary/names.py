@@ -43,7 +43,10 @@ __all__ = [
     "CHECK_OUTCOME",
     "CHECK_PREFIX",
     "COHORT",
+    "DEFAULT_ENVIRONMENT",
     "DROP_REASON",
+    "ENVIRONMENT_PARAMETER",
+    "ENVIRONMENT_VARIABLE",
     "ERROR_TYPE",
     "EVALUATION_EVENT",
     "EVALUATION_NAME",
@@ -237,3 +240,11 @@ ACTOR_HEADER: Final = "X-Prompt-Canary-Actor"
 #: The environment variable of the control plane credential: the CLI's token, an application's
 #: reporting credential (its reports, feedback keys and feedback).
 TOKEN_VARIABLE: Final = "OTEL_PROMPT_CANARY_TOKEN"
+#: The environment variable naming the deployment environment (``staging``, ``production``...) whose
+#: routing flags an application, the router and the CLI use; see :data:`DEFAULT_ENVIRONMENT`.
+ENVIRONMENT_VARIABLE: Final = "OTEL_PROMPT_CANARY_ENVIRONMENT"
+#: The environment of a control plane, an application or a command that names none. A control plane
+#: that serves one environment serves this one; databases from before environments hold only it.
+DEFAULT_ENVIRONMENT: Final = "production"
+#: The query parameter of the API that names the environment of a routing flag or a rollout.
+ENVIRONMENT_PARAMETER: Final = "environment"

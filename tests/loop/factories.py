@@ -47,6 +47,8 @@ def as_written_by(registry: SqlRegistry, version: int) -> None:
     """Undo the migrations after schema ``version``: the store is then as that release wrote it."""
     postgres = registry.database.dialect == "postgresql"
     with registry.database.engine.begin() as conn:
+        if version < 8:
+            t.reviews.drop(conn)
         if version < 7:
             on = " ON drift_alerts" if postgres else ""
             for trigger in ("drift_alerts_keep_acknowledged", "drift_alerts_acknowledged_once"):

@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 
 from otel_prompt_canary.errors import RegistryUnavailableError
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 
 __all__ = [
     "MIGRATIONS",
@@ -61,6 +62,7 @@ __all__ = [
     "prompts",
     "report_receipts",
     "response_models",
+    "reviews",
     "rollout_origins",
     "rollout_stats",
     "rollout_stats_by_start",
@@ -71,6 +73,8 @@ __all__ = [
 ]
 
 metadata = MetaData()
+
+_DEFAULT_ENVIRONMENT = text(f"'{DEFAULT_ENVIRONMENT}'")
 
 # BigInteger autoincrement needs a variant on SQLite, where only INTEGER PRIMARY KEY autoincrements.
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -94,9 +98,11 @@ versions = Table(
     UniqueConstraint("name", "content_hash", name="uq_prompt_versions_content"),
 )
 
+# One routing flag per environment and prompt (one environment, the default, before version 8).
 routes = Table(
     "routes",
     metadata,
+    Column("environment", String(32), primary_key=True, server_default=_DEFAULT_ENVIRONMENT),
     Column("prompt", String(128), ForeignKey("prompts.name"), primary_key=True),
     Column("stable_version", Integer, nullable=False),
     Column("canary_version", Integer),
@@ -123,6 +129,7 @@ rollouts = Table(
     Column("ended_at", DateTime(timezone=True)),
     Column("started_by", String(256), nullable=False),
     Column("policy", JSON),
+    Column("environment", String(32), nullable=False, server_default=_DEFAULT_ENVIRONMENT),
     ForeignKeyConstraint(
         ["prompt", "candidate_version"], ["prompt_versions.name", "prompt_versions.version"]
     ),
@@ -147,6 +154,9 @@ audit = Table(
     Column("canary_version", Integer),
     Column("canary_weight_bp", Integer, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+    Column("environment", String(32), nullable=False, server_default=_DEFAULT_ENVIRONMENT),
+    # The principal of the credential that asked (None for the controller and records before v8).
+    Column("principal", String(256)),
     Index("ix_audit_prompt_id", "prompt", "id"),
 )
 
@@ -423,6 +433,23 @@ eval_runs = Table(
     Index("ix_eval_runs_version", "prompt", "version", "finished_at"),
 )
 
+# -- version 8: environments, principals and reviews -------------------------------------------------
+
+# Reviews of a prompt version: an approval or a request for changes, by a principal. Append-only.
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("prompt", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("verdict", String(16), nullable=False),  # approve | request_changes
+    Column("principal", String(256), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(["prompt", "version"], ["prompt_versions.name", "prompt_versions.version"]),
+    Index("ix_reviews_prompt_version_id", "prompt", "version", "id"),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,
@@ -660,8 +687,54 @@ def _v7(conn: Connection) -> None:
         )
 
 
+def _v8(conn: Connection) -> None:
+    """Environments: each routing flag, rollout and audit record belongs to one (every existing one
+    to the default environment); audit records name the principal that asked; reviews of versions."""
+    inspector = inspect(conn)
+    # Version 1 creates routes, rollouts and audit from the current definitions: a store created
+    # since has the columns already, one upgraded from an older version has not.
+    if "environment" not in {column["name"] for column in inspector.get_columns("routes")}:
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                text(
+                    "ALTER TABLE routes ADD COLUMN environment VARCHAR(32) NOT NULL "
+                    f"DEFAULT '{DEFAULT_ENVIRONMENT}'"
+                )
+            )
+            conn.execute(text("ALTER TABLE routes DROP CONSTRAINT routes_pkey"))
+            conn.execute(text("ALTER TABLE routes ADD PRIMARY KEY (environment, prompt)"))
+        else:
+            # SQLite cannot change a primary key: the table is rebuilt under its name.
+            conn.execute(text("ALTER TABLE routes RENAME TO routes_before_v8"))
+            metadata.create_all(conn, tables=[routes])
+            kept = ", ".join(c.name for c in routes.columns if c.name != "environment")
+            conn.execute(
+                text(
+                    f"INSERT INTO routes (environment, {kept}) "
+                    f"SELECT '{DEFAULT_ENVIRONMENT}', {kept} FROM routes_before_v8"
+                )
+            )
+            conn.execute(text("DROP TABLE routes_before_v8"))
+    for table, columns in (
+        ("rollouts", {"environment": f"VARCHAR(32) NOT NULL DEFAULT '{DEFAULT_ENVIRONMENT}'"}),
+        (
+            "audit",
+            {
+                "environment": f"VARCHAR(32) NOT NULL DEFAULT '{DEFAULT_ENVIRONMENT}'",
+                "principal": "VARCHAR(256)",
+            },
+        ),
+    ):
+        present = {column["name"] for column in inspector.get_columns(table)}
+        for name, definition in columns.items():
+            if name not in present:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {definition}"))
+    metadata.create_all(conn, tables=[reviews])
+    _immutable_rows(conn, "reviews")
+
+
 #: Migration ``i`` (0-based) brings the schema from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

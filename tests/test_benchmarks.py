@@ -142,3 +142,14 @@ def test_bench_drift_reports_detection_delays_and_the_aa_false_alarms_against_an
     assert 0 <= aa["false_alarms"] <= 2 and aa["windows_judged"] > 0
     # The eval run's throughput (benchmarks/bench_eval.py), reported beside the drift figures.
     assert set(figures["eval_run"]["concurrency"]) == {"1", "8", "32"}
+
+
+def test_bench_console_reports_the_rollout_page_against_the_api_verdict() -> None:
+    figures = _run("bench_console.py", "--days", "0.25", "--renders", "2")
+    assert figures["windows"] == 360  # six hours of one-minute windows
+    assert figures["rows"] == 360 * 2 * 4  # both cohorts, four signals
+    for timed in ("page_ms", "verdict_ms"):
+        assert all(_positive(figures[timed][k]) for k in ("median", "p95", "max")), timed
+    assert _positive(figures["ratio_over_verdict"]) and figures["page_bytes"] > 0
+    assert figures["target_ms"] == 300
+    assert isinstance(figures["target_met"], bool) and isinstance(figures["p95_within_target"], bool)

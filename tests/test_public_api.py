@@ -50,6 +50,7 @@ def test_registry_names() -> None:
         "diff_versions",
         "open_store",
         "parse_ramp",
+        "validate_environment_name",
         "validate_prompt_name",
     }
     for name in otel_prompt_canary.registry.__all__:

@@ -2,7 +2,8 @@
 
 To users a cursor is opaque: they pass back what a ``Link`` header gave them. Inside the package,
 a cursor is the base64url of ``<kind>.<key>``: the kind of list (:data:`ALERTS`, :data:`AUDIT`,
-:data:`VERSIONS`, :data:`PROMPTS`, :data:`DRIFT_ALERTS`, :data:`DATASETS`, :data:`RUNS`) and the
+:data:`VERSIONS`, :data:`PROMPTS`, :data:`DRIFT_ALERTS`, :data:`DATASETS`, :data:`RUNS`,
+:data:`REVIEWS`) and the
 key the page ends before (a record id or a version) or starts after (a prompt or dataset name, an
 evaluation run's :func:`run_key`), so that the clients
 (:class:`~otel_prompt_canary.routing.remote.RemoteRegistry`,
@@ -23,6 +24,7 @@ __all__ = [
     "DATASETS",
     "DRIFT_ALERTS",
     "PROMPTS",
+    "REVIEWS",
     "RUNS",
     "VERSIONS",
     "decode_cursor",
@@ -38,6 +40,7 @@ PROMPTS = "p"
 DRIFT_ALERTS = "d"
 DATASETS = "s"
 RUNS = "r"
+REVIEWS = "w"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)

@@ -11,6 +11,7 @@
     │   ├── IllegalTransitionError   e.g. promote a rollout that was rolled back
     │   └── RevisionMismatchError    compare-and-set lost: the routing flag moved meanwhile
     ├── AuthenticationError          missing or wrong credentials (HTTP 401)
+    ├── PermissionDeniedError        a known principal acting beyond its roles (HTTP 403)
     ├── TemplateError                rendering failed: a variable is missing
     └── RegistryUnavailableError     the store or control plane cannot be reached
 
@@ -30,6 +31,7 @@ __all__ = [
     "IllegalTransitionError",
     "InvalidInputError",
     "NotFoundError",
+    "PermissionDeniedError",
     "PromptCanaryError",
     "RegistryUnavailableError",
     "RevisionMismatchError",
@@ -92,6 +94,13 @@ class AuthenticationError(PromptCanaryError):
     """Missing or wrong credentials for a write."""
 
     http_status = 401
+
+
+class PermissionDeniedError(PromptCanaryError):
+    """The credential is known, but its principal may not do this (a role it lacks, an environment
+    outside its scope, an approval of its own version); the message names what is missing."""
+
+    http_status = 403
 
 
 class TemplateError(PromptCanaryError, KeyError):

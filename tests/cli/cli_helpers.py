@@ -42,6 +42,7 @@ SPEC_V2 = SPEC_V1.replace("temperature: 0.2", "temperature: 0.7").replace(
 
 ROUTE_FIELDS = {
     "prompt",
+    "environment",
     "stable_version",
     "canary_version",
     "canary_weight_bp",
@@ -57,6 +58,7 @@ ROUTE_FIELDS = {
 CLEAN_ENV: dict[str, str | None] = {
     "OTEL_PROMPT_CANARY_REGISTRY": None,
     "OTEL_PROMPT_CANARY_TOKEN": None,
+    "OTEL_PROMPT_CANARY_ENVIRONMENT": None,
     "USER": "tester",
 }
 

@@ -35,7 +35,9 @@ def test_push_list_show_diff(any_cli: Cli, specs: tuple[str, str]) -> None:
 
     shown = any_cli.ok("prompt", "show", "support-bot@1").stdout
     assert shown.startswith("version      support-bot@1  sha256:")
-    assert "by tester" in shown
+    # A control plane records the principal of the credential that pushed (the write token's is
+    # "admin"), not a name the client states; a local store records the CLI's --actor ($USER).
+    assert ("by admin" if any_cli.registry.startswith("http") else "by tester") in shown
     assert "--- message 0 (system) ---" in shown
     assert "Answer with compact JSON only:" in shown
     assert "variables    question" in shown
@@ -194,6 +196,8 @@ def test_json_shapes(any_cli: Cli, specs: tuple[str, str], tmp_path: Path) -> No
         "canary_version",
         "canary_weight_bp",
         "at",
+        "environment",
+        "principal",
     }
 
 

@@ -22,7 +22,7 @@ def test_refuses_to_start_without_a_token(db_path: str) -> None:
     error = Cli(db_path).fails(EXIT_BAD_INPUT, "serve")
     assert error == (
         "refusing to start without a token: set --token or OTEL_PROMPT_CANARY_TOKEN "
-        "(e.g. `openssl rand -hex 32`), or pass --insecure-dev for local development"
+        "(e.g. `openssl rand -hex 32`) or --credentials-file, or pass --insecure-dev for local development"
     )
 
 
@@ -68,7 +68,9 @@ def test_every_setting_is_one_option_of_serve() -> None:
         assert option.envvar == "OTEL_PROMPT_CANARY_" + name.upper()
         assert option.help == field.description
         if field.default is not None:
-            assert option.default == field.default, name
+            # A list setting (environments) is an option written comma-separated.
+            default = ",".join(field.default) if isinstance(field.default, tuple) else field.default
+            assert option.default == default, name
 
 
 def test_options_and_variables_reach_the_settings(db_path: str, started: list[ServiceSettings]) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from otel_prompt_canary.loop import RolloutController, start_rollout
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry import PromptSpec, SqlRegistry
 from otel_prompt_canary.registry import schema as t
 
@@ -49,6 +50,7 @@ def as_written_by(registry: SqlRegistry, version: int) -> None:
     with registry.database.engine.begin() as conn:
         if version < 8:
             t.reviews.drop(conn)
+            _one_environment(conn, postgres)
         if version < 7:
             on = " ON drift_alerts" if postgres else ""
             for trigger in ("drift_alerts_keep_acknowledged", "drift_alerts_acknowledged_once"):
@@ -89,6 +91,41 @@ def as_written_by(registry: SqlRegistry, version: int) -> None:
             conn.execute(text("DROP TABLE rollout_totals"))
             conn.execute(text("DROP INDEX rollout_stats_by_start"))
         conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version})
+
+
+#: The routing flags as releases before environments kept them: one per prompt.
+_ROUTES_V7 = """CREATE TABLE routes_v7 (
+    prompt VARCHAR(128) NOT NULL PRIMARY KEY REFERENCES prompts (name),
+    stable_version INTEGER NOT NULL,
+    canary_version INTEGER,
+    canary_weight_bp INTEGER NOT NULL,
+    rollout_id VARCHAR(64),
+    state VARCHAR(16) NOT NULL,
+    step INTEGER NOT NULL,
+    revision BIGINT NOT NULL,
+    ramp JSON NOT NULL,
+    updated_at DATETIME NOT NULL
+)"""
+
+
+def _one_environment(conn: Connection, postgres: bool) -> None:
+    """Undo environments: the default environment's flags only, keyed by prompt, and no
+    environment or principal on rollouts and audit records."""
+    others = "DELETE FROM routes WHERE environment <> :default"
+    conn.execute(text(others), {"default": DEFAULT_ENVIRONMENT})
+    if postgres:
+        conn.execute(text("ALTER TABLE routes DROP CONSTRAINT routes_pkey"))
+        conn.execute(text("ALTER TABLE routes DROP COLUMN environment"))
+        conn.execute(text("ALTER TABLE routes ADD PRIMARY KEY (prompt)"))
+    else:
+        conn.execute(text(_ROUTES_V7))
+        kept = ", ".join(c.name for c in t.routes.columns if c.name != "environment")
+        conn.execute(text(f"INSERT INTO routes_v7 ({kept}) SELECT {kept} FROM routes"))
+        conn.execute(text("DROP TABLE routes"))
+        conn.execute(text("ALTER TABLE routes_v7 RENAME TO routes"))
+    conn.execute(text("ALTER TABLE rollouts DROP COLUMN environment"))
+    conn.execute(text("ALTER TABLE audit DROP COLUMN environment"))
+    conn.execute(text("ALTER TABLE audit DROP COLUMN principal"))
 
 
 def start(store: SqlRegistry, policy: dict[str, Any] | None = FAST_RAMP_POLICY) -> str:

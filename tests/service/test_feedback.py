@@ -148,13 +148,13 @@ def test_the_reporting_credential_reports_and_does_nothing_else(
     assert post(client, body, headers={}).status_code == 401
     wrong = post(client, body, headers={"Authorization": "Bearer not-the-token-0123456789"})
     assert (wrong.status_code, error_of(wrong)[1]) == (401, "invalid bearer token")
-    # It may not write anything else: not a prompt, not a transition.
+    # It may not write anything else: not a prompt, not a transition (a known principal: 403).
     assert (
         client.post("/v1/prompts", json={"name": "x", "template": "y"}, headers=REPORT_AUTH).status_code
-        == 401
+        == 403
     )
     rollback = client.post("/v1/prompts/greeter/rollout/rollback", json={"reason": "r"}, headers=REPORT_AUTH)
-    assert rollback.status_code == 401
+    assert rollback.status_code == 403
     assert client.get("/v1/routes/greeter").json()["state"] == "ramping"
     assert statistics(registry, started) == {"stable": {}, "canary": {}}
 

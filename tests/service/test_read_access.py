@@ -66,7 +66,11 @@ def test_the_reporting_credential_reads_what_applications_need(closed: TestClien
 @pytest.mark.parametrize("path", OTHER_READS)
 def test_the_reporting_credential_reads_nothing_else(closed: TestClient, path: str) -> None:
     refused = closed.get(path, headers=REPORT_AUTH)
-    assert refused.status_code == 401 and error_of(refused)[1] == "invalid bearer token"
+    assert refused.status_code == 403  # a known credential beyond its role: forbidden, not unknown
+    type_, message = error_of(refused)
+    assert type_ == "PermissionDeniedError"
+    assert f"principal 'reporter' may not read {path}" in message
+    assert "that needs the role 'read' (it has report)" in message
 
 
 def test_health_and_the_api_description_stay_open(closed: TestClient) -> None:
@@ -78,7 +82,8 @@ def test_health_and_the_api_description_stay_open(closed: TestClient) -> None:
 
 def test_the_read_token_does_not_write(closed: TestClient) -> None:
     refused = closed.post("/v1/prompts/greeter/rollout/pause", json={"reason": "no"}, headers=READ_AUTH)
-    assert refused.status_code == 401
+    assert refused.status_code == 403
+    assert "principal 'reader' may not" in error_of(refused)[1]
     assert closed.get("/v1/routes/greeter", headers=READ_AUTH).json()["state"] == "ramping"
 
 

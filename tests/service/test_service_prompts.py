@@ -31,13 +31,21 @@ def test_push_creates_then_finds_identical_content(client: TestClient) -> None:
     assert again.json()["version"]["version"] == 1
 
 
-def test_push_records_the_actor_as_author(client: TestClient) -> None:
+def test_push_records_the_principal_as_author(client: TestClient, registry: SqlRegistry) -> None:
+    # The author is who pushed, as the credential says, not a name the request states: a reviewer
+    # who may not approve their own version cannot approve it under another name.
     headers = AUTH | {"X-Prompt-Canary-Actor": "ana"}
     response = client.post("/v1/prompts", json=chat_spec(), headers=headers)
     assert response.status_code == 201
-    assert response.json()["version"]["author"] == "ana"
+    assert response.json()["version"]["author"] == "admin"
     named = client.post("/v1/prompts", json=chat_spec(system="v2", author="bo"), headers=headers)
-    assert named.json()["version"]["author"] == "bo"
+    assert named.json()["version"]["author"] == "admin"
+    # With open writes (local development) no credential says who: the request does.
+    with TestClient(create_app(registry, ServiceSettings(insecure_dev=True))) as open_client:
+        stated = open_client.post("/v1/prompts", json=chat_spec(system="v3"), headers=headers)
+        assert stated.json()["version"]["author"] == "ana"
+        own = open_client.post("/v1/prompts", json=chat_spec(system="v4", author="bo"), headers=headers)
+        assert own.json()["version"]["author"] == "bo"
 
 
 def test_reads(client: TestClient) -> None:

@@ -144,7 +144,9 @@ def test_rollback(client: TestClient) -> None:
         ),
         ({"version": 0, "reason": "r"}, 422, "InvalidInputError", "body.version"),
         ({"version": "two", "reason": "r"}, 422, "InvalidInputError", "body.version"),
-        ({}, 422, "InvalidInputError", "body.version: Field required"),
+        ({}, 422, "InvalidInputError", "body.reason: Field required"),
+        # The version may be left out only to promote the one stable in another environment.
+        ({"reason": "r"}, 422, "InvalidInputError", "give 'version', or 'from_environment'"),
         (
             {"version": 2, "reason": "r", "colour": "red"},
             422,

@@ -101,7 +101,7 @@ def test_reports_alone_cannot_promote_under_manual_promotion(registry: SqlRegist
         # Neither credential may promote directly either; the write token may.
         promote = {"reason": "looks good"}
         refused = client.post("/v1/prompts/greeter/rollout/promote", json=promote, headers=REPORT_AUTH)
-        assert refused.status_code == 401
+        assert refused.status_code == 403
         accepted = client.post("/v1/prompts/greeter/rollout/promote", json=promote, headers=AUTH)
         assert accepted.json()["state"] == "promoted"
 
@@ -118,8 +118,10 @@ def test_no_credential_but_the_write_token_moves_a_rollout_through_the_api(
         answer = client.post(
             f"/v1/prompts/greeter/rollout/{action}", json={"reason": "r"}, headers=CREDENTIALS[credential]
         )
-        assert answer.status_code == 401, answer.text
-        assert error_of(answer)[0] == "AuthenticationError"
+        # A credential the control plane knows is forbidden (403), another one unknown (401).
+        known = credential in ("reporting credential", "Alertmanager token")
+        assert answer.status_code == (403 if known else 401), answer.text
+        assert error_of(answer)[0] == ("PermissionDeniedError" if known else "AuthenticationError")
         assert client.get("/v1/routes/greeter").json() == before
 
 
@@ -148,7 +150,8 @@ def test_an_alert_can_only_stop(registry: SqlRegistry) -> None:
         assert client.get("/v1/routes/greeter").json()["state"] == "paused"
         # An alert credential cannot report either: reports are evidence for advancing.
         report = client.post("/v1/reports", json=_healthy(rollout_id), headers=am)
-        assert report.status_code == 401
+        assert report.status_code == 403
+        assert "that needs the role 'report' (it has alert)" in error_of(report)[1]
 
 
 def test_an_alert_without_a_start_deduplicates_for_a_window_not_for_ever(registry: SqlRegistry) -> None:

@@ -11,6 +11,7 @@ from otel_prompt_canary.cli.eval_store import eval_store
 from otel_prompt_canary.cli.files import load_spec
 from otel_prompt_canary.cli.group import Group, State, common_options, default_actor, fail_input
 from otel_prompt_canary.cli.output import format_fields, format_table, percent, print_json, time_text
+from otel_prompt_canary.cli.review import REVIEW_COMMANDS
 from otel_prompt_canary.errors import InvalidInputError, NotFoundError
 from otel_prompt_canary.evals.baselines import version_comparisons
 from otel_prompt_canary.evals.comparison import RunComparison
@@ -169,3 +170,8 @@ def _evaluations(state: State, name: str, a: int, b: int) -> list[RunComparison]
         return version_comparisons(eval_store(state), name, a, b)
     except NotFoundError:
         return []
+
+
+# Reviews of a version (approve, request-changes, reviews) live in their own module.
+for _command in REVIEW_COMMANDS:
+    prompt.add_command(_command)

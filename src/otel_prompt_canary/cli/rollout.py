@@ -2,6 +2,8 @@
 
 ``advance``, ``pause``, ``resume``, ``promote``, ``rollback`` and ``revert`` are one command each,
 made by :func:`_transition_command`: each flips the routing flag with a reason for the audit log.
+Every command acts in one environment: ``--environment``, else ``OTEL_PROMPT_CANARY_ENVIRONMENT``,
+else ``production`` (docs/environments.md).
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from otel_prompt_canary.cli.output import (
 from otel_prompt_canary.cli.verdict import read_verdict, verdict_fields
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.loop.start import resolve_rollout_policy, start_rollout
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT, ENVIRONMENT_VARIABLE
 from otel_prompt_canary.registry.models import (
     Action,
     AuditRecord,
     Rollout,
     RolloutState,
     Route,
+    validate_environment_name,
     validate_prompt_name,
 )
 
@@ -54,6 +58,26 @@ _REVISION_OPTION = click.option(
 )
 
 
+def _environment_name(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return validate_environment_name(value.strip())
+    except InvalidInputError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
+
+
+_ENVIRONMENT_OPTION = click.option(
+    "--environment",
+    envvar=ENVIRONMENT_VARIABLE,
+    show_envvar=True,
+    default=DEFAULT_ENVIRONMENT,
+    show_default=True,
+    callback=_environment_name,
+    help="The environment whose routing flag to use.",
+)
+
+
 def _route_line(route: Route) -> str:
     if route.state.active and route.canary_version is not None:
         steps = len(route.ramp)
@@ -63,12 +87,13 @@ def _route_line(route: Route) -> str:
         )
     else:
         flow = f"stable v{route.stable_version}, no canary"
-    return f"{route.prompt}: {route.state}, {flow} [revision {route.revision}]"
+    where = "" if route.environment == DEFAULT_ENVIRONMENT else f" in {route.environment}"
+    return f"{route.prompt}{where}: {route.state}, {flow} [revision {route.revision}]"
 
 
 @rollout.command("start")
 @click.argument("name")
-@click.argument("version", type=click.IntRange(min=1))
+@click.argument("version", type=click.IntRange(min=1), required=False)
 @click.option(
     "--ramp",
     default=None,
@@ -90,6 +115,13 @@ def _route_line(route: Route) -> str:
     help="Start even if VERSION does not pass the policy's evaluation gate; the audit trail records "
     "it with --reason.",
 )
+@click.option(
+    "--from-environment",
+    callback=_environment_name,
+    help="Promote: the candidate is the version stable in this environment (the one before "
+    "--environment in the control plane's order); VERSION may then be left out.",
+)
+@_ENVIRONMENT_OPTION
 @_ACTOR_OPTION
 @_REVISION_OPTION
 @common_options
@@ -97,15 +129,21 @@ def _route_line(route: Route) -> str:
 def rollout_start(
     state: State,
     name: str,
-    version: int,
+    version: int | None,
     ramp: str | None,
     reason: str,
     policy_file: str | None,
     skip_gate: bool,
+    from_environment: str | None,
+    environment: str,
     actor: str,
     expected_revision: int | None,
 ) -> None:
     """Start canarying VERSION of NAME along the ramp, judged by a policy.
+
+    With --from-environment, promote between environments: the candidate is the version stable
+    there (for example `--environment production --from-environment staging`), and the audit
+    trail says where it came from.
 
     The policy is validated before anything is written; without --policy the default policy
     applies. Either way the policy is stored with the rollout. A policy with a `gate:` needs a
@@ -114,6 +152,8 @@ def rollout_start(
     """
     validate_prompt_name(name)
     _check_reason(reason)
+    if version is None and from_environment is None:
+        fail_input("give VERSION, or --from-environment to promote the version stable there")
     policy = load_policy_document(policy_file) if policy_file else None
     with naming_the_file(policy_file):
         resolved = resolve_rollout_policy(policy, ramp)
@@ -126,6 +166,8 @@ def rollout_start(
         reason=reason,
         expected_revision=expected_revision,
         skip_gate=skip_gate,
+        environment=environment,
+        from_environment=from_environment,
     )
     if state.as_json:
         print_json(route)
@@ -136,9 +178,10 @@ def rollout_start(
 
 @rollout.command("status")
 @click.argument("name")
+@_ENVIRONMENT_OPTION
 @common_options
 @click.pass_obj
-def rollout_status(state: State, name: str) -> None:
+def rollout_status(state: State, name: str, environment: str) -> None:
     """Show the routing flag of NAME, its current (or last) rollout and the judge's verdict.
 
     For an active rollout the verdict says whether the step is ready, what it waits for and which
@@ -147,7 +190,7 @@ def rollout_status(state: State, name: str) -> None:
     active rollout).
     """
     registry = state.registry()
-    route = registry.get_route(validate_prompt_name(name))
+    route = registry.get_route(validate_prompt_name(name), environment=environment)
     problem: str | None = None
     try:
         verdict = read_verdict(registry, route)
@@ -163,7 +206,7 @@ def rollout_status(state: State, name: str) -> None:
         return
     current: Rollout | None = None
     if route.rollout_id is not None:
-        current = registry.get_rollout(name, route.rollout_id)
+        current = registry.get_rollout(name, route.rollout_id, environment=route.environment)
     rows = _status_fields(route, current)
     if verdict is not None:
         rows += verdict_fields(verdict)
@@ -183,6 +226,8 @@ def _status_fields(route: Route, current: Rollout | None) -> list[tuple[str, str
         ("stable", f"v{route.stable_version}"),
         ("canary", canary),
     ]
+    if route.environment != DEFAULT_ENVIRONMENT:  # users of one environment never name it
+        rows.insert(1, ("environment", route.environment))
     if current is not None:
         ended = f", ended {time_text(current.ended_at)}" if current.ended_at else ""
         rows += [
@@ -227,6 +272,7 @@ def _transition_command(action: Action) -> click.Command:
     @click.option("--reason", required=True, help="Why (required: it goes to the audit log).")
     @click.option("--evidence", help="Supporting evidence as a JSON value, for the audit log.")
     @click.option("--rollout-id", help="Apply only if this rollout is the current one (compare-and-set).")
+    @_ENVIRONMENT_OPTION
     @_ACTOR_OPTION
     @_REVISION_OPTION
     @common_options
@@ -237,6 +283,7 @@ def _transition_command(action: Action) -> click.Command:
         reason: str,
         evidence: str | None,
         rollout_id: str | None,
+        environment: str,
         actor: str,
         expected_revision: int | None,
         to_version: int | None = None,
@@ -253,6 +300,7 @@ def _transition_command(action: Action) -> click.Command:
             expected_revision=expected_revision,
             rollout_id=rollout_id,
             to_version=to_version,
+            environment=environment,
         )
         if state.as_json:
             print_json(route)
@@ -281,14 +329,15 @@ for _action in _TRANSITION_HELP:
 @rollout.command("history")
 @click.argument("name")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the newest N records.")
+@_ENVIRONMENT_OPTION
 @common_options
 @click.pass_obj
-def rollout_history(state: State, name: str, limit: int | None) -> None:
+def rollout_history(state: State, name: str, limit: int | None, environment: str) -> None:
     """Show the audit trail of NAME's routing flag, oldest first.
 
     From a control plane, every page of the trail is read (the newest N records with --limit).
     """
-    records = state.registry().history(validate_prompt_name(name), limit=limit)
+    records = state.registry().history(validate_prompt_name(name), limit=limit, environment=environment)
     if state.as_json:
         print_json(records)
         return

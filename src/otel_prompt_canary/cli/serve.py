@@ -65,9 +65,9 @@ def _option(name: str, field: FieldInfo) -> Callable[[_F], _F]:
     elif field.annotation is float:
         kind = click.FloatRange(**_bounds(field))
     metavar = extra.get("metavar")
-    return click.option(
-        flag, name, type=kind, metavar=metavar, default=field.default, show_default=True, **common
-    )
+    # A list setting (environments) is written comma-separated, as its variable is.
+    default = ",".join(field.default) if isinstance(field.default, tuple) else field.default
+    return click.option(flag, name, type=kind, metavar=metavar, default=default, show_default=True, **common)
 
 
 def _settings_options(command: _F) -> _F:

@@ -37,7 +37,7 @@ def read_verdict(registry: object, route: Route) -> RolloutVerdict | None:
         return None
     try:
         if isinstance(registry, RemoteRegistry):
-            document = registry.rollout_verdict(route.prompt)
+            document = registry.rollout_verdict(route.prompt, environment=route.environment)
             try:
                 return RolloutVerdict.model_validate(document)
             except ValidationError as exc:

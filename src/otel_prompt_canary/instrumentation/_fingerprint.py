@@ -190,7 +190,10 @@ def build_identifier(
             from otel_prompt_canary.routing import PromptRouter
 
             router = PromptRouter(
-                config.registry or "", initial_timeout=config.registry_wait, token=config.registry_token
+                config.registry or "",
+                initial_timeout=config.registry_wait,
+                token=config.registry_token,
+                environment=config.environment,
             )
         except Exception as exc:
             logger.error("zero-code prompt identification is off: cannot open %r: %s", config.registry, exc)

@@ -44,6 +44,7 @@ from opentelemetry.metrics import Meter
 
 from otel_prompt_canary import names
 from otel_prompt_canary.instrumentation._tally import REPORT_ORIGIN, Tally
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.routing.control_plane import ControlPlaneClient
 from otel_prompt_canary.routing.control_planes import (
     ControlPlane,
@@ -279,7 +280,9 @@ class Reporter:
         """``acknowledged``, ``retry`` or ``rejected``."""
         url = plane.base_url
         try:
-            answer = self._client(plane).request("POST", "/v1/reports", json=item.body, answer_errors=True)
+            answer = self._client(plane).request(
+                "POST", "/v1/reports", json=_naming_environment(item.body, plane), answer_errors=True
+            )
         except Exception as exc:
             return self._failed(url, f"{type(exc).__name__}: {exc}")
         if answer.status < 300:
@@ -375,3 +378,12 @@ class Reporter:
             return
         self._tally.reset()
         self._start()
+
+
+def _naming_environment(body: dict[str, Any], plane: ControlPlane) -> dict[str, Any]:
+    """The report ``body`` naming the environment of the router that announced ``plane``; a
+    report of the default environment names none, so that control planes older than
+    environments (which refuse unknown fields) still take it."""
+    if plane.environment == DEFAULT_ENVIRONMENT:
+        return body
+    return {**body, "environment": plane.environment}

@@ -20,7 +20,8 @@ from typing import Any, Final, Literal
 
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.feedback import DEFAULT_KEY_LIFETIME_SECONDS
-from otel_prompt_canary.names import TOKEN_VARIABLE
+from otel_prompt_canary.names import ENVIRONMENT_VARIABLE, TOKEN_VARIABLE
+from otel_prompt_canary.registry.models import validate_environment_name
 
 __all__ = ["CHECK_NAMES", "ENVIRONMENT", "InstrumentationConfig", "SpanMode"]
 
@@ -50,6 +51,9 @@ class InstrumentationConfig:
             credential**: whoever holds it can report statistics, so can make a canary look healthy.
         registry_wait: Seconds ``instrument()`` waits for the first routes from ``registry`` (the
             application starts anyway when they do not come; calls are then untagged until they do).
+        environment: The environment whose routing flags the application follows
+            (``OTEL_PROMPT_CANARY_ENVIRONMENT``; None: ``production``, see docs/environments.md);
+            its in-app reports name it.
         scoring: Path of a scoring settings YAML file (a ``default`` configuration and per-prompt
             overrides, see docs/checks.md). None: the scoring defaults.
         checks: Which built-in inline checks run, overriding the default configuration's choice:
@@ -82,6 +86,7 @@ class InstrumentationConfig:
     registry: str | None = None
     registry_token: str | None = field(default=None, repr=False)
     registry_wait: float = 1.0
+    environment: str | None = None
     scoring: str | None = None
     checks: tuple[str, ...] | None = None
     judge_endpoint: str | None = None
@@ -109,6 +114,8 @@ class InstrumentationConfig:
                 )
         if self.judge_endpoint is not None and not self.judge_model:
             raise InvalidInputError("judge_endpoint needs judge_model")
+        if self.environment is not None:
+            validate_environment_name(self.environment)
         if not 0.0 <= self.registry_wait <= 60.0:
             raise InvalidInputError(f"registry_wait must be in [0, 60] seconds, got {self.registry_wait!r}")
         if not 0.0 <= self.judge_sample_rate <= 1.0:
@@ -264,6 +271,11 @@ ENVIRONMENT: Final[Mapping[str, tuple[str, Callable[[str], Any], str]]] = Mappin
             "OTEL_PROMPT_CANARY_REGISTRY_WAIT",
             _seconds,
             "seconds to wait for the first routes at start",
+        ),
+        "environment": (
+            ENVIRONMENT_VARIABLE,
+            validate_environment_name,
+            "the environment whose routing flags the application follows (default production)",
         ),
         "scoring": ("OTEL_PROMPT_CANARY_SCORING", _text, "scoring settings YAML file"),
         "checks": (

@@ -29,6 +29,7 @@ from otel_prompt_canary.loop.alerts import (
     AlertStatus,
     decide,
 )
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry import schema as t
 from otel_prompt_canary.registry.bounds import check_storable
 from otel_prompt_canary.registry.database import Raced, aware, inserted_id, utc_now
@@ -65,7 +66,7 @@ class AlertLog:
         )
 
     def _decide(self, conn: Connection, notice: AlertNotice) -> AlertRecord:
-        route = self.registry.route_in(conn, notice.prompt)
+        route = self.registry.route_in(conn, notice.prompt, self._environment_of(conn, notice))
         now = utc_now()
         keys = t.alert_keys.c
         prior = conn.execute(select(t.alert_keys).where(keys.alert_key == notice.key)).mappings().first()
@@ -106,6 +107,15 @@ class AlertLog:
             .values(outcome=outcome.value, log_id=record.id)
         )
         return record
+
+    def _environment_of(self, conn: Connection, notice: AlertNotice) -> str:
+        """The environment ``notice`` is about: its rollout's, when it names one that exists; else
+        the one it names; else the default environment."""
+        if notice.rollout_id is not None:
+            named = self.registry.rollout_in(conn, notice.prompt, notice.rollout_id)
+            if named is not None:
+                return named.environment
+        return notice.environment or DEFAULT_ENVIRONMENT
 
     def list_alerts(
         self,

@@ -27,7 +27,14 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from otel_prompt_canary.registry.bounds import storable_problem
-from otel_prompt_canary.registry.models import Action, Rollout, RolloutState, Route, validate_prompt_name
+from otel_prompt_canary.registry.models import (
+    Action,
+    Rollout,
+    RolloutState,
+    Route,
+    validate_environment_name,
+    validate_prompt_name,
+)
 
 __all__ = ["AlertAction", "AlertNotice", "AlertOutcome", "AlertRecord", "AlertStatus", "decide"]
 
@@ -82,6 +89,11 @@ class AlertNotice(_Frozen):
     rollout_id: str | None = Field(
         None, min_length=1, max_length=256, description="The rollout the alert is about; else the current"
     )
+    environment: str | None = Field(
+        None,
+        description="The environment of the prompt's flag the alert is about, when it names no rollout "
+        "(a rollout it names says its own environment); null: the default environment",
+    )
     fired_at: datetime | None = Field(
         None, description="When the alert started firing; older than the rollout means not about it"
     )
@@ -101,6 +113,16 @@ class AlertNotice(_Frozen):
     def _valid_prompt(cls, value: str) -> str:
         try:
             return validate_prompt_name(value)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("environment")
+    @classmethod
+    def _valid_environment(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return validate_environment_name(value)
         except ValueError as exc:
             raise ValueError(str(exc)) from None
 

@@ -24,6 +24,7 @@ from otel_prompt_canary.analysis.verdict import Verdict
 from otel_prompt_canary.errors import InvalidInputError, NotFoundError
 from otel_prompt_canary.loop.start import with_steps
 from otel_prompt_canary.loop.store import LoopStore
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.models import Action, AuditRecord, Rollout, Route
 
@@ -101,10 +102,13 @@ def step_started_at(
     ``recent`` is the prompt's newest ``recent_limit`` audit records (oldest first) when the caller
     already read them; the whole history is read only if the step's start is not among them.
     """
-    records = recent if recent is not None else registry.history(route.prompt, limit=recent_limit)
+    env = route.environment
+    records = (
+        recent if recent is not None else registry.history(route.prompt, limit=recent_limit, environment=env)
+    )
     found = _step_start(records, route)
     if found is None and len(records) >= recent_limit:
-        found = _step_start(registry.history(route.prompt), route)
+        found = _step_start(registry.history(route.prompt, environment=env), route)
     return found if found is not None else route.updated_at
 
 
@@ -137,10 +141,10 @@ def assess(
     """
     if route.rollout_id is None or not route.state.active:
         raise NotFoundError(f"prompt {route.prompt!r} has no active rollout")
-    rollout = registry.get_rollout(route.prompt, route.rollout_id)
+    rollout = registry.get_rollout(route.prompt, route.rollout_id, environment=route.environment)
     policy = policy_of(rollout)
     # One read of the recent audit trail serves both the step's start and the acknowledged rules.
-    recent = registry.history(route.prompt, limit=_RECENT_AUDIT)
+    recent = registry.history(route.prompt, limit=_RECENT_AUDIT, environment=route.environment)
     started = step_started_at(registry, route, recent, _RECENT_AUDIT)
     current = time.time() if now is None else now
     since = started.timestamp()
@@ -172,18 +176,24 @@ class ActiveRollout:
     step_started_at: datetime
 
 
-def active_rollouts(registry: Registry) -> list[ActiveRollout]:
-    """Every active rollout with its policy, by prompt name.
+def active_rollouts(
+    registry: Registry, environments: Sequence[str] = (DEFAULT_ENVIRONMENT,)
+) -> list[ActiveRollout]:
+    """Every active rollout of ``environments`` with its policy, by environment (in the order
+    given) and prompt name.
 
     A rollout whose stored policy cannot be decided (one started before policies were validated)
     is left out, with a warning in the log: no judge can apply it.
     """
     found: list[ActiveRollout] = []
-    for route in registry.list_routes():
+    routes = [
+        route for environment in environments for route in registry.list_routes(environment=environment)
+    ]
+    for route in routes:
         if not route.state.active or route.rollout_id is None or route.canary_version is None:
             continue
         try:
-            rollout = registry.get_rollout(route.prompt, route.rollout_id)
+            rollout = registry.get_rollout(route.prompt, route.rollout_id, environment=route.environment)
             policy = policy_of(rollout)
         except NotFoundError:
             continue  # finished and replaced between the two reads

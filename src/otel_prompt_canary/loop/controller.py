@@ -27,13 +27,16 @@ judges again. Several replicas may therefore each run a controller.
 ready after 1 s of real time (tests and demos). The controller needs no HTTP stack: a single process
 (the demo) can run it next to an :class:`~otel_prompt_canary.registry.sql.SqlRegistry` and feed it
 observations directly with :meth:`~RolloutController.observe`.
+
+Each environment has its own rollouts: the controller judges those of ``environments`` (the
+control plane's, by default the default environment alone), each on its own statistics.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from otel_prompt_canary.analysis.policy import Promotion, RuleAction
@@ -46,8 +49,9 @@ from otel_prompt_canary.loop.observations import Observations
 from otel_prompt_canary.loop.reports import ReportOrigin
 from otel_prompt_canary.loop.store import LoopStore, SqlLoopStore
 from otel_prompt_canary.loop.ticking import Ticking
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.base import Registry
-from otel_prompt_canary.registry.models import Action, RolloutState, Route
+from otel_prompt_canary.registry.models import Action, RolloutState, Route, validate_environment_name
 from otel_prompt_canary.registry.sql import SqlRegistry
 
 __all__ = ["Decision", "RolloutController"]
@@ -94,6 +98,7 @@ class RolloutController:
         window_seconds: int = 1,
         on_change: Callable[[Route], None] | None = None,
         clock: Callable[[], float] = time.time,
+        environments: Sequence[str] = (DEFAULT_ENVIRONMENT,),
     ) -> None:
         if interval_seconds <= 0:
             raise InvalidInputError(f"interval_seconds must be positive, got {interval_seconds}")
@@ -115,7 +120,9 @@ class RolloutController:
         self._clock = clock
         self._recorded: set[str] = set()
         self._warned: set[str] = set()
-        self._assessments: dict[str, Assessment] = {}
+        self.environments = tuple(validate_environment_name(e) for e in environments)
+        # Keyed by (environment, prompt): each environment has its own rollout of a prompt.
+        self._assessments: dict[tuple[str, str], Assessment] = {}
         self._ticking = Ticking("prompt-canary-controller", interval_seconds, self.tick)
 
     def __repr__(self) -> str:
@@ -171,17 +178,23 @@ class RolloutController:
 
     # -- judging ----------------------------------------------------------------------------
 
-    def assessment(self, prompt: str) -> Assessment | None:
-        """The last assessment of ``prompt``'s active rollout, if the controller made one."""
-        return self._assessments.get(prompt)
+    def assessment(self, prompt: str, environment: str = DEFAULT_ENVIRONMENT) -> Assessment | None:
+        """The last assessment of ``prompt``'s active rollout in ``environment``, if the controller
+        made one."""
+        return self._assessments.get((environment, prompt))
 
     def tick(self) -> list[Decision]:
         """Store pending observations, then judge every active rollout once; returns what it did."""
         self.flush()
         decisions: list[Decision] = []
-        active = [r for r in self._registry.list_routes() if r.state.active and r.rollout_id is not None]
-        for prompt in set(self._assessments) - {r.prompt for r in active}:
-            del self._assessments[prompt]
+        active = [
+            route
+            for environment in self.environments
+            for route in self._registry.list_routes(environment=environment)
+            if route.state.active and route.rollout_id is not None
+        ]
+        for key in set(self._assessments) - {(r.environment, r.prompt) for r in active}:
+            del self._assessments[key]
         for route in active:
             try:
                 decision = self._judge(route)
@@ -200,7 +213,7 @@ class RolloutController:
 
     def _judge(self, route: Route) -> Decision | None:
         assessment = assess(self._registry, self._store, route, time_scale=self.time_scale, now=self._clock())
-        self._assessments[route.prompt] = assessment
+        self._assessments[route.environment, route.prompt] = assessment
         verdict = assessment.verdict
         breached = [r for r in verdict.rules if r.status is RuleStatus.BREACH]
         stopping = [r for r in breached if _effective(r, assessment.acknowledged) is not RuleAction.ALERT]
@@ -236,6 +249,7 @@ class RolloutController:
                 evidence=assessment.evidence(),
                 expected_revision=route.revision,
                 rollout_id=route.rollout_id,
+                environment=route.environment,
             )
         except ConflictError as exc:
             # The flag moved since the verdict: the next tick judges the new state.

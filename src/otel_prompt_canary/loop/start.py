@@ -48,6 +48,15 @@ that checks the gate: a local store (an :class:`~otel_prompt_canary.registry.sql
 a control plane on its own. The :class:`~otel_prompt_canary.registry.base.Registry` interface's
 ``start_rollout`` takes no evidence, so that registries written against it keep working; a start on
 one of those keeps the words only.
+
+A rollout belongs to one environment (``environment``, default the default environment). With
+``from_environment``, the rollout *promotes* between environments: its candidate is the version
+stable in ``from_environment`` (:func:`promotion_candidate`), refused when that version is already
+stable in ``environment``, and the audit record says where it came from (``[promoted from staging,
+where version 3 is stable at revision 7]``, and ``{"promotion": {"from_environment", "version",
+"revision"}}`` as evidence). Whether ``from_environment`` may promote into ``environment`` (the
+previous one in the control plane's order) is checked by :func:`check_promotion_order` when the order
+is known: behind a control plane's API, or when the caller gives ``environments``.
 """
 
 from __future__ import annotations
@@ -63,16 +72,21 @@ from otel_prompt_canary.errors import ConflictError, InvalidInputError
 from otel_prompt_canary.evals.gate import gate_verdict
 from otel_prompt_canary.evals.store import EvalStore, SqlEvalStore
 from otel_prompt_canary.loop.store import LoopStore, SqlLoopStore
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.base import Registry
-from otel_prompt_canary.registry.models import Route, parse_ramp
+from otel_prompt_canary.registry.models import Route, parse_ramp, validate_environment_name
+from otel_prompt_canary.registry.reviews import SqlReviews, check_approvals
 from otel_prompt_canary.registry.sql import SqlRegistry
 
 __all__ = [
+    "EnvironmentPromotion",
     "GateCheck",
     "RolloutPolicy",
     "check_gate",
+    "check_promotion_order",
     "check_signals_produced",
     "policy_document",
+    "promotion_candidate",
     "resolve_rollout_policy",
     "start_rollout",
     "with_steps",
@@ -180,12 +194,19 @@ class GateCheck:
 
 
 def check_gate(
-    registry: Registry, evals: EvalStore, gate: Gate, name: str, version: int, *, skip_gate: bool
+    registry: Registry,
+    evals: EvalStore,
+    gate: Gate,
+    name: str,
+    version: int,
+    *,
+    skip_gate: bool,
+    environment: str = DEFAULT_ENVIRONMENT,
 ) -> GateCheck:
     """What the start's audit record adds for ``gate`` when the candidate passes it, or when
     ``skip_gate`` is set; raises :class:`ConflictError` when the candidate does not pass and
     ``skip_gate`` is not set."""
-    stable = registry.get_route(name).stable_version
+    stable = registry.get_route(name, environment=environment).stable_version
     verdict = gate_verdict(evals, gate, version=registry.get_version(name, version), stable_version=stable)
     if verdict.passed:
         dataset = f"{verdict.dataset}@{verdict.dataset_version}"
@@ -207,13 +228,80 @@ def check_gate(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class EnvironmentPromotion:
+    """A version promoted from ``from_environment``, where it is stable at ``revision``."""
+
+    from_environment: str
+    version: int
+    revision: int
+
+    @property
+    def note(self) -> str:
+        """What the start's audit reason ends with."""
+        return (
+            f" [promoted from {self.from_environment}, where version {self.version} is stable "
+            f"at revision {self.revision}]"
+        )
+
+    @property
+    def evidence(self) -> dict[str, JsonValue]:
+        """What the start's audit evidence keeps under ``promotion``."""
+        return {"from_environment": self.from_environment, "version": self.version, "revision": self.revision}
+
+
+def check_promotion_order(environments: Sequence[str], environment: str, from_environment: str) -> None:
+    """Refuse (:class:`~otel_prompt_canary.errors.InvalidInputError`) a promotion into
+    ``environment`` from anything but the environment before it in ``environments``."""
+    if from_environment not in environments:
+        raise InvalidInputError(
+            f"unknown environment {from_environment!r} to promote from: the environments are "
+            + ", ".join(environments)
+        )
+    index = list(environments).index(environment) if environment in environments else -1
+    previous = environments[index - 1] if index > 0 else None
+    if from_environment != previous:
+        expected = f"only from {previous}" if previous else "from no environment: it is the first"
+        raise InvalidInputError(
+            f"cannot promote into {environment} from {from_environment}: in the order "
+            f"{' -> '.join(environments)}, {environment} is promoted into {expected}"
+        )
+
+
+def promotion_candidate(
+    registry: Registry, name: str, *, environment: str, from_environment: str, version: int | None = None
+) -> EnvironmentPromotion:
+    """The version stable in ``from_environment`` that a rollout in ``environment`` starts.
+
+    Refused (:class:`~otel_prompt_canary.errors.InvalidInputError`) when ``from_environment`` is
+    ``environment``, when ``version`` is given and is not that version, and when that version is
+    already stable in ``environment`` (nothing to promote).
+    """
+    if from_environment == environment:
+        raise InvalidInputError(f"cannot promote {name!r} from {environment} into itself")
+    source = registry.get_route(name, environment=from_environment)
+    target = registry.get_route(name, environment=environment)
+    if version is not None and version != source.stable_version:
+        raise InvalidInputError(
+            f"version {version} of {name!r} is not the version stable in {from_environment} "
+            f"({source.stable_version}): give that version, or leave the version out"
+        )
+    if source.stable_version == target.stable_version:
+        raise InvalidInputError(
+            f"version {source.stable_version} of {name!r} is stable in {from_environment} and already "
+            f"stable in {environment}: nothing to promote"
+        )
+    return EnvironmentPromotion(from_environment, source.stable_version, source.revision)
+
+
 class _ControlPlane(Protocol):
-    """A control plane's registry, whose start can be asked to skip the evaluation gate."""
+    """A control plane's registry, whose start can be asked to skip the evaluation gate, or to
+    promote the version stable in another environment (``version`` None)."""
 
     def start_rollout(
         self,
         name: str,
-        version: int,
+        version: int | None,
         *,
         ramp: tuple[float, ...] | None,
         actor: str,
@@ -221,13 +309,15 @@ class _ControlPlane(Protocol):
         policy: dict[str, Any] | None,
         expected_revision: int | None,
         skip_gate: bool,
+        environment: str,
+        from_environment: str | None,
     ) -> Route: ...
 
 
 def start_rollout(
     registry: Registry,
     name: str,
-    version: int,
+    version: int | None,
     *,
     policy: Mapping[str, Any] | RolloutPolicy | None = None,
     ramp: str | Sequence[float] | None = None,
@@ -237,6 +327,11 @@ def start_rollout(
     store: LoopStore | None = None,
     skip_gate: bool = False,
     evals: EvalStore | None = None,
+    environment: str = DEFAULT_ENVIRONMENT,
+    from_environment: str | None = None,
+    environments: Sequence[str] | None = None,
+    principal: str | None = None,
+    required_approvals: int = 0,
 ) -> Route:
     """Start canarying ``version`` of ``name``, judged by ``policy``; the new routing flag.
 
@@ -247,6 +342,14 @@ def start_rollout(
     of a local store; a control plane's registry is checked by the control plane). ``evals`` holds
     the evaluation runs the policy's gate reads (default: those of a local store; a control plane
     checks the gate behind its API, and ``skip_gate`` is passed on to it).
+
+    The rollout is in ``environment``. With ``from_environment``, ``version`` may be None: the
+    candidate is the version stable there (see the module docstring); ``environments``, when given,
+    is the promotion order it must follow. ``principal`` is recorded in the audit record.
+
+    ``required_approvals`` (the control plane's setting) refuses (409) a version without that many
+    approvals by principals other than its author
+    (:func:`~otel_prompt_canary.registry.reviews.check_approvals`); the audit reason names them.
     """
     if isinstance(policy, RolloutPolicy):
         if ramp is not None:
@@ -256,6 +359,39 @@ def start_rollout(
         resolved = resolve_rollout_policy(policy, ramp)
     if not reason or not reason.strip():
         raise InvalidInputError("a reason is required to start a rollout")
+    validate_environment_name(environment)
+    if environments is not None and environment not in environments:
+        raise InvalidInputError(
+            f"unknown environment {environment!r}: the environments are {', '.join(environments)}"
+        )
+    promotion: EnvironmentPromotion | None = None
+    if from_environment is not None:
+        validate_environment_name(from_environment)
+        if environments is not None:
+            check_promotion_order(environments, environment, from_environment)
+        if not isinstance(registry, SqlRegistry):
+            # A control plane reads both flags and checks its order behind its API.
+            return cast(_ControlPlane, registry).start_rollout(
+                name,
+                version,  # None: the control plane takes the version stable there
+                ramp=resolved.ramp,
+                actor=actor,
+                reason=reason,
+                policy=resolved.document,
+                expected_revision=expected_revision,
+                skip_gate=skip_gate,
+                environment=environment,
+                from_environment=from_environment,
+            )
+        promotion = promotion_candidate(
+            registry, name, environment=environment, from_environment=from_environment, version=version
+        )
+        version = promotion.version
+        reason += promotion.note
+    if version is None:
+        raise InvalidInputError("give the version to start, or the environment to promote it from")
+    if required_approvals and isinstance(registry, SqlRegistry):
+        reason += check_approvals(SqlReviews(registry), name, version, required=required_approvals)
     if store is None and isinstance(registry, SqlRegistry):
         store = SqlLoopStore(registry)
     if store is not None and any(s.must_have_data for s in resolved.policy.signals):
@@ -266,7 +402,9 @@ def start_rollout(
     gate = resolved.policy.gate
     checked: GateCheck | None = None
     if gate is not None and evals is not None:
-        checked = check_gate(registry, evals, gate, name, version, skip_gate=skip_gate)
+        checked = check_gate(
+            registry, evals, gate, name, version, skip_gate=skip_gate, environment=environment
+        )
         reason += checked.note
     elif skip_gate and evals is None:
         # The control plane holds the runs and checks the gate: ask it to skip.
@@ -279,8 +417,15 @@ def start_rollout(
             policy=resolved.document,
             expected_revision=expected_revision,
             skip_gate=True,
+            environment=environment,
+            from_environment=None,
         )
-    if checked is not None and isinstance(registry, SqlRegistry):
+    evidence: dict[str, JsonValue] = {}
+    if checked is not None:
+        evidence["gate"] = checked.evidence
+    if promotion is not None:
+        evidence["promotion"] = promotion.evidence
+    if evidence and isinstance(registry, SqlRegistry):
         return registry.start_rollout(
             name,
             version,
@@ -289,8 +434,16 @@ def start_rollout(
             reason=reason,
             policy=resolved.document,
             expected_revision=expected_revision,
-            evidence={"gate": checked.evidence},
+            evidence=evidence,
+            environment=environment,
+            principal=principal,
         )
+    # A registry written before environments is asked as it knows, for the default environment.
+    where: dict[str, Any] = {}
+    if environment != DEFAULT_ENVIRONMENT:
+        where["environment"] = environment
+    if principal is not None:
+        where["principal"] = principal
     return registry.start_rollout(
         name,
         version,
@@ -299,4 +452,5 @@ def start_rollout(
         reason=reason,
         policy=resolved.document,
         expected_revision=expected_revision,
+        **where,
     )

@@ -23,6 +23,7 @@ from otel_prompt_canary.registry.models import (
     RolloutState,
     Route,
     parse_ramp,
+    validate_environment_name,
     validate_prompt_name,
 )
 
@@ -61,5 +62,6 @@ __all__ = [
     "diff_versions",
     "open_store",
     "parse_ramp",
+    "validate_environment_name",
     "validate_prompt_name",
 ]

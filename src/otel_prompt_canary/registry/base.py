@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 from pydantic import JsonValue
 
 from otel_prompt_canary.errors import InvalidInputError
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.diff import PromptDiff
 from otel_prompt_canary.registry.models import (
     Action,
@@ -66,7 +67,13 @@ def store_url(target: str | os.PathLike[str]) -> str:
 
 @runtime_checkable
 class Registry(Protocol):
-    """Prompts, versions and the routing flag of each prompt."""
+    """Prompts, versions and the routing flag of each prompt in each environment.
+
+    Prompts and versions are shared by every environment; the routing flag, rollouts and audit
+    records belong to one (``environment``, by default
+    :data:`~otel_prompt_canary.names.DEFAULT_ENVIRONMENT`). Writes record ``principal``, the one
+    whose credential asked, when given.
+    """
 
     def push(self, spec: PromptSpec, *, author: str | None = None) -> PushResult:
         """Store ``spec`` as a new version, or return the existing version with identical content.
@@ -75,9 +82,15 @@ class Registry(Protocol):
         """
         ...
 
-    def list_prompts(self, *, after: str | None = None, limit: int | None = None) -> list[PromptSummary]:
-        """Every prompt with its newest version number and routing state, by name (the first
-        ``limit`` ones whose name sorts after ``after``, when given)."""
+    def list_prompts(
+        self,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        environment: str = DEFAULT_ENVIRONMENT,
+    ) -> list[PromptSummary]:
+        """Every prompt with its newest version number and routing state in ``environment``, by
+        name (the first ``limit`` ones whose name sorts after ``after``, when given)."""
         ...
 
     def list_versions(
@@ -95,12 +108,12 @@ class Registry(Protocol):
         """What changed from version ``a`` to version ``b`` of ``name``."""
         ...
 
-    def get_route(self, name: str) -> Route:
-        """The routing flag of ``name``."""
+    def get_route(self, name: str, *, environment: str = DEFAULT_ENVIRONMENT) -> Route:
+        """The routing flag of ``name`` in ``environment``."""
         ...
 
-    def list_routes(self) -> list[Route]:
-        """The routing flags of every prompt, by name."""
+    def list_routes(self, *, environment: str = DEFAULT_ENVIRONMENT) -> list[Route]:
+        """The routing flags of every prompt in ``environment``, by name."""
         ...
 
     def start_rollout(
@@ -113,8 +126,11 @@ class Registry(Protocol):
         reason: str = "",
         policy: dict[str, JsonValue] | None = None,
         expected_revision: int | None = None,
+        environment: str = DEFAULT_ENVIRONMENT,
+        principal: str | None = None,
     ) -> Route:
-        """Start canarying ``version`` of ``name`` along ``ramp`` (default 1,5,20,50,100 percent).
+        """Start canarying ``version`` of ``name`` in ``environment`` along ``ramp`` (default
+        1,5,20,50,100 percent).
 
         ``policy`` is stored with the rollout; a store checks nothing about it. Applications and tools
         start rollouts with :func:`otel_prompt_canary.loop.start_rollout`, which resolves and
@@ -133,8 +149,11 @@ class Registry(Protocol):
         expected_revision: int | None = None,
         rollout_id: str | None = None,
         to_version: int | None = None,
+        environment: str = DEFAULT_ENVIRONMENT,
+        principal: str | None = None,
     ) -> Route:
-        """Apply ``action`` (advance, pause, resume, promote, rollback, revert) to the rollout of ``name``.
+        """Apply ``action`` (advance, pause, resume, promote, rollback, revert) to the rollout of
+        ``name`` in ``environment``.
 
         With ``expected_revision``, the transition applies only if the routing flag is still at that
         revision (else :class:`~otel_prompt_canary.errors.RevisionMismatchError`). With ``rollout_id``,
@@ -144,13 +163,23 @@ class Registry(Protocol):
         """
         ...
 
-    def get_rollout(self, name: str, rollout_id: str | None = None) -> Rollout:
-        """The rollout ``rollout_id`` of ``name``, or its current (or last) rollout."""
+    def get_rollout(
+        self, name: str, rollout_id: str | None = None, *, environment: str = DEFAULT_ENVIRONMENT
+    ) -> Rollout:
+        """The rollout ``rollout_id`` of ``name`` (whatever its environment: ids are unique), or
+        the current (or last) rollout of ``name`` in ``environment``."""
         ...
 
-    def history(self, name: str, *, limit: int | None = None, before: int | None = None) -> list[AuditRecord]:
-        """The audit records of ``name``, oldest first (the newest ``limit`` ones when given; with
-        ``before``, only records whose id is smaller)."""
+    def history(
+        self,
+        name: str,
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+        environment: str = DEFAULT_ENVIRONMENT,
+    ) -> list[AuditRecord]:
+        """The audit records of ``name`` in ``environment``, oldest first (the newest ``limit``
+        ones when given; with ``before``, only records whose id is smaller)."""
         ...
 
     def close(self) -> None:

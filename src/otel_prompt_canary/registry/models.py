@@ -31,11 +31,13 @@ from pydantic import (
 
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.json_schemas import schema_validator
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.bounds import storable_problem
 from otel_prompt_canary.registry.template import find_variables, render_text
 
 __all__ = [
     "DEFAULT_RAMP",
+    "ENVIRONMENT_NAME_PATTERN",
     "PROMPT_NAME_PATTERN",
     "Action",
     "AuditRecord",
@@ -54,10 +56,15 @@ __all__ = [
     "canonical_json",
     "parse_ramp",
     "percent_to_bp",
+    "validate_environment_name",
     "validate_prompt_name",
 ]
 
 PROMPT_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+#: Names of environments (``staging``, ``production``...): what routes, rollouts and audit records
+#: belong to. Lower case, so that one environment never hides behind two spellings.
+ENVIRONMENT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 #: The default ramp, in percent of traffic routed to the canary at each step.
 DEFAULT_RAMP: tuple[float, ...] = (1.0, 5.0, 20.0, 50.0, 100.0)
@@ -71,6 +78,16 @@ def validate_prompt_name(name: str) -> str:
         raise InvalidInputError(
             f"invalid prompt name {name!r}: use 1-128 characters from letters, digits, '.', '_' "
             "and '-', starting with a letter or digit"
+        )
+    return name
+
+
+def validate_environment_name(name: str) -> str:
+    """Return ``name`` if it is a valid environment name, else raise :class:`InvalidInputError`."""
+    if not isinstance(name, str) or not ENVIRONMENT_NAME_PATTERN.fullmatch(name):
+        raise InvalidInputError(
+            f"invalid environment name {name!r}: use 1-32 characters from lower-case letters, digits "
+            "and '-', starting with a letter"
         )
     return name
 
@@ -367,10 +384,12 @@ class Route(_Frozen):
 
     ``canary_weight_bp`` is in basis points (0..10000). ``rollout_id`` names the active rollout, or the
     last finished one while ``state`` is ``promoted`` or ``rolled_back``. ``revision`` grows by one with
-    every change.
+    every change. ``environment`` names the environment the flag routes (one flag per environment
+    and prompt; revisions count per flag).
     """
 
     prompt: str
+    environment: str = DEFAULT_ENVIRONMENT
     stable_version: int
     canary_version: int | None = None
     canary_weight_bp: int = Field(0, ge=0, le=10_000)
@@ -388,7 +407,8 @@ class Route(_Frozen):
 
 
 class Rollout(_Frozen):
-    """One attempt to move a prompt from ``baseline_version`` to ``candidate_version``."""
+    """One attempt to move a prompt from ``baseline_version`` to ``candidate_version``, in one
+    ``environment``."""
 
     rollout_id: str
     prompt: str
@@ -401,6 +421,7 @@ class Rollout(_Frozen):
     ended_at: datetime | None = None
     started_by: str
     policy: dict[str, JsonValue] | None = None
+    environment: str = DEFAULT_ENVIRONMENT
 
 
 class AuditRecord(_Frozen):
@@ -421,6 +442,10 @@ class AuditRecord(_Frozen):
     canary_version: int | None
     canary_weight_bp: int
     at: datetime
+    environment: str = DEFAULT_ENVIRONMENT
+    #: The principal of the credential that asked (None: the controller, or a record from before
+    #: principals were recorded).
+    principal: str | None = None
 
 
 class PromptSummary(_Frozen):

@@ -16,6 +16,7 @@ def route(row: RowMapping) -> Route:
     """The routing flag a ``routes`` row holds."""
     return Route(
         prompt=row["prompt"],
+        environment=row["environment"],
         stable_version=row["stable_version"],
         canary_version=row["canary_version"],
         canary_weight_bp=row["canary_weight_bp"],
@@ -29,7 +30,7 @@ def route(row: RowMapping) -> Route:
 
 
 def route_values(route: Route) -> dict[str, Any]:
-    """The ``routes`` columns of a routing flag (all but its prompt)."""
+    """The ``routes`` columns of a routing flag (all but its environment and prompt, its key)."""
     return {
         "stable_version": route.stable_version,
         "canary_version": route.canary_version,
@@ -57,6 +58,7 @@ def rollout(row: RowMapping) -> Rollout:
         ended_at=aware(row["ended_at"]),
         started_by=row["started_by"],
         policy=row["policy"],
+        environment=row["environment"],
     )
 
 
@@ -78,4 +80,6 @@ def audit_record(row: RowMapping) -> AuditRecord:
         canary_version=row["canary_version"],
         canary_weight_bp=row["canary_weight_bp"],
         at=aware(row["at"]),
+        environment=row["environment"],
+        principal=row["principal"],
     )

@@ -6,6 +6,12 @@ flag with compare-and-set on ``revision``, updates the rollout and appends its a
 nothing at all. :meth:`SqlRegistry.flip` is that transition inside a caller's transaction, so that
 other stores of the same database (the loop's alert log) can record why a flip happened in the same
 commit.
+
+Each environment has its own routing flag of each prompt. A push writes the flag of the default
+environment (:data:`~otel_prompt_canary.names.DEFAULT_ENVIRONMENT`); in any other environment, a
+prompt's flag *follows* the default environment's stable version (idle, no canary, the same
+revision) until its first change there, which gives it a row of its own. So an environment added
+later starts where the default one stands, and a router reading it sees revisions that only grow.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from otel_prompt_canary.errors import (
     NotFoundError,
     RevisionMismatchError,
 )
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry import rollout as machine
 from otel_prompt_canary.registry import rows
 from otel_prompt_canary.registry import schema as t
@@ -42,6 +49,7 @@ from otel_prompt_canary.registry.models import (
     RolloutState,
     Route,
     parse_ramp,
+    validate_environment_name,
     validate_prompt_name,
 )
 
@@ -123,12 +131,23 @@ class SqlRegistry:
         if latest is None:
             # The first version of a prompt is its stable version.
             first = Route(prompt=spec.name, stable_version=version.version, revision=1, updated_at=now)
-            conn.execute(t.routes.insert().values(prompt=spec.name, **rows.route_values(first)))
+            conn.execute(
+                t.routes.insert().values(
+                    environment=DEFAULT_ENVIRONMENT, prompt=spec.name, **rows.route_values(first)
+                )
+            )
         return PushResult(version=version, created=True)
 
-    def list_prompts(self, *, after: str | None = None, limit: int | None = None) -> list[PromptSummary]:
-        """Every prompt with its newest version number and routing state, by name (the first
-        ``limit`` ones whose name sorts after ``after``, when given)."""
+    def list_prompts(
+        self,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        environment: str = DEFAULT_ENVIRONMENT,
+    ) -> list[PromptSummary]:
+        """Every prompt with its newest version number and routing state in ``environment``, by name
+        (the first ``limit`` ones whose name sorts after ``after``, when given)."""
+        validate_environment_name(environment)
         query = (
             select(t.versions.c.name, func.max(t.versions.c.version), func.count())
             .group_by(t.versions.c.name)
@@ -142,7 +161,7 @@ class SqlRegistry:
             counts = conn.execute(query).all()
             # A page reads its own routes only; the whole list reads them all at once.
             names = [name for name, _, _ in counts] if limit is not None else None
-            routes = {r.prompt: r for r in _routes(conn, names=names)}
+            routes = {r.prompt: r for r in _routes(conn, environment, names=names)}
         return [
             PromptSummary(name=name, latest_version=latest, versions=n, route=routes[name])
             for name, latest, n in counts
@@ -203,21 +222,24 @@ class SqlRegistry:
 
     # -- the routing flag ---------------------------------------------------------------------
 
-    def get_route(self, name: str) -> Route:
-        """The routing flag of ``name``."""
+    def get_route(self, name: str, *, environment: str = DEFAULT_ENVIRONMENT) -> Route:
+        """The routing flag of ``name`` in ``environment``."""
         validate_prompt_name(name)
+        validate_environment_name(environment)
         with self.database.read() as conn:
-            return self.route_in(conn, name)
+            return self.route_in(conn, name, environment)
 
-    def list_routes(self) -> list[Route]:
-        """The routing flags of every prompt, by name."""
+    def list_routes(self, *, environment: str = DEFAULT_ENVIRONMENT) -> list[Route]:
+        """The routing flags of every prompt in ``environment``, by name."""
+        validate_environment_name(environment)
         with self.database.read() as conn:
-            return _routes(conn)
+            return _routes(conn, environment)
 
     @staticmethod
-    def route_in(conn: Connection, name: str) -> Route:
-        """The routing flag of ``name`` read on ``conn`` (:class:`NotFoundError` for an unknown prompt)."""
-        found = _routes(conn, name)
+    def route_in(conn: Connection, name: str, environment: str = DEFAULT_ENVIRONMENT) -> Route:
+        """The routing flag of ``name`` in ``environment`` read on ``conn`` (:class:`NotFoundError`
+        for an unknown prompt)."""
+        found = _routes(conn, environment, names=[name])
         if not found:
             raise NotFoundError(f"unknown prompt {name!r}")
         return found[0]
@@ -233,8 +255,11 @@ class SqlRegistry:
         policy: dict[str, JsonValue] | None = None,
         expected_revision: int | None = None,
         evidence: Mapping[str, JsonValue] | None = None,
+        environment: str = DEFAULT_ENVIRONMENT,
+        principal: str | None = None,
     ) -> Route:
-        """Start canarying ``version`` of ``name`` along ``ramp`` (default 1,5,20,50,100 percent).
+        """Start canarying ``version`` of ``name`` in ``environment`` along ``ramp`` (default
+        1,5,20,50,100 percent); ``principal``, when given, is recorded in the audit record.
 
         ``policy`` is stored with the rollout as it is: the store checks nothing about policies. Start
         rollouts with :func:`otel_prompt_canary.loop.start_rollout`, which resolves and validates the
@@ -244,8 +269,10 @@ class SqlRegistry:
         :class:`~otel_prompt_canary.registry.base.Registry` interface does not take it.
         """
         validate_prompt_name(name)
+        validate_environment_name(environment)
         steps = parse_ramp(ramp)
         _check_actor(actor)
+        _check_principal(principal)
         check_integer(version, "version", low=1, high=MAX_VERSION)
         _check_expected_bound(expected_revision)
         check_storable(reason, "reason")
@@ -260,7 +287,7 @@ class SqlRegistry:
             recorded.update(evidence)
 
         def attempt(conn: Connection) -> Route:
-            before = self.route_in(conn, name)
+            before = self.route_in(conn, name, environment)
             _check_expected(before, expected_revision)
             self._version(conn, name, version)  # NotFoundError for an unknown version
             rollout_id = uuid.uuid4().hex[:16]
@@ -279,9 +306,10 @@ class SqlRegistry:
                     ended_at=None,
                     started_by=actor,
                     policy=policy,
+                    environment=environment,
                 )
             )
-            _audit(conn, before, after, Action.START, actor, reason, recorded)
+            _audit(conn, before, after, Action.START, actor, reason, recorded, principal)
             return after
 
         return self.database.write(attempt, contended=_FLAG_CONTENDED)
@@ -297,11 +325,15 @@ class SqlRegistry:
         expected_revision: int | None = None,
         rollout_id: str | None = None,
         to_version: int | None = None,
+        environment: str = DEFAULT_ENVIRONMENT,
+        principal: str | None = None,
     ) -> Route:
-        """Apply ``action`` to the rollout of ``name`` (see :class:`~.base.Registry`)."""
+        """Apply ``action`` to the rollout of ``name`` in ``environment`` (see :class:`~.base.Registry`)."""
         validate_prompt_name(name)
+        validate_environment_name(environment)
         action = Action(action)
         _check_actor(actor)
+        _check_principal(principal)
         if not reason or not reason.strip():
             raise InvalidInputError(f"a reason is required to {action} a rollout")
         check_storable(reason, "reason")
@@ -313,15 +345,22 @@ class SqlRegistry:
             check_integer(to_version, "to_version", low=1, high=MAX_VERSION)
 
         def attempt(conn: Connection) -> Route:
-            before = self.route_in(conn, name)
+            before = self.route_in(conn, name, environment)
             _check_expected(before, expected_revision)
             if rollout_id is not None and rollout_id != before.rollout_id:
                 raise ConflictError(
-                    f"rollout {rollout_id} is not the current rollout of {name!r} "
+                    f"rollout {rollout_id} is not the current rollout of {name!r}{_in(environment)} "
                     f"(current: {before.rollout_id or 'none'})"
                 )
             after, _ = self.flip(
-                conn, before, action, actor=actor, reason=reason, evidence=evidence, to_version=to_version
+                conn,
+                before,
+                action,
+                actor=actor,
+                reason=reason,
+                evidence=evidence,
+                to_version=to_version,
+                principal=principal,
             )
             return after
 
@@ -338,8 +377,10 @@ class SqlRegistry:
         evidence: JsonValue,
         now: datetime | None = None,
         to_version: int | None = None,
+        principal: str | None = None,
     ) -> tuple[Route, int]:
-        """Move the routing flag ``before`` by ``action`` inside the transaction of ``conn``.
+        """Move the routing flag ``before`` (of its environment) by ``action`` inside the
+        transaction of ``conn``; ``principal`` is recorded in the audit record.
 
         Compare-and-set on ``before.revision`` (raises :class:`~.database.Raced` when the flag moved,
         so that :meth:`Database.write <.database.Database.write>` runs the write again), the rollout's
@@ -361,7 +402,7 @@ class SqlRegistry:
             .where(t.rollouts.c.rollout_id == before.rollout_id)
             .values(state=after.state.value, step=after.step, ended_at=after.updated_at if finished else None)
         )
-        return after, _audit(conn, before, after, action, actor, reason, evidence)
+        return after, _audit(conn, before, after, action, actor, reason, evidence, principal)
 
     @classmethod
     def _revert_target(
@@ -382,15 +423,22 @@ class SqlRegistry:
 
     # -- rollouts and the audit trail ---------------------------------------------------------
 
-    def get_rollout(self, name: str, rollout_id: str | None = None) -> Rollout:
-        """The rollout ``rollout_id`` of ``name``, or its current (or last) rollout."""
+    def get_rollout(
+        self, name: str, rollout_id: str | None = None, *, environment: str = DEFAULT_ENVIRONMENT
+    ) -> Rollout:
+        """The rollout ``rollout_id`` of ``name``, or its current (or last) rollout in ``environment``.
+
+        A rollout id names one rollout whatever its environment (ids are unique across them): the
+        rollout's ``environment`` says which it is.
+        """
         validate_prompt_name(name)
+        validate_environment_name(environment)
         if rollout_id is not None:
             check_storable(rollout_id, "rollout_id")
         with self.database.read() as conn:
-            wanted = rollout_id or self.route_in(conn, name).rollout_id
+            wanted = rollout_id or self.route_in(conn, name, environment).rollout_id
             if wanted is None:
-                raise NotFoundError(f"prompt {name!r} has never had a rollout")
+                raise NotFoundError(f"prompt {name!r} has never had a rollout{_in(environment)}")
             found = self.rollout_in(conn, name, wanted)
         if found is None:
             raise NotFoundError(f"prompt {name!r} has no rollout {wanted!r}")
@@ -408,13 +456,25 @@ class SqlRegistry:
         )
         return None if row is None else rows.rollout(row)
 
-    def history(self, name: str, *, limit: int | None = None, before: int | None = None) -> list[AuditRecord]:
-        """The audit records of ``name``, oldest first (the newest ``limit`` ones when given; with
-        ``before``, only records whose id is smaller)."""
+    def history(
+        self,
+        name: str,
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+        environment: str = DEFAULT_ENVIRONMENT,
+    ) -> list[AuditRecord]:
+        """The audit records of ``name`` in ``environment``, oldest first (the newest ``limit`` ones
+        when given; with ``before``, only records whose id is smaller)."""
         validate_prompt_name(name)
+        validate_environment_name(environment)
         with self.database.read() as conn:
-            self.route_in(conn, name)
-            query = select(t.audit).where(t.audit.c.prompt == name).order_by(t.audit.c.id.desc())
+            self.route_in(conn, name, environment)
+            query = (
+                select(t.audit)
+                .where(t.audit.c.prompt == name, t.audit.c.environment == environment)
+                .order_by(t.audit.c.id.desc())
+            )
             if before is not None:
                 query = query.where(t.audit.c.id < before)
             if limit is not None:
@@ -426,24 +486,67 @@ class SqlRegistry:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _routes(conn: Connection, name: str | None = None, *, names: list[str] | None = None) -> list[Route]:
-    query = select(t.routes).order_by(t.routes.c.prompt)
-    if name is not None:
-        query = query.where(t.routes.c.prompt == name)
+def _routes(conn: Connection, environment: str, *, names: list[str] | None = None) -> list[Route]:
+    """The flags of ``environment`` (of ``names`` only, when given), by prompt: its own rows, and
+    for the prompts it has none of, the flag that follows the default environment's."""
+    query = select(t.routes).where(t.routes.c.environment.in_({environment, DEFAULT_ENVIRONMENT}))
     if names is not None:
         query = query.where(t.routes.c.prompt.in_(names))
-    return [rows.route(row) for row in conn.execute(query).mappings()]
+    own: dict[str, Route] = {}
+    default: dict[str, Route] = {}
+    for row in conn.execute(query).mappings():
+        (own if row["environment"] == environment else default)[row["prompt"]] = rows.route(row)
+    found = {prompt: own.get(prompt) or _following(route, environment) for prompt, route in default.items()}
+    found.update(own)
+    return [found[prompt] for prompt in sorted(found)]
+
+
+def _following(default: Route, environment: str) -> Route:
+    """The flag of a prompt in ``environment`` that has never changed there: the default
+    environment's stable version, idle, at the default flag's revision."""
+    return Route(
+        prompt=default.prompt,
+        environment=environment,
+        stable_version=default.stable_version,
+        revision=default.revision,
+        updated_at=default.updated_at,
+    )
 
 
 def _compare_and_set(conn: Connection, before: Route, after: Route) -> None:
-    """Write ``after`` only if the row is still at ``before.revision``; else :class:`Raced`."""
+    """Write ``after`` only if the row is still at ``before.revision``; else :class:`Raced`.
+
+    A flag that followed the default environment's gets its row here, if the default flag it
+    followed has not moved meanwhile.
+    """
+    r = t.routes.c
     result = conn.execute(
         t.routes.update()
-        .where(t.routes.c.prompt == before.prompt, t.routes.c.revision == before.revision)
+        .where(
+            r.environment == before.environment,
+            r.prompt == before.prompt,
+            r.revision == before.revision,
+        )
         .values(**rows.route_values(after))
     )
-    if result.rowcount != 1:
-        raise Raced()
+    if result.rowcount == 1:
+        return
+    if before.environment != DEFAULT_ENVIRONMENT:
+        followed = conn.execute(
+            select(r.revision).where(r.environment == DEFAULT_ENVIRONMENT, r.prompt == before.prompt)
+        ).scalar()
+        own = conn.execute(
+            select(r.revision).where(r.environment == before.environment, r.prompt == before.prompt)
+        ).first()
+        if own is None and followed == before.revision:
+            # A concurrent first write of the same flag makes this insert fail: the write runs again.
+            conn.execute(
+                t.routes.insert().values(
+                    environment=before.environment, prompt=before.prompt, **rows.route_values(after)
+                )
+            )
+            return
+    raise Raced()
 
 
 def _audit(
@@ -454,10 +557,13 @@ def _audit(
     actor: str,
     reason: str,
     evidence: JsonValue,
+    principal: str | None = None,
 ) -> int:
     result = conn.execute(
         t.audit.insert().values(
             prompt=after.prompt,
+            environment=after.environment,
+            principal=principal,
             rollout_id=after.rollout_id,
             action=action.value,
             actor=actor,
@@ -479,7 +585,7 @@ def _audit(
 def _check_expected(route: Route, expected_revision: int | None) -> None:
     if expected_revision is not None and expected_revision != route.revision:
         raise RevisionMismatchError(
-            f"routing flag of {route.prompt!r} is at revision {route.revision}, "
+            f"routing flag of {route.prompt!r}{_in(route.environment)} is at revision {route.revision}, "
             f"not {expected_revision}: it changed meanwhile; read it again"
         )
 
@@ -488,6 +594,19 @@ def _check_actor(actor: str) -> None:
     if not actor or not actor.strip() or len(actor) > 256:
         raise InvalidInputError("actor must be a non-empty name of at most 256 characters")
     check_storable(actor, "actor")
+
+
+def _in(environment: str) -> str:
+    """`` in staging`` for messages; nothing for the default environment, which users of one
+    environment never name."""
+    return "" if environment == DEFAULT_ENVIRONMENT else f" in {environment}"
+
+
+def _check_principal(principal: str | None) -> None:
+    if principal is not None:
+        if not principal or len(principal) > 256:
+            raise InvalidInputError("principal must be a non-empty name of at most 256 characters")
+        check_storable(principal, "principal")
 
 
 def _check_expected_bound(expected_revision: int | None) -> None:

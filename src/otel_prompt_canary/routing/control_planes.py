@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
+
 __all__ = [
     "ControlPlane",
     "ControlPlaneListener",
@@ -43,6 +45,8 @@ class ControlPlane:
     verify: ssl.SSLContext | str | bool = field(default=True, repr=False)
     #: Seconds to connect and to read an answer.
     timeout: float = 5.0
+    #: The environment whose routing flags the router reads (its reports name it).
+    environment: str = DEFAULT_ENVIRONMENT
 
 
 ControlPlaneListener = Callable[[ControlPlane], object]

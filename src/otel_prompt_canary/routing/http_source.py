@@ -30,7 +30,8 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from otel_prompt_canary.errors import NotFoundError
-from otel_prompt_canary.registry.models import PromptVersion, Route
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT, ENVIRONMENT_PARAMETER
+from otel_prompt_canary.registry.models import PromptVersion, Route, validate_environment_name
 from otel_prompt_canary.routing.cache import RouteCache
 from otel_prompt_canary.routing.control_plane import DEFAULT_MAX_ANSWER_BYTES, Answer, ControlPlaneClient
 from otel_prompt_canary.routing.source import Backoff, RouteSource
@@ -64,7 +65,9 @@ class HttpSource(RouteSource):
 
     Requests go through a :class:`~otel_prompt_canary.routing.control_plane.ControlPlaneClient`
     (timeouts, proxies from the environment, TLS ``verify``); :meth:`close` wakes a long poll in
-    progress at once.
+    progress at once. ``environment`` is the environment whose routing flags it reads (asked as
+    ``?environment=``; the default environment is asked without it, as control planes older than
+    environments are).
     """
 
     def __init__(
@@ -79,7 +82,9 @@ class HttpSource(RouteSource):
         verify: ssl.SSLContext | str | bool = True,
         backoff: Backoff | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        environment: str = DEFAULT_ENVIRONMENT,
     ) -> None:
+        self.environment = validate_environment_name(environment)
         if long_poll_wait < 0 or timeout <= 0 or min_interval < 0:
             raise ValueError(
                 "long_poll_wait and min_interval must be >= 0 and timeout > 0, got "
@@ -101,6 +106,8 @@ class HttpSource(RouteSource):
 
     def poll_once(self) -> float:
         query: dict[str, str] = {}
+        if self.environment != DEFAULT_ENVIRONMENT:
+            query[ENVIRONMENT_PARAMETER] = self.environment
         headers: dict[str, str] = {}
         if self._etag is not None and self._complete:
             headers["If-None-Match"] = self._etag

@@ -28,6 +28,7 @@ from otel_prompt_canary.routing.cache import RouteCache, Snapshot
 from otel_prompt_canary.routing.cohort import STABLE
 from otel_prompt_canary.routing.control_plane import DEFAULT_MAX_ANSWER_BYTES, is_remote
 from otel_prompt_canary.routing.control_planes import ControlPlane, announce
+from otel_prompt_canary.routing.environments import resolve_environment
 from otel_prompt_canary.routing.http_source import (
     DEFAULT_LONG_POLL_WAIT,
     DEFAULT_TIMEOUT,
@@ -144,6 +145,9 @@ class PromptRouter:
     selections' feedback keys. A router on a control plane makes it known to in-app reporting
     (:mod:`~otel_prompt_canary.routing.control_planes`) until it is closed.
 
+    ``environment`` is the environment whose routing flags the router follows (default:
+    ``OTEL_PROMPT_CANARY_ENVIRONMENT``, else ``production``; docs/environments.md).
+
     The constructor waits up to ``initial_timeout`` seconds for the first routing state, then returns
     even if the registry is unreachable; reading continues on a daemon thread until :meth:`close`.
     """
@@ -160,7 +164,10 @@ class PromptRouter:
         token: str | None = None,
         verify: ssl.SSLContext | str | bool = True,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        environment: str | None = None,
     ) -> None:
+        #: The environment whose routing flags this router follows.
+        self.environment = resolve_environment(environment)
         self._fallbacks: dict[str, Arm] = {
             name: _fallback_arm(name, value) for name, value in (fallbacks or {}).items()
         }
@@ -178,7 +185,13 @@ class PromptRouter:
         self._source.start()
         withdraw = None
         if isinstance(self._source, HttpSource):
-            plane = ControlPlane(self._source.description, token=credential, verify=verify, timeout=timeout)
+            plane = ControlPlane(
+                self._source.description,
+                token=credential,
+                verify=verify,
+                timeout=timeout,
+                environment=self.environment,
+            )
             withdraw = announce(plane, self._cache.knows_rollout)
         # A router dropped without close() (or alive at exit) still stops its thread.
         self._finalizer = weakref.finalize(self, _stop, self._source, withdraw)
@@ -205,6 +218,7 @@ class PromptRouter:
                 timeout=timeout,
                 verify=verify,
                 max_answer_bytes=max_answer_bytes,
+                environment=self.environment,
             )
         if isinstance(registry, str | os.PathLike):
             location = os.fspath(registry)
@@ -222,6 +236,7 @@ class PromptRouter:
                 description=_PASSWORD.sub(r"\1:***@", location),
                 owns_registry=True,
                 poll_interval=poll_interval,
+                environment=self.environment,
             )
         if isinstance(registry, Registry):
             opened = registry
@@ -232,6 +247,7 @@ class PromptRouter:
                 description=url if isinstance(url, str) else type(registry).__name__,
                 owns_registry=False,
                 poll_interval=poll_interval,
+                environment=self.environment,
             )
         raise TypeError(
             "registry must be a control-plane URL (http:// or https://), a store path or URL "
@@ -321,4 +337,6 @@ class PromptRouter:
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "ready" if self._cache.ready.is_set() else "starting"
-        return f"PromptRouter(registry={self._source.description!r}, {state})"
+        return (
+            f"PromptRouter(registry={self._source.description!r}, environment={self.environment!r}, {state})"
+        )

@@ -1,14 +1,15 @@
 """Routes read straight from a registry store (SQLite file or PostgreSQL), polled on a short interval.
 
-Each poll is one ``list_routes()``; versions are fetched with ``get_version()`` only for the versions
-the cache does not hold yet, and only when the flags changed. If the store cannot be opened at start,
-the source keeps trying in the background.
+Each poll is one ``list_routes()`` of the source's environment; versions are fetched with
+``get_version()`` only for the versions the cache does not hold yet, and only when the flags
+changed. If the store cannot be opened at start, the source keeps trying in the background.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.models import Route
 from otel_prompt_canary.routing.cache import RouteCache
@@ -37,7 +38,9 @@ class StoreSource(RouteSource):
         owns_registry: bool,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         backoff: Backoff | None = None,
+        environment: str = DEFAULT_ENVIRONMENT,
     ) -> None:
+        self.environment = environment
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be positive, got {poll_interval}")
         super().__init__(cache, description=description, backoff=backoff)
@@ -51,7 +54,11 @@ class StoreSource(RouteSource):
         registry = self._registry
         if registry is None:
             registry = self._registry = self._open_registry()
-        routes = registry.list_routes()
+        # The default environment is asked as registries written before environments know it.
+        if self.environment == DEFAULT_ENVIRONMENT:
+            routes = registry.list_routes()
+        else:
+            routes = registry.list_routes(environment=self.environment)
         # Remember the flags only once fully applied, so that a missing version is retried.
         if routes != self._last_routes and self.cache.apply(routes, registry.get_version):
             self._last_routes = routes

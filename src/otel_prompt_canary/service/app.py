@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from otel_prompt_canary._version import __version__
@@ -21,13 +21,14 @@ from otel_prompt_canary.registry.sql import SqlRegistry
 from otel_prompt_canary.service import receivers
 from otel_prompt_canary.service.api import ROUTERS
 from otel_prompt_canary.service.api.routes import NotModifiedShortcut
-from otel_prompt_canary.service.deps import RouteWatchDep
+from otel_prompt_canary.service.console import create_console
+from otel_prompt_canary.service.deps import RouteWatchDep, SettingsDep
 from otel_prompt_canary.service.drift_monitoring import DriftMonitoring
 from otel_prompt_canary.service.errors import error_response, install_error_handlers
 from otel_prompt_canary.service.limits import RequestGuard, describe_guard
 from otel_prompt_canary.service.schemas import ErrorResponse
 from otel_prompt_canary.service.settings import ServiceSettings
-from otel_prompt_canary.service.watch import RouteWatch
+from otel_prompt_canary.service.watch import RouteWatches, routes_reader
 
 __all__ = ["create_app"]
 
@@ -58,7 +59,9 @@ def create_app(registry: Registry, settings: ServiceSettings) -> FastAPI:
     of reports, the rollout controller runs while the application does (its lifespan);
     ``app.state.controller`` holds it (else None).
     """
-    watch = RouteWatch(registry.list_routes, poll_seconds=settings.store_poll_seconds)
+    watch = RouteWatches(
+        routes_reader(registry), settings.environments, poll_seconds=settings.store_poll_seconds
+    )
     store: LoopStore | None = SqlLoopStore(registry) if isinstance(registry, SqlRegistry) else None
     controller: RolloutController | None = None
     if settings.controller and store is not None:
@@ -68,6 +71,7 @@ def create_app(registry: Registry, settings: ServiceSettings) -> FastAPI:
             interval_seconds=settings.controller_interval_seconds,
             time_scale=settings.time_scale,
             on_change=lambda _route: watch.notify_threadsafe(),
+            environments=settings.environments,
         )
     # Retention (docs/registry.md#retention): the store is pruned every hour.
     pruner = (
@@ -131,6 +135,9 @@ def create_app(registry: Registry, settings: ServiceSettings) -> FastAPI:
     for resource in ROUTERS:
         app.include_router(resource)
     app.include_router(receivers.router)
+    # The web console (docs/console.md), and "/" leads there.
+    app.mount("/console", create_console(app))
+    app.add_api_route("/", to_console, methods=["GET"], include_in_schema=False)
     app.add_api_route(
         "/healthz",
         healthz,
@@ -142,10 +149,15 @@ def create_app(registry: Registry, settings: ServiceSettings) -> FastAPI:
     return app
 
 
-async def healthz(watch: RouteWatchDep) -> JSONResponse:
-    """``ok`` when the store answers a read of the routing flags."""
+async def to_console() -> RedirectResponse:
+    """``/``: the console."""
+    return RedirectResponse("/console/", status_code=307)
+
+
+async def healthz(watch: RouteWatchDep, settings: SettingsDep) -> JSONResponse:
+    """``ok`` when the store answers a read of the routing flags (of the first environment served)."""
     try:
-        snap = await watch.snapshot()
+        snap = await watch[settings.environments[0]].snapshot()
     except PromptCanaryError as exc:
         return error_response(503, "RegistryUnavailableError", f"the store is unreachable: {exc}")
     except Exception as exc:  # any store failure means unhealthy, whatever its type

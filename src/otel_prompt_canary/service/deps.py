@@ -1,4 +1,5 @@
-"""Injectable dependencies of the route handlers: the registry, the settings, auth and the actor.
+"""Injectable dependencies of the route handlers: the registry, the settings, auth, the principal
+and the actor.
 
 Every one is ``async def``: none blocks, and FastAPI would run a plain ``def`` dependency in its
 thread pool, a thread hop per dependency per request.
@@ -12,20 +13,22 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from otel_prompt_canary.errors import InvalidInputError, PromptCanaryError
+from otel_prompt_canary.errors import AuthenticationError, InvalidInputError, PromptCanaryError
 from otel_prompt_canary.loop.store import LoopStore
 from otel_prompt_canary.names import ACTOR_HEADER
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.models import PROMPT_NAME_PATTERN, validate_prompt_name
-from otel_prompt_canary.service.credentials import require_write_token
+from otel_prompt_canary.service.principals import Principal, PrincipalDep, get_principal
 from otel_prompt_canary.service.settings import ServiceSettings
-from otel_prompt_canary.service.watch import RouteWatch
+from otel_prompt_canary.service.watch import RouteWatches
 
 __all__ = [
     "ActorDep",
     "AuthorDep",
     "LoopStoreDep",
     "NotSupportedError",
+    "Principal",
+    "PrincipalDep",
     "PromptNameDep",
     "RegistryDep",
     "RouteWatchDep",
@@ -34,6 +37,7 @@ __all__ = [
     "get_actor",
     "get_actor_header",
     "get_loop_store",
+    "get_principal",
     "get_registry",
     "get_route_watch",
     "get_settings",
@@ -42,8 +46,10 @@ __all__ = [
 
 _ACTOR_PATTERN = re.compile(r"^[\w.@:+/ -]{1,128}$")
 
-# Declared for the OpenAPI document; the header is checked by require_writer for precise messages.
-_bearer = HTTPBearer(auto_error=False, description="The control plane's write token")
+# Declared for the OpenAPI document; the request guard checks the header (and the role it needs).
+_bearer = HTTPBearer(
+    auto_error=False, description="A credential: the write token, or one of the credentials file"
+)
 
 
 async def get_registry(request: Request) -> Registry:
@@ -58,9 +64,9 @@ async def get_settings(request: Request) -> ServiceSettings:
     return settings
 
 
-async def get_route_watch(request: Request) -> RouteWatch:
-    """The application's route watcher (ETag and long-poll)."""
-    watch: RouteWatch = request.app.state.route_watch
+async def get_route_watch(request: Request) -> RouteWatches:
+    """The application's route watchers, one per environment (ETag and long-poll)."""
+    watch: RouteWatches = request.app.state.route_watch
     return watch
 
 
@@ -84,7 +90,7 @@ async def get_loop_store(request: Request) -> LoopStore:
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 LoopStoreDep = Annotated[LoopStore, Depends(get_loop_store)]
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
-RouteWatchDep = Annotated[RouteWatch, Depends(get_route_watch)]
+RouteWatchDep = Annotated[RouteWatches, Depends(get_route_watch)]
 
 
 async def require_writer(
@@ -92,8 +98,16 @@ async def require_writer(
     settings: SettingsDep,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """Refuse a write without the right bearer token (unless the service runs with open writes)."""
-    require_write_token(request.headers, settings)
+    """Refuse a write the request guard did not let through.
+
+    The guard (:mod:`otel_prompt_canary.service.access`) checks the credential and the role before
+    the body is read and puts the principal on the request; one without a principal did not pass
+    through it (an application assembled without the guard), and is refused.
+    """
+    if getattr(request.state, "principal", None) is None and not settings.writes_open:
+        raise AuthenticationError(
+            "missing credentials: writes need the header 'Authorization: Bearer <token>'"
+        )
 
 
 WriterDep = Annotated[None, Depends(require_writer)]

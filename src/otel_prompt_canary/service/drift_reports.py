@@ -14,6 +14,7 @@ from otel_prompt_canary.analysis.stats import Report
 from otel_prompt_canary.errors import NotFoundError
 from otel_prompt_canary.loop.drift import DriftMonitor
 from otel_prompt_canary.loop.reports import ReportOutcome, ReportReceipt
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.service.payloads import ReportEnvelope
 
@@ -58,4 +59,6 @@ def record_rollout_models(
         rollout = registry.get_rollout(envelope.prompt, envelope.rollout_id)
     except NotFoundError:
         return
+    if rollout.environment != DEFAULT_ENVIRONMENT:
+        return  # drift monitoring watches the default environment only (docs/environments.md)
     monitor.count_models(envelope.prompt, rollout.baseline_version, models)

@@ -2,12 +2,14 @@
 
 A pure ASGI middleware, the outermost layer of the application. For each request, in this order:
 
-1. the credentials, from the headers alone (:func:`~otel_prompt_canary.service.access.check_access`):
-   a request that cannot pass is answered 401 before its body is read, so an anonymous client cannot
-   make the service hold a byte of it;
+1. the credentials, from the headers, path and query alone
+   (:func:`~otel_prompt_canary.service.access.check_access`): a request that cannot pass is answered
+   401 (no or a wrong credential) or 403 (a principal acting beyond its roles) before its body is
+   read, so an anonymous client cannot make the service hold a byte of it; the request's principal
+   is put on it (``request.state.principal``);
 2. the body of a write, read whole within ``read_timeout_seconds`` (408 beyond) and counted whether
    the client sent ``Content-Length`` or chunks (413 as soon as ``max_body_bytes`` is crossed), and
-   JSON only (415);
+   JSON only (415), except the console's forms;
 3. the handler, within ``request_timeout_seconds`` (503 with ``Retry-After`` beyond); a long-poll of
    ``GET /v1/routes`` gets its longest wait on top.
 
@@ -28,7 +30,7 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from otel_prompt_canary.errors import AuthenticationError
+from otel_prompt_canary.errors import AuthenticationError, PermissionDeniedError
 from otel_prompt_canary.service.access import Access, access_of, check_access
 from otel_prompt_canary.service.settings import MAX_LONG_POLL_SECONDS, ServiceSettings
 
@@ -71,14 +73,21 @@ class RequestGuard:
             return
         headers = Headers(scope=scope)
         method: str = scope["method"]
+        query = scope.get("query_string", b"").decode("latin-1")
         try:
-            access = check_access(method, scope["path"], headers, self.settings)
+            granted = check_access(method, scope["path"], headers, self.settings, query)
         except AuthenticationError as exc:
             await self._refuse(receive, send, headers, 401, type(exc).__name__, str(exc), bearer=True)
             return
+        except PermissionDeniedError as exc:
+            await self._refuse(receive, send, headers, 403, type(exc).__name__, str(exc))
+            return
+        access = granted.access
+        if granted.principal is not None:
+            scope.setdefault("state", {})["principal"] = granted.principal
         if method in _BODY_METHODS and access is not Access.UNKNOWN:
             try:
-                replay = await self._read_body(receive, headers)
+                replay = await self._read_body(receive, headers, json_only=access is not Access.CONSOLE)
             except _Refused as refusal:
                 await answer(send, refusal.status, refusal.type_, refusal.message, refusal.headers)
                 return
@@ -95,8 +104,9 @@ class RequestGuard:
 
     # -- the body -----------------------------------------------------------------------------
 
-    async def _read_body(self, receive: Receive, headers: Headers) -> Receive | None:
-        """A ``receive`` replaying the whole body; None when the client disconnected."""
+    async def _read_body(self, receive: Receive, headers: Headers, *, json_only: bool) -> Receive | None:
+        """A ``receive`` replaying the whole body; None when the client disconnected. ``json_only``
+        refuses (415) a body that is not JSON."""
         limit = self.settings.max_body_bytes
         declared = headers.get("content-length")
         if declared is not None:
@@ -126,7 +136,7 @@ class RequestGuard:
             raise self._too_large(f"more than {limit} bytes")
         body = b"".join(chunks)
         content_type = headers.get("content-type", "")
-        if body and not _is_json(content_type):
+        if json_only and body and not _is_json(content_type):
             raise _Refused(
                 415,
                 "InvalidInputError",
@@ -290,8 +300,8 @@ def _error(description: str, **headers: str) -> dict[str, Any]:
 
 def describe_guard(document: dict[str, Any], settings: ServiceSettings) -> None:
     """Add to the OpenAPI ``document`` what the guard (and the connection limits) may answer to
-    any operation: 400, 408, 503 with ``Retry-After``; 401 to reads when they need a credential,
-    413 and 415 to writes."""
+    any operation: 400, 408, 503 with ``Retry-After``; 401 and 403 to reads when they need a
+    credential, 401, 403, 413 and 415 to writes."""
     busy = _error(
         "Too many connections or long-polls, or the request took longer than its deadline",
         **{"Retry-After": "Seconds to wait before trying again"},
@@ -308,8 +318,10 @@ def describe_guard(document: dict[str, Any], settings: ServiceSettings) -> None:
             extra = dict(common)
             if access in (Access.READ, Access.APPLICATION_READ) and not settings.reads_open:
                 extra["401"] = _error("Missing or wrong read credential")
-            if method.upper() in _BODY_METHODS and access is not Access.UNKNOWN:
+                extra["403"] = _error("The credential's principal may not read this (role, environment)")
+            if method.upper() in _BODY_METHODS and access not in (Access.UNKNOWN, Access.CONSOLE):
                 extra["401"] = responses.get("401") or _error("Missing or wrong credentials")
+                extra["403"] = _error("The credential's principal lacks the role (in the environment)")
                 extra["413"] = _error("Body over the size limit (--max-body-bytes)")
                 extra["415"] = _error("Body not sent as application/json")
             for status, description in extra.items():

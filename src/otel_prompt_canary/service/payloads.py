@@ -38,7 +38,7 @@ from otel_prompt_canary.errors import InvalidInputError, describe_validation_err
 from otel_prompt_canary.loop.alerts import AlertAction, AlertNotice
 from otel_prompt_canary.loop.reports import ReportOrigin
 from otel_prompt_canary.registry.bounds import MAX_INTEGER
-from otel_prompt_canary.registry.models import validate_prompt_name
+from otel_prompt_canary.registry.models import ENVIRONMENT_NAME_PATTERN, validate_prompt_name
 
 __all__ = ["CollectorAlert", "FeedbackBody", "ReportEnvelope"]
 
@@ -201,6 +201,7 @@ _WHEN_NULL = {
     "versions": "must be an object; leave the field out when no version is known",
     "origin": "must be 'application' or 'collector'; leave the field out when unknown",
     "response_models": "must be an object; leave the field out when no response model is known",
+    "environment": "must be an environment name; leave the field out for the default environment",
 }
 
 
@@ -214,6 +215,8 @@ class ReportEnvelope(_Strict):
     origin: ReportOrigin | None = None
     prompt: str = Field(min_length=1, max_length=256)
     rollout_id: str = Field(min_length=1, max_length=256)
+    # Optional: the environment whose routing flag routed the calls (default: the default one).
+    environment: str | None = Field(None, pattern=ENVIRONMENT_NAME_PATTERN.pattern)
     window_seconds: StrictInt = Field(ge=1, le=366 * 86_400)
     versions: _Versions | None = None
     stable: _Cohort
@@ -224,7 +227,7 @@ class ReportEnvelope(_Strict):
     window_end: Timestamp
     created_at: Timestamp
 
-    @field_validator("versions", "origin", "response_models", mode="before")
+    @field_validator("versions", "origin", "response_models", "environment", mode="before")
     @classmethod
     def _not_null(cls, value: object, info: ValidationInfo) -> object:
         # Optional means "may be left out", as in the schema: an explicit null is malformed.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from otel_prompt_canary.analysis.verdict import Verdict
 from otel_prompt_canary.loop.assessment import Assessment
@@ -54,7 +54,18 @@ class _Request(BaseModel):
 class StartRolloutRequest(_Request):
     """Body of ``POST /v1/prompts/{name}/rollouts``."""
 
-    version: int = Field(ge=1, le=MAX_VERSION, description="The candidate version to canary")
+    version: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_VERSION,
+        description="The candidate version to canary; may be left out with from_environment",
+    )
+    from_environment: str | None = Field(
+        None,
+        description="Promote: the candidate is the version stable in this environment, the one before "
+        "?environment= in the control plane's order (docs/environments.md)",
+        json_schema_extra={"examples": ["staging"]},
+    )
     ramp: list[float] | str | None = Field(
         None,
         description="Percent of traffic at each step, as a list or '1,5,20,50,100' (default: the "
@@ -79,6 +90,12 @@ class StartRolloutRequest(_Request):
     @classmethod
     def _not_blank(cls, value: str) -> str:
         return _reason_given(value)
+
+    @model_validator(mode="after")
+    def _candidate_named(self) -> StartRolloutRequest:
+        if self.version is None and self.from_environment is None:
+            raise ValueError("give 'version', or 'from_environment' to promote the version stable there")
+        return self
 
 
 class TransitionAction(StrEnum):

@@ -23,7 +23,7 @@ from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.service.app import create_app
 from otel_prompt_canary.service.connections import guarded_protocol
 from otel_prompt_canary.service.settings import ServiceSettings
-from otel_prompt_canary.service.watch import RouteWatch
+from otel_prompt_canary.service.watch import RouteWatches
 
 __all__ = ["ControlPlaneServer", "build_server", "is_loopback", "run_server"]
 
@@ -76,7 +76,7 @@ class ControlPlaneServer(uvicorn.Server):
 
     def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
         super().__init__(config)
-        self._watch: RouteWatch = app.state.route_watch
+        self._watch: RouteWatches = app.state.route_watch
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._watch.release()

@@ -9,7 +9,8 @@ The service refuses insecure defaults: without a bearer token for writes it does
 ``insecure_dev`` says this is a local development instance (then writes are open to anyone who can
 reach the port, and the server listens on loopback only). Secrets of the alert receivers follow the
 same rule: an empty secret is refused, unless ``insecure_dev`` (then it means "not configured"), and
-a short one is refused always. Reads are open unless ``read_token`` is set.
+a short one is refused always. Reads are open unless ``read_token`` or ``credentials_file`` is set;
+the credentials file gives principals their roles (docs/access.md).
 
 The limits (connections, parked long-polls, deadlines, body size) bound what one process holds
 whatever its clients do; docs/control-plane.md says what each answers when it is reached.
@@ -20,15 +21,22 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from otel_prompt_canary.analysis.drift import DriftConfig
 from otel_prompt_canary.evals.probes import ProbesText
 from otel_prompt_canary.feedback import DEFAULT_KEY_LIFETIME_SECONDS, FeedbackKeys
 from otel_prompt_canary.loop.retention import DEFAULT_RETENTION, RetentionText
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.base import DEFAULT_MAX_TEMPLATE_BYTES
+from otel_prompt_canary.registry.models import validate_environment_name
+
+if TYPE_CHECKING:
+    from otel_prompt_canary.service.credentials_file import Credential
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -118,6 +126,25 @@ class ServiceSettings(BaseSettings):
         description="Bearer token that reads (GET) must present (the write token reads too, and the "
         "reporting credential reads what applications and the Collector need: routes, prompt "
         "versions, policies). Unset: reads are open to anyone who reaches the port",
+    )
+    credentials_file: Path | None = Field(
+        None,
+        description="YAML list of credentials with roles (principal, token_sha256 or token, roles, "
+        "environments); see docs/access.md. The single tokens keep working beside it",
+        json_schema_extra={"metavar": "FILE"},
+    )
+    required_approvals: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="Approvals a version needs, by principals other than its author, before a "
+        "rollout of it may start (docs/reviews.md)",
+    )
+    environments: Annotated[tuple[str, ...], NoDecode] = Field(
+        (DEFAULT_ENVIRONMENT,),
+        description="The environments this control plane serves, in promotion order, comma-separated "
+        "(e.g. staging,production); each has its own routing flag of every prompt (docs/environments.md)",
+        json_schema_extra={"metavar": "NAMES"},
     )
     insecure_dev: bool = Field(
         False,
@@ -272,6 +299,26 @@ class ServiceSettings(BaseSettings):
         description="Standard Webhooks secret that signs the drift webhooks ('whsec_<base64>' or any string)",
     )
 
+    @field_validator("environments", mode="before")
+    @classmethod
+    def _environment_list(cls, value: object) -> object:
+        # The command line and the variable give "staging,production".
+        return [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+
+    @field_validator("environments")
+    @classmethod
+    def _served_environments(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("give at least one environment")
+        for name in value:
+            validate_environment_name(name)
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(
+                f"environment {repeated[0]!r} is named twice: name each once, in promotion order"
+            )
+        return value
+
     @field_validator("drift")
     @classmethod
     def _drift_settings(cls, value: str) -> str:
@@ -353,6 +400,33 @@ class ServiceSettings(BaseSettings):
                 )
         return self
 
+    _credentials: tuple[Credential, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _load_credentials(self) -> ServiceSettings:
+        if self.credentials_file is None:
+            return self
+        # Imported here: the table of principals needs the server extra, the settings do not.
+        from otel_prompt_canary.service.credentials_file import load_credentials
+        from otel_prompt_canary.service.principals import token_digest
+
+        self._credentials = load_credentials(self.credentials_file, environments=self.environments)
+        digests = {c.digest: c.principal.name for c in self._credentials}
+        for name in ("token", "read_token", "report_token", "alertmanager_token"):
+            secret: SecretStr | None = getattr(self, name)
+            if secret is not None and token_digest(secret.get_secret_value()) in digests:
+                principal = digests[token_digest(secret.get_secret_value())]
+                raise ValueError(
+                    f"the credentials file gives principal {principal!r} the same token as "
+                    f"--{name.replace('_', '-')}: give each credential its own"
+                )
+        return self
+
+    @property
+    def credentials(self) -> tuple[Credential, ...]:
+        """The credentials of ``credentials_file`` (none without one), tokens hashed."""
+        return self._credentials
+
     @model_validator(mode="after")
     def _refuse_insecure(self) -> ServiceSettings:
         if self.max_long_polls >= self.max_connections:
@@ -367,10 +441,11 @@ class ServiceSettings(BaseSettings):
                 f"max_body_bytes ({self.max_body_bytes})"
             )
         if self.token is None:
-            if not self.insecure_dev:
+            if not self.insecure_dev and self.credentials_file is None:
                 raise ValueError(
                     "refusing to start without a token: set --token or OTEL_PROMPT_CANARY_TOKEN "
-                    "(e.g. `openssl rand -hex 32`), or pass --insecure-dev for local development"
+                    "(e.g. `openssl rand -hex 32`) or --credentials-file, or pass --insecure-dev "
+                    "for local development"
                 )
             return self
         secret = self.token.get_secret_value()
@@ -385,13 +460,13 @@ class ServiceSettings(BaseSettings):
 
     @property
     def writes_open(self) -> bool:
-        """True when writes need no token (``insecure_dev`` without a token)."""
-        return self.token is None
+        """True when writes need no token (``insecure_dev`` without a token or credentials file)."""
+        return self.token is None and self.credentials_file is None
 
     @property
     def reads_open(self) -> bool:
-        """True when reads need no credential (no ``read_token``)."""
-        return self.read_token is None
+        """True when reads need no credential (no ``read_token`` and no credentials file)."""
+        return self.read_token is None and self.credentials_file is None
 
     def feedback_keys(self) -> FeedbackKeys:
         """What reads the feedback keys applications made: under the reporting credential or the

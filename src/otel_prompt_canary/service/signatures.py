@@ -27,7 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from otel_prompt_canary.errors import AuthenticationError, InvalidInputError
-from otel_prompt_canary.service.credentials import bearer_is_reporter, bearer_is_service_token
+from otel_prompt_canary.service.credentials import bearer_may
+from otel_prompt_canary.service.principals import Role
 from otel_prompt_canary.service.settings import ServiceSettings, webhook_key
 
 __all__ = [
@@ -136,8 +137,9 @@ def authenticate(
     """The verified message when the request is signed, None when it passes by token (or open).
 
     A signature, when present and a secret is configured, must verify; a wrong one is refused even
-    with a valid bearer token. Without one, the write token is accepted, and with ``reporting``
-    (reports, feedback) the reporting credential too.
+    with a valid bearer token. Without one, the token of a principal with the ``alert`` role is
+    accepted (the write token, say), and with ``reporting`` (reports, feedback) one with the
+    ``report`` role instead (the reporting credential, say).
     """
     signed = headers.get(SIGNATURE_HEADER) is not None
     secret = settings.webhook_secret
@@ -146,7 +148,8 @@ def authenticate(
         return verify(headers, body, key, tolerance_seconds=settings.webhook_tolerance_seconds, now=now)
     if settings.writes_open and secret is None:
         return None
-    if (bearer_is_reporter if reporting else bearer_is_service_token)(headers, settings):
+    role, doing = (Role.REPORT, "post reports or feedback") if reporting else (Role.ALERT, "post alerts")
+    if bearer_may(headers, settings, role, doing=doing):
         return None
     if signed:
         raise AuthenticationError(

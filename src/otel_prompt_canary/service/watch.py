@@ -10,6 +10,10 @@ changes a route, for up to ``poll_seconds``, every ``GET /v1/routes`` is answere
 the long-polls woken by one change share one read of the store (started after the change, so none
 of them can see the state from before it). A change made by another replica (or by another process
 on the same store) is seen within ``poll_seconds``.
+
+Each environment has its own route set, ETag and long-polls: :class:`RouteWatches` holds one
+:class:`RouteWatch` per environment the control plane serves. A write wakes them all (a push, say,
+brings a new route to every environment), and each answers only if its own routes changed.
 """
 
 from __future__ import annotations
@@ -18,15 +22,17 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
+from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.models import Route, canonical_json
 
-__all__ = ["RouteWatch", "RoutesSnapshot", "routes_etag"]
+__all__ = ["RouteWatch", "RouteWatches", "RoutesSnapshot", "routes_etag", "routes_reader"]
 
 
 def routes_etag(routes: list[Route]) -> str:
@@ -259,3 +265,68 @@ def _hand_over(read: asyncio.Future[RoutesSnapshot], changed: asyncio.Future[Rou
         changed.set_result(None)
     else:
         changed.set_result(read.result())
+
+
+class RouteWatches:
+    """One :class:`RouteWatch` per environment served, woken together; one per application."""
+
+    def __init__(
+        self,
+        read_routes: Callable[[str], list[Route]],
+        environments: Sequence[str],
+        *,
+        poll_seconds: float,
+    ) -> None:
+        self._watches = {
+            environment: RouteWatch(_reader(read_routes, environment), poll_seconds=poll_seconds)
+            for environment in environments
+        }
+
+    def __getitem__(self, environment: str) -> RouteWatch:
+        """The watch of ``environment`` (KeyError when it is not served)."""
+        return self._watches[environment]
+
+    def get(self, environment: str) -> RouteWatch | None:
+        """The watch of ``environment``, None when it is not served."""
+        return self._watches.get(environment)
+
+    @property
+    def waiters(self) -> int:
+        """Long-polls waiting for a change now, in every environment."""
+        return sum(watch.waiters for watch in self._watches.values())
+
+    async def notify(self) -> None:
+        """Say that routes may have changed, in any environment (see :meth:`RouteWatch.notify`)."""
+        for watch in self._watches.values():
+            await watch.notify()
+
+    def notify_threadsafe(self) -> None:
+        """:meth:`notify` from any thread."""
+        for watch in self._watches.values():
+            watch.notify_threadsafe()
+
+    def release(self) -> None:
+        """End every long-poll of every environment now (see :meth:`RouteWatch.release`)."""
+        for watch in self._watches.values():
+            watch.release()
+
+    async def aclose(self) -> None:
+        """Stop the background pollers."""
+        for watch in self._watches.values():
+            await watch.aclose()
+
+
+def routes_reader(registry: Registry) -> Callable[[str], list[Route]]:
+    """What reads the routes of an environment from ``registry``; the default environment is asked
+    as registries written before environments know it."""
+
+    def read(environment: str) -> list[Route]:
+        if environment == DEFAULT_ENVIRONMENT:
+            return registry.list_routes()
+        return registry.list_routes(environment=environment)
+
+    return read
+
+
+def _reader(read_routes: Callable[[str], list[Route]], environment: str) -> Callable[[], list[Route]]:
+    return lambda: read_routes(environment)

@@ -1,6 +1,7 @@
 """The control plane's HTTP resources, one module per resource.
 
-``prompts`` (push, read, diff), ``rollouts`` (start and move a rollout, its verdict and audit trail),
+``prompts`` (push, read, diff), ``reviews`` (approvals and requests for changes), ``rollouts``
+(start and move a rollout, its verdict and audit trail),
 ``routes`` (the routing flags routers poll), ``policies`` (the active rollouts' policies, for outside
 judges), ``reports`` (rollout statistics from applications and the Collector), ``feedback`` (users'
 feedback on answers, by feedback key), ``alerts`` (the alert log), ``datasets`` (golden sets),
@@ -19,6 +20,7 @@ from otel_prompt_canary.service.api import (
     policies,
     prompts,
     reports,
+    reviews,
     rollouts,
     routes,
 )
@@ -28,6 +30,7 @@ __all__ = ["ROUTERS"]
 #: Every resource's router, in the order the API documentation lists them.
 ROUTERS: tuple[APIRouter, ...] = (
     prompts.router,
+    reviews.router,
     rollouts.router,
     routes.router,
     policies.router,

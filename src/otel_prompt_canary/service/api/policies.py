@@ -22,10 +22,12 @@ from starlette.concurrency import run_in_threadpool
 
 from otel_prompt_canary.loop.assessment import active_rollouts
 from otel_prompt_canary.loop.start import policy_document
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.models import RolloutState, canonical_json
 from otel_prompt_canary.service.api.routes import parse_if_none_match
 from otel_prompt_canary.service.deps import RegistryDep
+from otel_prompt_canary.service.environments import EnvironmentDep
 from otel_prompt_canary.service.schemas import ErrorResponse
 
 __all__ = ["ActiveRolloutPolicy", "PoliciesDocument", "active_policies", "router"]
@@ -58,8 +60,9 @@ class PoliciesDocument(BaseModel):
     )
 
 
-def active_policies(registry: Registry) -> list[ActiveRolloutPolicy]:
-    """Every active rollout with its policy, by prompt name (see :func:`~.loop.active_rollouts`)."""
+def active_policies(registry: Registry, environment: str = DEFAULT_ENVIRONMENT) -> list[ActiveRolloutPolicy]:
+    """Every active rollout of ``environment`` with its policy, by prompt name (see
+    :func:`~.loop.active_rollouts`)."""
     return [
         ActiveRolloutPolicy(
             prompt=active.route.prompt,
@@ -74,7 +77,7 @@ def active_policies(registry: Registry) -> list[ActiveRolloutPolicy]:
             started_at=active.rollout.started_at,
             policy=policy_document(active.policy),
         )
-        for active in active_rollouts(registry)
+        for active in active_rollouts(registry, (environment,))
     ]
 
 
@@ -89,19 +92,21 @@ def _etag(body: dict[str, object]) -> str:
     summary="Policies of the active rollouts (ETag)",
     responses={
         304: {"description": "Not modified: If-None-Match names the current ETag"},
+        404: {"model": ErrorResponse, "description": "An environment this control plane does not serve"},
         422: {"model": ErrorResponse, "description": "Invalid input"},
     },
 )
 async def list_policies(
     registry: RegistryDep,
+    environment: EnvironmentDep,
     include: Annotated[
         Literal["rollouts"] | None,
         Query(description="'rollouts': add one entry per active rollout (step, step start, versions)"),
     ] = None,
     if_none_match: Annotated[str | None, Header(description="The ETag the caller has")] = None,
 ) -> Response:
-    """``{"policies": {prompt: policy}}`` for every prompt with an active rollout."""
-    active = await run_in_threadpool(active_policies, registry)
+    """``{"policies": {prompt: policy}}`` for every prompt with an active rollout in the environment."""
+    active = await run_in_threadpool(active_policies, registry, environment)
     document = PoliciesDocument(
         policies={entry.prompt: entry.policy for entry in active},
         rollouts=active if include == "rollouts" else None,

@@ -24,7 +24,9 @@ from otel_prompt_canary.service.deps import (
     SettingsDep,
     WriterDep,
 )
+from otel_prompt_canary.service.environments import EnvironmentDep
 from otel_prompt_canary.service.pages import PAGE_RESPONSE, PageDep, link_next
+from otel_prompt_canary.service.principals import ANONYMOUS, PrincipalDep
 from otel_prompt_canary.service.schemas import ErrorResponse, PromptDetail
 
 __all__ = ["parse_version", "router"]
@@ -60,13 +62,18 @@ async def push_prompt(
     watch: RouteWatchDep,
     _writer: WriterDep,
     author: AuthorDep,
+    principal: PrincipalDep,
 ) -> PushResult:
     """Store a new version (201), or return the version with identical content (200).
 
     Its template, ``config``, ``tools`` and output schema are each at most ``max_template_bytes``
-    (413 otherwise).
+    (413 otherwise). The version's author is the principal whose credential pushed it (a review
+    by its author is no review); only when writes are open does the ``X-Prompt-Canary-Actor``
+    header, or the spec's ``author``, name it.
     """
     check_spec_size(spec, settings.max_template_bytes)
+    if principal is not ANONYMOUS:
+        spec, author = spec.model_copy(update={"author": None}), principal.name
     result = await run_in_threadpool(registry.push, spec, author=author)
     if not result.created:
         response.status_code = 200
@@ -77,25 +84,28 @@ async def push_prompt(
 
 @router.get("", summary="List prompts", responses={**PAGE_RESPONSE, **_ERRORS})
 async def list_prompts(
-    request: Request, response: Response, registry: RegistryDep, page: PageDep
+    request: Request, response: Response, registry: RegistryDep, page: PageDep, environment: EnvironmentDep
 ) -> list[PromptSummary]:
-    """Every prompt with its newest version and routing state, by name, a page at a time."""
+    """Every prompt with its newest version and routing state in the environment, by name, a page
+    at a time."""
     prompts = await run_in_threadpool(
-        registry.list_prompts, after=page.after(cursors.PROMPTS), limit=page.limit + 1
+        lambda: registry.list_prompts(
+            after=page.after(cursors.PROMPTS), limit=page.limit + 1, environment=environment
+        )
     )
     return link_next(request, response, prompts, page, cursors.PROMPTS, lambda p: p.name, newest_first=False)
 
 
 @router.get("/{name}", summary="Show a prompt", responses=_ERRORS)
-def get_prompt(name: PromptNameDep, registry: RegistryDep) -> PromptDetail:
-    """A prompt: its newest version, how many versions it has, and its routing flag."""
+def get_prompt(name: PromptNameDep, registry: RegistryDep, environment: EnvironmentDep) -> PromptDetail:
+    """A prompt: its newest version, how many versions it has, and its routing flag in the environment."""
     latest = registry.get_version(name)
     return PromptDetail(
         name=name,
         # Versions are numbered 1, 2, 3... and never removed: the newest number is the count.
         latest_version=latest.version,
         versions=latest.version,
-        route=registry.get_route(name),
+        route=registry.get_route(name, environment=environment),
         latest=latest,
     )
 

@@ -25,13 +25,15 @@ from starlette.concurrency import run_in_threadpool
 
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.loop.live import live_version
-from otel_prompt_canary.loop.reports import ReportReceipt, check_kinds
+from otel_prompt_canary.loop.reports import ReportOutcome, ReportReceipt, check_kinds
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.bounds import check_storable
 from otel_prompt_canary.registry.models import validate_prompt_name
 from otel_prompt_canary.service import signatures
 from otel_prompt_canary.service.bodies import parse_json, validate_payload
 from otel_prompt_canary.service.deps import LoopStoreDep, SettingsDep
 from otel_prompt_canary.service.drift_reports import record_live_report, record_rollout_models
+from otel_prompt_canary.service.environments import check_served
 from otel_prompt_canary.service.payloads import ReportEnvelope
 from otel_prompt_canary.service.schemas import ErrorResponse
 
@@ -72,8 +74,19 @@ async def post_report(request: Request, settings: SettingsDep, store: LoopStoreD
         raise InvalidInputError(f"body.prompt: {exc}") from None
     report = envelope.report()
     check_kinds(report)
+    environment = check_served(settings, envelope.environment or DEFAULT_ENVIRONMENT)
     drift = getattr(request.app.state, "drift_monitor", None)
     if live_version(envelope.rollout_id) is not None:  # calls of no rollout: for drift monitoring
+        if environment != DEFAULT_ENVIRONMENT:
+            # Drift monitoring watches the default environment's stable versions only: the calls of
+            # another environment must not move its baselines (docs/environments.md).
+            return ReportReceipt(
+                report_id=envelope.id,
+                rollout_id=envelope.rollout_id,
+                outcome=ReportOutcome.IGNORED,
+                reason=f"not counted: drift monitoring watches the {DEFAULT_ENVIRONMENT} environment "
+                f"only, and this live report is of {environment}",
+            )
         return await run_in_threadpool(record_live_report, drift, envelope, report, prompt)
     receipt: ReportReceipt = await run_in_threadpool(
         store.record_report,

@@ -9,6 +9,9 @@ The contract routers rely on:
 - beyond ``max_long_polls`` long-polls held at once, a long-poll is answered ``503`` with
   ``Retry-After`` at once (a plain ``GET`` is still answered).
 
+Each environment has its own route set, revision and long-polls (``?environment=``, default the
+default environment; one the control plane does not serve is answered 404).
+
 Every answer comes from the route set kept in memory (:class:`~.watch.RouteWatch`), already encoded.
 Routers ask most often a plain ``GET`` with ``If-None-Match`` naming the current revision:
 :class:`NotModifiedShortcut` answers it its ``304`` before the request reaches the framework.
@@ -21,13 +24,15 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.models import Route
 from otel_prompt_canary.service.deps import PromptNameDep, RegistryDep, RouteWatchDep, SettingsDep
+from otel_prompt_canary.service.environments import EnvironmentDep
 from otel_prompt_canary.service.errors import error_response
 from otel_prompt_canary.service.limits import RETRY_AFTER_SECONDS
 from otel_prompt_canary.service.schemas import ErrorResponse, RoutesDocument
 from otel_prompt_canary.service.settings import MAX_LONG_POLL_SECONDS
-from otel_prompt_canary.service.watch import RoutesSnapshot, RouteWatch
+from otel_prompt_canary.service.watch import RoutesSnapshot, RouteWatches
 
 __all__ = ["NotModifiedShortcut", "parse_if_none_match", "router"]
 
@@ -78,6 +83,7 @@ async def _disconnected(receive: Receive) -> None:
     summary="Every routing flag (ETag, long-poll)",
     responses={
         304: {"description": "Not modified: If-None-Match names the current revision"},
+        404: {"model": ErrorResponse, "description": "An environment this control plane does not serve"},
         422: {"model": ErrorResponse, "description": "Invalid input"},
         503: {
             "model": ErrorResponse,
@@ -88,8 +94,9 @@ async def _disconnected(receive: Receive) -> None:
 )
 async def list_routes(
     request: Request,
-    watch: RouteWatchDep,
+    watches: RouteWatchDep,
     settings: SettingsDep,
+    environment: EnvironmentDep,
     wait: Annotated[
         float | None,
         Query(
@@ -102,7 +109,8 @@ async def list_routes(
         str | None, Header(description="The revision the caller has, as an ETag")
     ] = None,
 ) -> Response:
-    """The routing flags of every prompt; 304 when the caller's revision is current."""
+    """The routing flags of every prompt in the environment; 304 when the caller's revision is current."""
+    watch = watches[environment]
     known = parse_if_none_match(if_none_match)
     snap = await watch.snapshot()
     if known is None:
@@ -113,7 +121,7 @@ async def list_routes(
         return _answer(snap)
     if not wait:
         return _not_modified(snap)
-    if watch.waiters >= settings.max_long_polls:
+    if watches.waiters >= settings.max_long_polls:
         return error_response(
             503,
             "CapacityError",
@@ -129,28 +137,35 @@ async def list_routes(
 @router.get(
     "/{name}",
     summary="One routing flag",
-    responses={404: {"model": ErrorResponse, "description": "Unknown prompt"}},
+    responses={404: {"model": ErrorResponse, "description": "Unknown prompt or environment"}},
 )
-def get_route(name: PromptNameDep, registry: RegistryDep) -> Route:
-    """The routing flag of one prompt."""
-    return registry.get_route(name)
+def get_route(name: PromptNameDep, registry: RegistryDep, environment: EnvironmentDep) -> Route:
+    """The routing flag of one prompt in the environment."""
+    return registry.get_route(name, environment=environment)
 
 
 class NotModifiedShortcut:
-    """ASGI middleware: ``GET /v1/routes`` without a query, whose ``If-None-Match`` names the
-    revision kept in memory, is answered ``304`` here; every other request goes on.
+    """ASGI middleware: ``GET /v1/routes`` without a query (the default environment), whose
+    ``If-None-Match`` names the revision kept in memory, is answered ``304`` here; every other
+    request goes on.
 
     It answers exactly what :func:`list_routes` would, for the request routers send most; it must
     sit inside the request guard, which checks credentials first.
     """
 
-    def __init__(self, app: ASGIApp, *, watch: RouteWatch) -> None:
+    def __init__(self, app: ASGIApp, *, watch: RouteWatches) -> None:
         self.app = app
-        self.watch = watch
+        self.watch = watch.get(DEFAULT_ENVIRONMENT)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/v1/routes" and not scope["query_string"]:
-            snap = self.watch.current()
+        watch = self.watch
+        if (
+            watch is not None
+            and scope["type"] == "http"
+            and scope["path"] == "/v1/routes"
+            and not scope["query_string"]
+        ):
+            snap = watch.current()
             if snap is not None and scope["method"] == "GET":
                 for name, value in scope["headers"]:
                     if name == b"if-none-match":

@@ -25,12 +25,13 @@ from otel_prompt_canary.loop.alerts import AlertNotice, AlertOutcome, AlertRecor
 from otel_prompt_canary.loop.store import LoopStore
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.service.deps import LoopStoreDep, RegistryDep, RouteWatchDep, SettingsDep
+from otel_prompt_canary.service.environments import check_served
 from otel_prompt_canary.service.receivers.alertmanager import AlertmanagerReceiver
 from otel_prompt_canary.service.receivers.collector import CollectorReceiver
 from otel_prompt_canary.service.receivers.grafana import GrafanaReceiver
 from otel_prompt_canary.service.schemas import ErrorResponse
 from otel_prompt_canary.service.settings import ServiceSettings
-from otel_prompt_canary.service.watch import RouteWatch
+from otel_prompt_canary.service.watch import RouteWatches
 
 __all__ = ["RECEIVERS", "AlertsAnswer", "Receiver", "receive", "router"]
 
@@ -66,9 +67,17 @@ class AlertsAnswer(BaseModel):
     decisions: list[AlertRecord] = Field(description="One per alert, in request order")
 
 
-def _decide_all(store: LoopStore, registry: Registry, notices: Sequence[AlertNotice]) -> list[AlertRecord]:
-    # Every prompt must exist before anything is decided: a payload is understood whole or refused.
+def _decide_all(
+    store: LoopStore, registry: Registry, notices: Sequence[AlertNotice], settings: ServiceSettings
+) -> list[AlertRecord]:
+    # Every prompt and environment must exist before anything is decided: a payload is understood
+    # whole or refused.
     for notice in notices:
+        if notice.environment is not None:
+            try:
+                check_served(settings, notice.environment)
+            except NotFoundError as exc:
+                raise NotFoundError(f"{exc} (alert {notice.key!r}): nothing was decided") from None
         try:
             registry.get_route(notice.prompt)
         except NotFoundError:
@@ -85,12 +94,12 @@ async def receive(
     settings: ServiceSettings,
     registry: Registry,
     store: LoopStore,
-    watch: RouteWatch,
+    watch: RouteWatches,
 ) -> AlertsAnswer:
     """Read one request of ``receiver``'s sender and decide each alert it carries."""
     body = await request.body()
     notices = receiver.notices(request.headers, body, settings)
-    records = await run_in_threadpool(_decide_all, store, registry, notices)
+    records = await run_in_threadpool(_decide_all, store, registry, notices, settings)
     applied = sum(r.outcome is AlertOutcome.APPLIED for r in records)
     if applied:
         await watch.notify()

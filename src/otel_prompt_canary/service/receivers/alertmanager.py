@@ -20,7 +20,8 @@ from otel_prompt_canary.errors import AuthenticationError
 from otel_prompt_canary.loop.alerts import AlertNotice
 from otel_prompt_canary.registry.bounds import check_storable
 from otel_prompt_canary.service.bodies import parse_json, validate_payload
-from otel_prompt_canary.service.credentials import authorization, secret_equals
+from otel_prompt_canary.service.credentials import authorization, bearer_may, secret_equals
+from otel_prompt_canary.service.principals import Role
 from otel_prompt_canary.service.receivers.labels import PrometheusAlert, labelled_notices, untimed_window
 from otel_prompt_canary.service.settings import ServiceSettings
 
@@ -64,7 +65,8 @@ class AlertmanagerPayload(BaseModel):
 def authenticate(headers: Mapping[str, str], settings: ServiceSettings) -> str:
     """How the request authenticates (``bearer``, ``basic`` or ``open``); raises otherwise.
 
-    Accepted: ``Authorization: Bearer`` with the Alertmanager token or the write token, or
+    Accepted: ``Authorization: Bearer`` with the token of a principal with the ``alert`` role (the
+    Alertmanager token, the write token, a credential of the credentials file), or
     ``Authorization: Basic`` with the configured user and password.
     """
     own = settings.alertmanager_token is not None or settings.alertmanager_basic_auth is not None
@@ -78,11 +80,8 @@ def authenticate(headers: Mapping[str, str], settings: ServiceSettings) -> str:
         )
     scheme, value = found
     if scheme == "bearer":
-        if not value:
-            raise AuthenticationError("empty bearer token: use 'Authorization: Bearer <token>'")
-        if secret_equals(value, settings.alertmanager_token) or secret_equals(value, settings.token):
-            return "bearer"
-        raise AuthenticationError("invalid bearer token")
+        bearer_may(headers, settings, Role.ALERT, doing="post alerts")  # or raises
+        return "bearer"
     if scheme == "basic":
         if settings.alertmanager_basic_auth is None:
             raise AuthenticationError(

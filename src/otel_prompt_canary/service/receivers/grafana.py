@@ -30,7 +30,8 @@ from otel_prompt_canary.errors import AuthenticationError
 from otel_prompt_canary.loop.alerts import AlertNotice
 from otel_prompt_canary.registry.bounds import check_storable
 from otel_prompt_canary.service.bodies import parse_json, validate_payload
-from otel_prompt_canary.service.credentials import bearer_is_service_token
+from otel_prompt_canary.service.credentials import bearer_may
+from otel_prompt_canary.service.principals import Role
 from otel_prompt_canary.service.receivers.labels import PrometheusAlert, labelled_notices, untimed_window
 from otel_prompt_canary.service.settings import GRAFANA_SIGNATURE_HEADER, ServiceSettings
 from otel_prompt_canary.service.signatures import unix_seconds
@@ -86,7 +87,8 @@ def authenticate(
     """How the request authenticates (``signature``, ``bearer`` or ``open``); raises otherwise.
 
     A signature, when present and a secret is configured, must verify (a wrong one is refused even
-    with a valid bearer token). Without a signature the write token is accepted.
+    with a valid bearer token). Without a signature the token of a principal with the ``alert``
+    role is accepted (the write token, say).
     """
     signature = _signature(headers, settings)
     secret = settings.grafana_secret
@@ -115,7 +117,7 @@ def authenticate(
         )
     if settings.writes_open and secret is None:
         return "open"
-    if bearer_is_service_token(headers, settings):
+    if bearer_may(headers, settings, Role.ALERT, doing="post alerts"):
         return "bearer"
     if signature is not None:
         raise AuthenticationError(

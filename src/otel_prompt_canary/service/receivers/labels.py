@@ -7,7 +7,9 @@ Both send the same alert object (``status``, ``labels``, ``annotations``, ``star
   required;
 - ``action``: ``rollback``, ``pause`` or ``alert``, required;
 - ``rollout_id`` (or ``prompt_canary_rollout_id``): the rollout, optional; without it the alert is
-  about the prompt's current rollout, provided that rollout started before the alert fired.
+  about the prompt's current rollout, provided that rollout started before the alert fired;
+- ``environment`` (or ``prompt_canary_environment``): the environment of that current rollout,
+  optional (default: the default environment); a rollout named by its id is in its own environment.
 
 A firing alert asks for its action; a resolved one is recorded and changes nothing. The
 de-duplication key of an alert is ``<source>:<fingerprint>:<startsAt>:<status>``: every repeat of one
@@ -34,13 +36,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.loop.alerts import AlertAction, AlertNotice, AlertStatus
 from otel_prompt_canary.loop.retention import Retention
-from otel_prompt_canary.registry.models import canonical_json, validate_prompt_name
+from otel_prompt_canary.registry.models import (
+    canonical_json,
+    validate_environment_name,
+    validate_prompt_name,
+)
 from otel_prompt_canary.service.settings import ServiceSettings
 
 __all__ = ["LabelledPayload", "PrometheusAlert", "labelled_notices", "notice_of", "untimed_window"]
 
 PROMPT_LABELS = ("prompt", "gen_ai_prompt_name")
 ROLLOUT_LABELS = ("rollout_id", "prompt_canary_rollout_id")
+ENVIRONMENT_LABELS = ("environment", "prompt_canary_environment")
 _ACTIONS = ", ".join(a.value for a in AlertAction)
 
 
@@ -134,6 +141,12 @@ def notice_of(
     rollout_id = _label(alert.labels, ROLLOUT_LABELS)
     if rollout_id is not None and len(rollout_id) > 256:
         raise InvalidInputError(f"{where}.rollout_id: at most 256 characters")
+    environment = _label(alert.labels, ENVIRONMENT_LABELS)
+    if environment is not None:
+        try:
+            validate_environment_name(environment)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{where}.environment: {exc}") from None
     fired_at = _fired_at(alert)
     stamp = fired_at.isoformat() if fired_at is not None else "-"
     evidence = {**context, "alert": alert.model_dump(mode="json", by_alias=True)}
@@ -144,6 +157,7 @@ def notice_of(
         action=action,
         status=AlertStatus(alert.status),
         rollout_id=rollout_id,
+        environment=environment,
         fired_at=fired_at,
         actor=source,
         reason=_describe(source, alert, fired_at),

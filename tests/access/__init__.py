@@ -1,0 +1,1 @@
+"""Scoped access: credentials with roles, per environment, over the real API, and refusals logged."""

@@ -160,4 +160,7 @@ def test_the_guard_decides_the_environment_from_the_query(settings: ServiceSetti
     granted = check_access("POST", "/v1/prompts", headers, settings, "environment=production")
     assert granted.environment is None  # a push belongs to no environment
     assert access_of("GET", "/console/prompts") is Access.CONSOLE
-    assert check_access("POST", "/console/sign-in", {}, settings).principal is None
+    session = {"cookie": "prompt_canary_session=s"}  # the console checks it; the guard needs it there
+    assert check_access("POST", "/console/sign-in", session, settings).principal is None
+    with pytest.raises(PermissionDeniedError, match="without the console's session cookie"):
+        check_access("POST", "/console/sign-in", {}, settings)

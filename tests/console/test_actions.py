@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from otel_prompt_canary.service.console.session import COOKIE_NAME
 from tests.console.console_client import ConsolePerson, Page
 from tests.console.console_fixtures import ALICE, OMAR, RHEA, RITA, SAM, Console
 
@@ -95,6 +96,25 @@ def test_revert_undoes_a_promotion(console: Console) -> None:
     route = console.route("greeter")
     assert (route["state"], route["stable_version"]) == ("rolled_back", 1)
     assert last_record(console, "greeter")["principal"] == "omar"
+
+
+def test_a_revert_from_the_console_goes_around_no_review(console: Console) -> None:
+    two_versions(console)
+    console.push("greeter", "Greet {{ name }} in verse.")  # version 3: never reviewed
+    console.start("greeter", 2, ramp="100")
+    assert console.api.post("/v1/prompts/greeter/rollout/promote", json={"reason": "go"}).status_code == 200
+    before = console.route("greeter")
+    person = console.signed_in(OMAR)
+    answer = act(person, "greeter", "revert", to_version="3")
+    assert answer.status == 409, answer.text
+    assert "never been stable there and is not approved" in answer.main
+    assert console.route("greeter") == before
+    # A version that was stable before needs no review to go back to.
+    act(person, "greeter", "revert", to_version="1")
+    assert (console.route("greeter")["state"], console.route("greeter")["stable_version"]) == (
+        "rolled_back",
+        1,
+    )
 
 
 def test_an_action_on_a_flag_that_moved_since_the_confirmation_is_refused(console: Console) -> None:
@@ -272,10 +292,15 @@ def test_an_action_without_a_session_goes_to_the_sign_in_form(console: Console) 
     form = confirm(console.signed_in(OMAR), "greeter", "rollback").form(
         "/console/prompts/greeter/rollout/rollback"
     )
+    # Someone with a cookie that is no session posts the form of another's page.
     stranger = console.person()
+    stranger.client.cookies.set(COOKIE_NAME, "not-a-session", domain="127.0.0.1", path="/console")
     page = stranger.post(form.action, {**form.fields, "reason": "anonymous"})
     assert page.status == 401
     assert "Sign in" in page.main
+    # Someone with no cookie at all is refused before the console reads the form.
+    page = console.person().post(form.action, {**form.fields, "reason": "anonymous"})
+    assert page.status == 403
     assert console.route("greeter")["state"] == "ramping"
 
 

@@ -48,6 +48,8 @@ def as_written_by(registry: SqlRegistry, version: int) -> None:
     """Undo the migrations after schema ``version``: the store is then as that release wrote it."""
     postgres = registry.database.dialect == "postgresql"
     with registry.database.engine.begin() as conn:
+        if version < 9:
+            t.console_sessions.drop(conn)
         if version < 8:
             t.reviews.drop(conn)
             _one_environment(conn, postgres)

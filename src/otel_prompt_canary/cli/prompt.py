@@ -1,4 +1,9 @@
-"""``prompt-canary prompt``: push a spec as a new version, list prompts, show a version, diff two."""
+"""``prompt-canary prompt``: push a spec as a new version, list prompts, show a version, diff two.
+
+``list`` and ``show`` show the routing flags of one environment: ``--environment``, else
+``OTEL_PROMPT_CANARY_ENVIRONMENT``, else ``production`` (docs/environments.md); versions and
+reviews belong to no environment.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,15 @@ from otel_prompt_canary.cli.eval import comparison_lines
 from otel_prompt_canary.cli.eval_store import eval_store
 from otel_prompt_canary.cli.files import load_spec
 from otel_prompt_canary.cli.group import Group, State, common_options, default_actor, fail_input
+from otel_prompt_canary.cli.options import ENVIRONMENT_OPTION
 from otel_prompt_canary.cli.output import format_fields, format_table, percent, print_json, time_text
 from otel_prompt_canary.cli.review import REVIEW_COMMANDS
 from otel_prompt_canary.errors import InvalidInputError, NotFoundError
 from otel_prompt_canary.evals.baselines import version_comparisons
 from otel_prompt_canary.evals.comparison import RunComparison
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.bounds import MAX_VERSION, parse_version, shown
-from otel_prompt_canary.registry.models import PromptSummary, PromptVersion, validate_prompt_name
+from otel_prompt_canary.registry.models import PromptSummary, PromptVersion, Route, validate_prompt_name
 
 __all__ = ["prompt"]
 
@@ -49,20 +56,23 @@ def prompt_push(state: State, file: str, author: str | None) -> None:
 
 @prompt.command("list")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N prompts, by name.")
+@ENVIRONMENT_OPTION
 @common_options
 @click.pass_obj
-def prompt_list(state: State, limit: int | None) -> None:
-    """List prompts with their newest version and routing state, by name.
+def prompt_list(state: State, limit: int | None, environment: str) -> None:
+    """List prompts with their newest version and routing state in the environment, by name.
 
     From a control plane, every page of the list is read (the first N prompts with --limit).
     """
-    summaries = state.registry().list_prompts(limit=limit)
+    summaries = state.registry().list_prompts(limit=limit, environment=environment)
     if state.as_json:
         print_json(summaries)
         return
     if not summaries:
         click.echo("no prompts yet: push one with `prompt-canary prompt push FILE`")
         return
+    if environment != DEFAULT_ENVIRONMENT:  # users of one environment never name it
+        click.echo(f"routing flags in {environment}")
     click.echo(format_table(_SUMMARY_HEADERS, (_summary_row(s) for s in summaries)))
 
 
@@ -75,16 +85,20 @@ def _summary_row(s: PromptSummary) -> tuple[object, ...]:
 
 @prompt.command("show")
 @click.argument("ref", metavar="NAME[@VERSION]")
+@ENVIRONMENT_OPTION
 @common_options
 @click.pass_obj
-def prompt_show(state: State, ref: str) -> None:
-    """Show one version (the newest without @VERSION)."""
+def prompt_show(state: State, ref: str, environment: str) -> None:
+    """Show one version (the newest without @VERSION) and the prompt's routing flag in the
+    environment: whether the version is stable or the canary there. With --json, the version
+    only (`rollout status --json` gives the flag)."""
     name, version = _parse_ref(ref)
-    v = state.registry().get_version(name, version)
+    registry = state.registry()
+    v = registry.get_version(name, version)
     if state.as_json:
         print_json(v)
         return
-    click.echo(_describe_version(v))
+    click.echo(_describe_version(v, registry.get_route(name, environment=environment)))
 
 
 def _parse_ref(ref: str) -> tuple[str, int | None]:
@@ -101,11 +115,27 @@ def _parse_ref(ref: str) -> tuple[str, int | None]:
         )
 
 
-def _describe_version(v: PromptVersion) -> str:
+def _flag_text(v: PromptVersion, route: Route) -> str:
+    """The routing flag in one environment, and this version's part in it."""
+    canary = route.canary_version is not None and route.state.active
+    if route.stable_version == v.version:
+        role = "this version is stable"
+    elif canary and route.canary_version == v.version:
+        role = f"this version is the canary at {percent(route.canary_weight_bp)}"
+    else:
+        role = "this version is not routed"
+    flow = f"stable v{route.stable_version}"
+    if canary:
+        flow += f", canary v{route.canary_version} at {percent(route.canary_weight_bp)}"
+    return f"{route.environment}: {route.state}, {flow} [revision {route.revision}]; {role}"
+
+
+def _describe_version(v: PromptVersion, route: Route) -> str:
     env = {k: val for k, val in v.environment.model_dump().items() if val is not None}
     lines = format_fields(
         [
             ("version", f"{v.ref}  {v.content_hash}"),
+            ("flag", _flag_text(v, route)),
             ("created", time_text(v.created_at) + (f" by {v.author}" if v.author else "")),
             ("commit", v.commit_message or "-"),
             ("model", v.model or "-"),

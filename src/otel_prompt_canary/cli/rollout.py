@@ -15,6 +15,7 @@ import click
 
 from otel_prompt_canary.cli.files import load_policy_document, naming_the_file
 from otel_prompt_canary.cli.group import Group, State, common_options, default_actor, fail_input
+from otel_prompt_canary.cli.options import ENVIRONMENT_OPTION, environment_name
 from otel_prompt_canary.cli.output import (
     format_fields,
     format_table,
@@ -26,14 +27,13 @@ from otel_prompt_canary.cli.output import (
 from otel_prompt_canary.cli.verdict import read_verdict, verdict_fields
 from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.loop.start import resolve_rollout_policy, start_rollout
-from otel_prompt_canary.names import DEFAULT_ENVIRONMENT, ENVIRONMENT_VARIABLE
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.models import (
     Action,
     AuditRecord,
     Rollout,
     RolloutState,
     Route,
-    validate_environment_name,
     validate_prompt_name,
 )
 
@@ -55,26 +55,6 @@ _REVISION_OPTION = click.option(
     "--expected-revision",
     type=click.IntRange(min=1),
     help="Apply only if the routing flag is still at this revision (compare-and-set).",
-)
-
-
-def _environment_name(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return validate_environment_name(value.strip())
-    except InvalidInputError as exc:
-        raise click.BadParameter(str(exc), param=param) from None
-
-
-_ENVIRONMENT_OPTION = click.option(
-    "--environment",
-    envvar=ENVIRONMENT_VARIABLE,
-    show_envvar=True,
-    default=DEFAULT_ENVIRONMENT,
-    show_default=True,
-    callback=_environment_name,
-    help="The environment whose routing flag to use.",
 )
 
 
@@ -117,11 +97,11 @@ def _route_line(route: Route) -> str:
 )
 @click.option(
     "--from-environment",
-    callback=_environment_name,
+    callback=environment_name,
     help="Promote: the candidate is the version stable in this environment (the one before "
     "--environment in the control plane's order); VERSION may then be left out.",
 )
-@_ENVIRONMENT_OPTION
+@ENVIRONMENT_OPTION
 @_ACTOR_OPTION
 @_REVISION_OPTION
 @common_options
@@ -178,7 +158,7 @@ def rollout_start(
 
 @rollout.command("status")
 @click.argument("name")
-@_ENVIRONMENT_OPTION
+@ENVIRONMENT_OPTION
 @common_options
 @click.pass_obj
 def rollout_status(state: State, name: str, environment: str) -> None:
@@ -272,7 +252,7 @@ def _transition_command(action: Action) -> click.Command:
     @click.option("--reason", required=True, help="Why (required: it goes to the audit log).")
     @click.option("--evidence", help="Supporting evidence as a JSON value, for the audit log.")
     @click.option("--rollout-id", help="Apply only if this rollout is the current one (compare-and-set).")
-    @_ENVIRONMENT_OPTION
+    @ENVIRONMENT_OPTION
     @_ACTOR_OPTION
     @_REVISION_OPTION
     @common_options
@@ -329,7 +309,7 @@ for _action in _TRANSITION_HELP:
 @rollout.command("history")
 @click.argument("name")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the newest N records.")
-@_ENVIRONMENT_OPTION
+@ENVIRONMENT_OPTION
 @common_options
 @click.pass_obj
 def rollout_history(state: State, name: str, limit: int | None, environment: str) -> None:

@@ -28,6 +28,7 @@ from otel_prompt_canary.loop.alerts import (
     AlertRecord,
     AlertStatus,
     decide,
+    out_of_scope,
 )
 from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry import schema as t
@@ -68,6 +69,12 @@ class AlertLog:
     def _decide(self, conn: Connection, notice: AlertNotice) -> AlertRecord:
         route = self.registry.route_in(conn, notice.prompt, self._environment_of(conn, notice))
         now = utc_now()
+        refused = out_of_scope(notice, route.environment)
+        if refused is not None:
+            # Logged without claiming the alert's key: the same alert from a sender that may act
+            # there is still decided.
+            bound = notice.rollout_id or route.rollout_id
+            return _log(conn, notice, now, bound, AlertOutcome.IGNORED, refused, None)
         keys = t.alert_keys.c
         prior = conn.execute(select(t.alert_keys).where(keys.alert_key == notice.key)).mappings().first()
         expires_at = aware(prior["expires_at"]) if prior is not None else None
@@ -98,7 +105,14 @@ class AlertLog:
         if action is not None:
             evidence: JsonValue = {"source": notice.source, "alert_key": notice.key, "alert": notice.alert}
             _, audit_id = self.registry.flip(
-                conn, route, action, actor=notice.actor, reason=notice.reason, evidence=evidence, now=now
+                conn,
+                route,
+                action,
+                actor=notice.actor,
+                reason=notice.reason,
+                evidence=evidence,
+                now=now,
+                principal=notice.principal,
             )
         record = _log(conn, notice, now, bound, outcome, reason, audit_id)
         conn.execute(

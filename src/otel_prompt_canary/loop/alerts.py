@@ -12,7 +12,9 @@ outcome:
   names no time, such as an Alertmanager alert without ``startsAt``, is a duplicate only within
   its ``dedup_window_seconds``: after it, the same alert is decided again);
 - ``ignored``: the alert names a finished or unknown rollout, a rollout that started after the
-  alert fired, or asks for what is already so (``pause`` on a paused rollout);
+  alert fired, or asks for what is already so (``pause`` on a paused rollout); or its sender's
+  credential may not act in the alert's environment (:func:`out_of_scope`: the sender's ``alert``
+  role is limited to other environments);
 - ``recorded``: a resolved alert, or an ``alert`` action: recorded, never a transition.
 
 An alert can only stop a rollout (roll it back or pause it): it never starts, resumes, advances or
@@ -36,7 +38,15 @@ from otel_prompt_canary.registry.models import (
     validate_prompt_name,
 )
 
-__all__ = ["AlertAction", "AlertNotice", "AlertOutcome", "AlertRecord", "AlertStatus", "decide"]
+__all__ = [
+    "AlertAction",
+    "AlertNotice",
+    "AlertOutcome",
+    "AlertRecord",
+    "AlertStatus",
+    "decide",
+    "out_of_scope",
+]
 
 
 class AlertAction(StrEnum):
@@ -100,6 +110,18 @@ class AlertNotice(_Frozen):
     actor: str = Field(min_length=1, max_length=256, description="Recorded as the transition's actor")
     reason: str = Field(min_length=1, max_length=2000, description="Recorded as the transition's reason")
     alert: JsonValue = Field(None, description="The alert as received: the evidence of the decision")
+    principal: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="Who sent it (the principal of its credential): recorded in the audit record of "
+        "what it applies; null: the loop itself (the rollout controller)",
+    )
+    principal_environments: frozenset[str] | None = Field(
+        None,
+        description="The environments the sender's alert role is limited to; an alert about another "
+        "environment is ignored. Null: every environment",
+    )
     dedup_window_seconds: int | None = Field(
         None,
         ge=1,
@@ -130,7 +152,9 @@ class AlertNotice(_Frozen):
     def _storable(self) -> AlertNotice:
         # Refused here, before any alert of a request is decided, rather than by the store.
         texts = {"source": self.source, "key": self.key, "actor": self.actor, "reason": self.reason}
-        problem = storable_problem({**texts, "rollout_id": self.rollout_id, "alert": self.alert})
+        problem = storable_problem(
+            {**texts, "rollout_id": self.rollout_id, "principal": self.principal, "alert": self.alert}
+        )
         if problem is not None:
             raise ValueError(problem)
         return self
@@ -154,6 +178,19 @@ class AlertRecord(_Frozen):
     alert: JsonValue = Field(
         description="The alert as received; null for a duplicate (the first record of its key has it), "
         "its size and digest when over the log's limit"
+    )
+
+
+def out_of_scope(notice: AlertNotice, environment: str) -> str | None:
+    """Why ``notice``'s sender may not act on an alert about ``environment`` (the environment of
+    the rollout it names, else its label, else the default one), or None when it may."""
+    allowed = notice.principal_environments
+    if allowed is None or environment in allowed:
+        return None
+    return (
+        f"principal {notice.principal or 'unknown'!r} may not act on alerts in environment "
+        f"{environment!r}: its alert role is limited to {', '.join(sorted(allowed)) or 'no environment'}; "
+        "nothing changes"
     )
 
 

@@ -66,6 +66,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from pydantic import JsonValue
+from sqlalchemy import Connection
 
 from otel_prompt_canary.analysis.policy import DEFAULT_POLICY, Gate, Policy, load_policy
 from otel_prompt_canary.errors import ConflictError, InvalidInputError
@@ -76,7 +77,7 @@ from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.models import Route, parse_ramp, validate_environment_name
 from otel_prompt_canary.registry.reviews import SqlReviews, check_approvals
-from otel_prompt_canary.registry.sql import SqlRegistry
+from otel_prompt_canary.registry.sql import RevertCheck, SqlRegistry, StartCheck
 
 __all__ = [
     "EnvironmentPromotion",
@@ -88,6 +89,7 @@ __all__ = [
     "policy_document",
     "promotion_candidate",
     "resolve_rollout_policy",
+    "reviewed_reverts",
     "start_rollout",
     "with_steps",
 ]
@@ -249,6 +251,25 @@ class EnvironmentPromotion:
         """What the start's audit evidence keeps under ``promotion``."""
         return {"from_environment": self.from_environment, "version": self.version, "revision": self.revision}
 
+    def still_holds(self, name: str, environment: str) -> StartCheck:
+        """The check the start runs in its transaction: the flag of ``name`` in
+        ``from_environment`` is still at the revision this promotion read, else the start is refused
+        (:class:`~otel_prompt_canary.errors.ConflictError`, 409): that environment moved meanwhile
+        (reverted, say), and what was read there is no longer what would be promoted."""
+
+        def check(conn: Connection) -> str:
+            now = SqlRegistry.route_in(conn, name, self.from_environment)
+            if now.revision != self.revision:
+                raise ConflictError(
+                    f"cannot promote {name!r} into {environment}: its flag in {self.from_environment} "
+                    f"moved from revision {self.revision} (version {self.version} stable) to revision "
+                    f"{now.revision} (version {now.stable_version} stable, {now.state}) meanwhile; "
+                    "look at it again and promote again"
+                )
+            return ""
+
+        return check
+
 
 def check_promotion_order(environments: Sequence[str], environment: str, from_environment: str) -> None:
     """Refuse (:class:`~otel_prompt_canary.errors.InvalidInputError`) a promotion into
@@ -292,6 +313,33 @@ def promotion_candidate(
             f"stable in {environment}: nothing to promote"
         )
     return EnvironmentPromotion(from_environment, source.stable_version, source.revision)
+
+
+def reviewed_reverts(registry: SqlRegistry, required_approvals: int) -> RevertCheck | None:
+    """What keeps a revert from going around the review when ``required_approvals`` are required
+    (None when none are): a revert to a version of choice goes only to one that has been stable in
+    the flag's environment (:meth:`SqlRegistry.was_stable
+    <otel_prompt_canary.registry.sql.SqlRegistry.was_stable>`) or is approved; else it is refused
+    (:class:`~otel_prompt_canary.errors.ConflictError`, 409) saying what is missing. Give it to
+    :meth:`SqlRegistry.transition <otel_prompt_canary.registry.sql.SqlRegistry.transition>`
+    (``revert_check``), which runs it inside the revert's transaction."""
+    if required_approvals <= 0:
+        return None
+    reviews = SqlReviews(registry)
+
+    def check(conn: Connection, route: Route, version: int) -> None:
+        if SqlRegistry.was_stable(conn, route, version):
+            return
+        status = reviews.review_status(route.prompt, version, required=required_approvals)
+        if not status.approved:
+            there = "" if route.environment == DEFAULT_ENVIRONMENT else f" in {route.environment}"
+            raise ConflictError(
+                f"cannot revert {route.prompt!r}{there} to version {version}: it has never been stable "
+                f"there and is not approved ({status.explain()}). Revert to a version that was stable, "
+                f"or review it first: prompt-canary prompt approve {route.prompt} {version}"
+            )
+
+    return check
 
 
 class _ControlPlane(Protocol):
@@ -350,6 +398,8 @@ def start_rollout(
     ``required_approvals`` (the control plane's setting) refuses (409) a version without that many
     approvals by principals other than its author
     (:func:`~otel_prompt_canary.registry.reviews.check_approvals`); the audit reason names them.
+    On a local store, the approvals and the flag a promotion comes from are read again inside the
+    start's transaction, so that a request for changes, or a revert there, landing meanwhile stops it.
     """
     if isinstance(policy, RolloutPolicy):
         if ramp is not None:
@@ -390,8 +440,14 @@ def start_rollout(
         reason += promotion.note
     if version is None:
         raise InvalidInputError("give the version to start, or the environment to promote it from")
+    checks: list[StartCheck] = []
+    if promotion is not None:
+        checks.append(promotion.still_holds(name, environment))
     if required_approvals and isinstance(registry, SqlRegistry):
-        reason += check_approvals(SqlReviews(registry), name, version, required=required_approvals)
+        reviews, candidate = SqlReviews(registry), version
+        # Checked now, for a refusal before the gate's work, and again inside the start's transaction.
+        check_approvals(reviews, name, candidate, required=required_approvals)
+        checks.append(lambda _conn: check_approvals(reviews, name, candidate, required=required_approvals))
     if store is None and isinstance(registry, SqlRegistry):
         store = SqlLoopStore(registry)
     if store is not None and any(s.must_have_data for s in resolved.policy.signals):
@@ -425,7 +481,7 @@ def start_rollout(
         evidence["gate"] = checked.evidence
     if promotion is not None:
         evidence["promotion"] = promotion.evidence
-    if evidence and isinstance(registry, SqlRegistry):
+    if isinstance(registry, SqlRegistry):
         return registry.start_rollout(
             name,
             version,
@@ -434,9 +490,10 @@ def start_rollout(
             reason=reason,
             policy=resolved.document,
             expected_revision=expected_revision,
-            evidence=evidence,
+            evidence=evidence or None,
             environment=environment,
             principal=principal,
+            checks=tuple(checks),
         )
     # A registry written before environments is asked as it knows, for the default environment.
     where: dict[str, Any] = {}

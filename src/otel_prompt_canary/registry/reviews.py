@@ -93,7 +93,10 @@ class ReviewStatus(BaseModel):
     def explain(self) -> str:
         """Why the version is not approved (or that it is), in one line."""
         noun = "approval" if self.required == 1 else "approvals"
-        by = f"by someone other than its author {self.author}" if self.author else "by a reviewer"
+        # A version pushed without an author (or before authors were kept): no one can be shown to
+        # be its author, so any approval counts, and the status says so.
+        unknown = "(author unknown: any approval counts)"
+        by = f"by someone other than its author {self.author}" if self.author else unknown
         text = f"version {self.version} of {self.prompt} needs {self.required} {noun} {by}; it has "
         text += str(len(self.approvers))
         if self.approvers:
@@ -172,6 +175,24 @@ class SqlReviews:
             _author(conn, prompt, version)
             rows = list(conn.execute(query).mappings())
         return [_review(row) for row in reversed(rows)]
+
+    def trail(
+        self, prompt: str | None = None, *, before: int | None = None, limit: int | None = None
+    ) -> list[Review]:
+        """The reviews of every version of ``prompt`` (of every prompt when None), newest first:
+        the newest ``limit`` ones whose id is below ``before``, when given. The audit trail shows
+        them among the routing flag's records (one query, by the reviews table's key)."""
+        r = t.reviews.c
+        query = select(t.reviews).order_by(r.id.desc())
+        if prompt is not None:
+            query = query.where(r.prompt == validate_prompt_name(prompt))
+        if before is not None:
+            query = query.where(r.id < check_integer(before, "before", low=1, high=2**63 - 1))
+        if limit is not None:
+            query = query.limit(check_integer(limit, "limit", low=1, high=10_000))
+        with self.database.read() as conn:
+            rows = list(conn.execute(query).mappings())
+        return [_review(row) for row in rows]
 
     def review_status(self, prompt: str, version: int, *, required: int = 0) -> ReviewStatus:
         """Where ``version`` of ``prompt`` stands: its approvers and those requesting changes (each

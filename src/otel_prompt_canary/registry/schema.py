@@ -49,6 +49,7 @@ __all__ = [
     "alert_keys",
     "alert_log",
     "audit",
+    "console_sessions",
     "datasets",
     "drift_alerts",
     "drift_monitors",
@@ -450,6 +451,25 @@ reviews = Table(
     Index("ix_reviews_prompt_version_id", "prompt", "version", "id"),
 )
 
+# -- version 9: the console's signed-in sessions ----------------------------------------------------
+
+# One row per console session signed in: the cookie carries only the (signed) session id, whose
+# SHA-256 is the key here, so the table never holds what a browser presents. Signing out sets
+# ended_at; rows ended or expired are deleted (console_sessions.ConsoleSessions.prune).
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 (hex) of the session id
+    Column("credential", String(64)),  # keyed fingerprint of the credential; NULL: signed in without
+    Column("principal", String(256), nullable=False),
+    Column("roles", String(256), nullable=False),  # comma-separated
+    Column("environments", Text),  # comma-separated; NULL: every environment
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Index("ix_console_sessions_expires", "expires_at"),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,
@@ -733,8 +753,13 @@ def _v8(conn: Connection) -> None:
     _immutable_rows(conn, "reviews")
 
 
+def _v9(conn: Connection) -> None:
+    """The console's sessions, kept by the control plane so that signing out ends one on every replica."""
+    metadata.create_all(conn, tables=[console_sessions])
+
+
 #: Migration ``i`` (0-based) brings the schema from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from pydantic import JsonValue
@@ -53,7 +53,14 @@ from otel_prompt_canary.registry.models import (
     validate_prompt_name,
 )
 
-__all__ = ["SqlRegistry", "open_store"]
+__all__ = ["RevertCheck", "SqlRegistry", "StartCheck", "open_store"]
+
+#: What a start checks inside its own transaction, on its connection, before it writes anything:
+#: it raises to refuse the start, or returns a note the start's audit reason ends with ("" for none).
+StartCheck = Callable[[Connection], str]
+#: What a revert to a version of choice checks inside its transaction, before it writes anything:
+#: given the connection, the flag before the revert and the version asked for, it raises to refuse.
+RevertCheck = Callable[[Connection, Route, int], None]
 
 _FLAG_CONTENDED = "the routing flag kept changing under this write; try again"
 
@@ -257,9 +264,15 @@ class SqlRegistry:
         evidence: Mapping[str, JsonValue] | None = None,
         environment: str = DEFAULT_ENVIRONMENT,
         principal: str | None = None,
+        checks: tuple[StartCheck, ...] = (),
     ) -> Route:
         """Start canarying ``version`` of ``name`` in ``environment`` along ``ramp`` (default
         1,5,20,50,100 percent); ``principal``, when given, is recorded in the audit record.
+
+        Each of ``checks`` runs inside the start's transaction, before anything is written (again
+        when the write is retried), so that what it checks (the version's approvals, the flag a
+        promotion comes from) cannot change between the check and the start; a check refuses by
+        raising, and its note ends the audit reason.
 
         ``policy`` is stored with the rollout as it is: the store checks nothing about policies. Start
         rollouts with :func:`otel_prompt_canary.loop.start_rollout`, which resolves and validates the
@@ -290,6 +303,8 @@ class SqlRegistry:
             before = self.route_in(conn, name, environment)
             _check_expected(before, expected_revision)
             self._version(conn, name, version)  # NotFoundError for an unknown version
+            noted = reason + "".join(check(conn) for check in checks)
+            check_storable(noted, "reason")
             rollout_id = uuid.uuid4().hex[:16]
             after = machine.start(before, candidate=version, ramp=steps, rollout_id=rollout_id, now=utc_now())
             _compare_and_set(conn, before, after)
@@ -309,7 +324,7 @@ class SqlRegistry:
                     environment=environment,
                 )
             )
-            _audit(conn, before, after, Action.START, actor, reason, recorded, principal)
+            _audit(conn, before, after, Action.START, actor, noted, recorded, principal)
             return after
 
         return self.database.write(attempt, contended=_FLAG_CONTENDED)
@@ -327,8 +342,16 @@ class SqlRegistry:
         to_version: int | None = None,
         environment: str = DEFAULT_ENVIRONMENT,
         principal: str | None = None,
+        revert_check: RevertCheck | None = None,
     ) -> Route:
-        """Apply ``action`` to the rollout of ``name`` in ``environment`` (see :class:`~.base.Registry`)."""
+        """Apply ``action`` to the rollout of ``name`` in ``environment`` (see :class:`~.base.Registry`).
+
+        ``revert_check`` runs, inside the transaction, on a ``revert`` to a ``to_version`` of
+        choice (the default target, the promoted rollout's baseline, was stable): with approvals
+        required, :func:`otel_prompt_canary.loop.start.reviewed_reverts` refuses a version that was
+        never stable in ``environment`` and is not approved, so that a revert is no way around the
+        review.
+        """
         validate_prompt_name(name)
         validate_environment_name(environment)
         action = Action(action)
@@ -352,6 +375,10 @@ class SqlRegistry:
                     f"rollout {rollout_id} is not the current rollout of {name!r}{_in(environment)} "
                     f"(current: {before.rollout_id or 'none'})"
                 )
+            if action is Action.REVERT and to_version is not None and revert_check is not None:
+                machine.check_allowed(before, action)  # the state first: only a promotion is reverted
+                self._version(conn, name, to_version)  # NotFoundError for an unknown version
+                revert_check(conn, before, to_version)
             after, _ = self.flip(
                 conn,
                 before,
@@ -403,6 +430,21 @@ class SqlRegistry:
             .values(state=after.state.value, step=after.step, ended_at=after.updated_at if finished else None)
         )
         return after, _audit(conn, before, after, action, actor, reason, evidence, principal)
+
+    @staticmethod
+    def was_stable(conn: Connection, route: Route, version: int) -> bool:
+        """Whether ``version`` is or has been the stable version of ``route``'s prompt in its
+        environment, read on ``conn``: its current one, the prompt's first version (stable from its
+        push, in every environment), or one an audit record there left stable."""
+        if version in (route.stable_version, 1):
+            return True
+        a = t.audit.c
+        found = conn.execute(
+            select(a.id)
+            .where(a.prompt == route.prompt, a.environment == route.environment, a.stable_version == version)
+            .limit(1)
+        ).first()
+        return found is not None
 
     @classmethod
     def _revert_target(

@@ -26,6 +26,11 @@ Each request needs one role (``[env]``: environment-bound, see below):
 - ``POST /v1/alerts/grafana``: alert, or Grafana's HMAC signature;
 - ``POST /v1/alerts/collector``: alert, or the Collector's signature;
 - ``/``, ``/console...``: the console's session (:data:`Access.CONSOLE`; the console checks it);
+  a console form (``POST``, ``PUT``, ``PATCH``) sent without the session cookie is refused
+  here (403) before its body is read: every form of the console, sign-in included, is served with
+  a session (an anonymous one before signing in), so only a client that is not a console page
+  posts without one. A form with a session cookie has its body read (up to ``max_body_bytes``)
+  before the console checks the session, its CSRF token and its origin;
 - ``/healthz``, ``/openapi.json``, ``/docs``: nothing.
 
 The environment-bound requests are those that take ``?environment=``.
@@ -51,6 +56,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from starlette.datastructures import QueryParams
+from starlette.requests import cookie_parser
 
 from otel_prompt_canary.errors import AuthenticationError, PermissionDeniedError
 from otel_prompt_canary.names import DEFAULT_ENVIRONMENT, ENVIRONMENT_PARAMETER
@@ -201,6 +207,13 @@ def check_access(
     ``headers`` must be case-insensitive (Starlette's are); ``query`` is the raw query string.
     """
     access = access_of(method, path)
+    if access is Access.CONSOLE and method in ("POST", "PUT", "PATCH") and not _has_session(headers):
+        why = (
+            "a console form posted without the console's session cookie: the sign-in form expired "
+            "(or cookies are off); open /console/sign-in and try again"
+        )
+        log_refusal(method, path, None, why)
+        raise PermissionDeniedError(why)
     environment = None
     if environment_bound(method, path):
         environment = QueryParams(query).get(ENVIRONMENT_PARAMETER) or DEFAULT_ENVIRONMENT
@@ -220,6 +233,15 @@ def check_access(
             log_refusal(method, path, principal.name, str(exc))
             raise
     return Granted(access, principal, environment)
+
+
+def _has_session(headers: Mapping[str, str]) -> bool:
+    """Whether the request carries the console's session cookie (signed or not: the console
+    checks it)."""
+    # Imported here: the console's package imports this module.
+    from otel_prompt_canary.service.console.session import COOKIE_NAME
+
+    return bool(cookie_parser(headers.get("cookie", "")).get(COOKIE_NAME))
 
 
 def _principal(access: Access, headers: Mapping[str, str], settings: ServiceSettings) -> Principal | None:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
@@ -67,6 +68,8 @@ __all__ = [
     "PrincipalDep",
     "Role",
     "get_principal",
+    "known_credentials",
+    "principal_for_digest",
     "principal_for_token",
     "require_role",
     "token_digest",
@@ -162,6 +165,35 @@ def token_digest(token: str | bytes) -> bytes:
     return hashlib.sha256(token.encode() if isinstance(token, str) else token).digest()
 
 
+def known_credentials(settings: ServiceSettings) -> Iterator[tuple[bytes, Principal]]:
+    """Every credential of ``settings`` as (SHA-256 of its token, its principal): the single
+    tokens first (see the module docstring), then the credentials file's entries."""
+    for secret, principal in (
+        (settings.token, ADMIN),
+        (settings.read_token, READER),
+        (settings.report_token, REPORTER),
+        (settings.alertmanager_token, ALERTMANAGER),
+    ):
+        if secret is not None:
+            yield token_digest(secret.get_secret_value()), principal
+    for credential in settings.credentials:
+        yield credential.digest, credential.principal
+
+
+def principal_for_digest(settings: ServiceSettings, digest: bytes) -> Principal | None:
+    """The principal whose token has the SHA-256 ``digest``, as ``settings`` know it now, or None
+    when it is no one's (any more). Every candidate is compared in constant time.
+
+    The console binds a session to its credential's digest and asks this on every request: a
+    session whose credential was removed, or whose principal changed, ends at once.
+    """
+    found: Principal | None = None
+    for known, principal in known_credentials(settings):
+        if hmac.compare_digest(digest, known):
+            found = found or principal
+    return found
+
+
 def principal_for_token(settings: ServiceSettings, token: str) -> Principal | None:
     """The principal whose credential ``token`` is, or None when it is no one's.
 
@@ -170,20 +202,7 @@ def principal_for_token(settings: ServiceSettings, token: str) -> Principal | No
     """
     if not token:
         return None
-    digest = token_digest(token)
-    found: Principal | None = None
-    for secret, principal in (
-        (settings.token, ADMIN),
-        (settings.read_token, READER),
-        (settings.report_token, REPORTER),
-        (settings.alertmanager_token, ALERTMANAGER),
-    ):
-        if secret is not None and hmac.compare_digest(digest, token_digest(secret.get_secret_value())):
-            found = found or principal
-    for credential in settings.credentials:
-        if hmac.compare_digest(digest, credential.digest):
-            found = found or credential.principal
-    return found
+    return principal_for_digest(settings, token_digest(token))
 
 
 async def get_principal(request: Request) -> Principal:

@@ -3,10 +3,15 @@
 - ``GET /v1/drift``: every prompt's drift monitoring (a list of
   :class:`~otel_prompt_canary.loop.drift_models.PromptDrift`, by name, a page at a time);
 - ``GET /v1/prompts/{name}/drift``: one prompt's;
-- ``POST /v1/prompts/{name}/drift/baseline``: pin a baseline period (write token, audited);
+- ``POST /v1/prompts/{name}/drift/baseline``: pin a baseline period (operate, audited);
 - ``GET /v1/drift/alerts``: drift alerts, paged like the alert log (``?prompt=``, ``?open=true``);
-- ``POST /v1/drift/alerts/{id}/acknowledge``: acknowledge one (write token, audited): it re-baselines;
+- ``POST /v1/drift/alerts/{id}/acknowledge``: acknowledge one (operate, audited): it re-baselines;
 - ``GET /v1/drift/metrics``: the same as Prometheus metrics, for the Grafana dashboard.
+
+Drift watches the default environment's stable versions, so the two writes need the ``operate``
+role there (403 for a credential limited to other environments); the alert log records them as
+done by the request's principal, and an ``X-Prompt-Canary-Actor`` header, when given, only as a
+note in the reason.
 
 Every endpoint answers 501 when the control plane runs without drift monitoring (``--drift off``, or a
 registry that stores no statistics).
@@ -23,12 +28,15 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from otel_prompt_canary import cursors
-from otel_prompt_canary.errors import InvalidInputError
+from otel_prompt_canary.errors import InvalidInputError, PermissionDeniedError
 from otel_prompt_canary.loop.drift import DriftMonitor
 from otel_prompt_canary.loop.drift_models import DriftAlert, PromptDrift, SignalStatus
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.models import validate_prompt_name
-from otel_prompt_canary.service.deps import ActorDep, NotSupportedError, PromptNameDep, WriterDep
+from otel_prompt_canary.service.access import log_refusal
+from otel_prompt_canary.service.deps import AuthorDep, NotSupportedError, PromptNameDep, WriterDep
 from otel_prompt_canary.service.pages import PAGE_RESPONSE, PageDep, link_next
+from otel_prompt_canary.service.principals import Principal, PrincipalDep, Role, require_role
 from otel_prompt_canary.service.schemas import ErrorResponse
 
 __all__ = ["DriftOverview", "prompt_router", "render_metrics", "router"]
@@ -61,6 +69,28 @@ async def get_drift_monitor(request: Request) -> DriftMonitor:
 
 DriftMonitorDep = Annotated[DriftMonitor, Depends(get_drift_monitor)]
 
+#: The longest reason the alert log keeps for a person's drift action.
+_MAX_REASON_CHARS = 2000
+
+
+def _operator(request: Request, principal: Principal, doing: str) -> str:
+    """Refuse (403, logged) ``principal`` unless it may operate in the environment drift watches;
+    the name the alert log records."""
+    try:
+        require_role(principal, Role.OPERATE, DEFAULT_ENVIRONMENT, doing=doing)
+    except PermissionDeniedError as exc:
+        log_refusal(request.method, request.url.path, principal.name, str(exc))
+        raise
+    return principal.name
+
+
+def _noted(reason: str, actor_header: str | None, principal: Principal) -> str:
+    """``reason``, with the actor the request named when it is not its principal: a note only."""
+    if actor_header is None or actor_header == principal.name:
+        return reason
+    note = f" [actor named by the request: {actor_header}]"
+    return reason[: _MAX_REASON_CHARS - len(note)] + note  # the note never makes a reason too long
+
 
 class DriftOverview(BaseModel):
     """``GET /v1/drift``: the detector's settings and every prompt's drift monitoring."""
@@ -77,7 +107,7 @@ class AcknowledgeRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=2000, description="Why, for the alert log")
+    reason: str = Field(min_length=1, max_length=_MAX_REASON_CHARS, description="Why, for the alert log")
 
 
 class PinBaselineRequest(BaseModel):
@@ -87,7 +117,7 @@ class PinBaselineRequest(BaseModel):
 
     start: AwareDatetime
     end: AwareDatetime
-    reason: str = Field(min_length=1, max_length=2000, description="Why, for the alert log")
+    reason: str = Field(min_length=1, max_length=_MAX_REASON_CHARS, description="Why, for the alert log")
 
 
 @router.get("", summary="Drift monitoring of every prompt", responses={**PAGE_RESPONSE, **_READ_ERRORS})
@@ -130,15 +160,20 @@ async def drift_alerts(
 
 @router.post("/alerts/{id}/acknowledge", summary="Acknowledge a drift alert", responses=_WRITE_ERRORS)
 async def acknowledge(
+    request: Request,
     alert_id: Annotated[int, Path(alias="id", ge=1, le=2**63 - 1, description="The alert's id")],
     body: AcknowledgeRequest,
     monitor: DriftMonitorDep,
+    principal: PrincipalDep,
     _writer: WriterDep,
-    actor: ActorDep,
+    actor_header: AuthorDep,
 ) -> DriftAlert:
-    """Record who acknowledged the alert and why; its signal re-baselines from now (a model is
-    accepted for the version). 409 when it was acknowledged before."""
-    return await run_in_threadpool(monitor.acknowledge, alert_id, actor=actor, reason=body.reason)
+    """Record who acknowledged the alert (the request's principal) and why; its signal
+    re-baselines from now (a model is accepted for the version). 403 without ``operate`` in the
+    default environment; 409 when it was acknowledged before."""
+    by = _operator(request, principal, "acknowledge drift alerts")
+    reason = _noted(body.reason, actor_header, principal)
+    return await run_in_threadpool(monitor.acknowledge, alert_id, actor=by, reason=reason)
 
 
 @router.get(
@@ -162,18 +197,23 @@ async def prompt_drift(name: PromptNameDep, monitor: DriftMonitorDep) -> PromptD
 
 @prompt_router.post("/drift/baseline", summary="Pin the drift baseline", responses=_WRITE_ERRORS)
 async def pin_baseline(
+    request: Request,
     name: PromptNameDep,
     body: PinBaselineRequest,
     monitor: DriftMonitorDep,
+    principal: PrincipalDep,
     _writer: WriterDep,
-    actor: ActorDep,
+    actor_header: AuthorDep,
 ) -> PromptDrift:
     """Make ``[start, end)`` the baseline of every signal of the live stable version; each is judged
-    again from the end of the period. A period with too few samples of a signal gives it no verdict."""
+    again from the end of the period. A period with too few samples of a signal gives it no verdict.
+    403 without ``operate`` in the default environment, whose stable versions drift watches."""
+    by = _operator(request, principal, "pin drift baselines")
     if body.end <= body.start:
         raise InvalidInputError("body.end must be after body.start")
+    reason = _noted(body.reason, actor_header, principal)
     return await run_in_threadpool(
-        monitor.pin_baseline, name, start=body.start, end=body.end, actor=actor, reason=body.reason
+        monitor.pin_baseline, name, start=body.start, end=body.end, actor=by, reason=reason
     )
 
 

@@ -7,7 +7,7 @@ beside the actor the ``X-Prompt-Canary-Actor`` header names (else ``api``).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -15,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from otel_prompt_canary import cursors
 from otel_prompt_canary.errors import NotFoundError
 from otel_prompt_canary.loop.assessment import assess
-from otel_prompt_canary.loop.start import start_rollout
+from otel_prompt_canary.loop.start import reviewed_reverts, start_rollout
 from otel_prompt_canary.registry.models import AuditRecord, Route
+from otel_prompt_canary.registry.sql import SqlRegistry
 from otel_prompt_canary.service.deps import (
     ActorDep,
     LoopStoreDep,
@@ -179,6 +180,7 @@ async def transition(
     body: TransitionRequest,
     registry: RegistryDep,
     watch: RouteWatchDep,
+    settings: SettingsDep,
     environment: EnvironmentDep,
     principal: PrincipalDep,
     _writer: WriterDep,
@@ -187,20 +189,28 @@ async def transition(
     """Advance, pause, resume, promote, roll back or revert the rollout; answers the new routing flag.
 
     ``revert`` undoes a promotion: everyone goes back to ``to_version``, by default the promoted
-    rollout's baseline, and the flag reads ``rolled_back`` (docs/registry.md).
+    rollout's baseline, and the flag reads ``rolled_back`` (docs/registry.md). When the control
+    plane requires approvals, a ``to_version`` that has never been stable in the environment must
+    be approved (409 otherwise).
     """
+    # Only a registry that stores reviews can tell whether a revert's target is approved.
+    reviewed: dict[str, Any] = {}
+    if isinstance(registry, SqlRegistry):
+        reviewed["revert_check"] = reviewed_reverts(registry, settings.required_approvals)
     route = await run_in_threadpool(
-        registry.transition,
-        name,
-        action.to_action(),
-        actor=actor,
-        reason=body.reason,
-        evidence=body.evidence,
-        expected_revision=body.expected_revision,
-        rollout_id=body.rollout_id,
-        to_version=body.to_version,
-        environment=environment,
-        principal=principal.name,
+        lambda: registry.transition(
+            name,
+            action.to_action(),
+            actor=actor,
+            reason=body.reason,
+            evidence=body.evidence,
+            expected_revision=body.expected_revision,
+            rollout_id=body.rollout_id,
+            to_version=body.to_version,
+            environment=environment,
+            principal=principal.name,
+            **reviewed,
+        )
     )
     await watch.notify()
     return route

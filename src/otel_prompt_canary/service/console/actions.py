@@ -10,12 +10,14 @@ and nothing changes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from otel_prompt_canary.errors import InvalidInputError
-from otel_prompt_canary.loop.start import start_rollout
+from otel_prompt_canary.loop.start import reviewed_reverts, start_rollout
 from otel_prompt_canary.registry.bounds import MAX_VERSION
 from otel_prompt_canary.registry.models import Action, validate_prompt_name
 from otel_prompt_canary.registry.reviews import ReviewVerdict, SqlReviews
@@ -23,6 +25,7 @@ from otel_prompt_canary.registry.sql import SqlRegistry
 from otel_prompt_canary.service.console.context import EnvironmentDep, ServiceDep
 from otel_prompt_canary.service.console.csrf import FIELD
 from otel_prompt_canary.service.console.forms import optional_int, read_form, required_text
+from otel_prompt_canary.service.console.rollout_view import rollout_in
 from otel_prompt_canary.service.console.visitors import VisitorDep, check_form, require_visitor_role
 from otel_prompt_canary.service.deps import NotSupportedError
 from otel_prompt_canary.service.environments import check_served
@@ -68,9 +71,17 @@ async def move_rollout(
     expected = optional_int(form, "expected_revision", "expected_revision")
     to_version = optional_int(form, "to_version", "the version to revert to", high=MAX_VERSION)
     rollout_id = form.get("rollout_id", "").strip() or None
+    if rollout_id is not None:
+        # A rollout of another environment is not found here (404), whatever the visitor may do there.
+        await run_in_threadpool(rollout_in, service.registry, name, rollout_id, environment)
     principal = visitor.principal.name
+    registry = service.registry
+    # The same hold as the API's: a revert goes around no review (only a store of reviews can tell).
+    reviewed: dict[str, Any] = {}
+    if isinstance(registry, SqlRegistry):
+        reviewed["revert_check"] = reviewed_reverts(registry, service.settings.required_approvals)
     await run_in_threadpool(
-        lambda: service.registry.transition(
+        lambda: registry.transition(
             name,
             transition,
             actor=principal,
@@ -80,6 +91,7 @@ async def move_rollout(
             to_version=to_version,
             environment=environment,
             principal=principal,
+            **reviewed,
         )
     )
     await service.watch.notify()

@@ -48,7 +48,7 @@ def create_console(service: FastAPI) -> FastAPI:
     """The console of the control plane ``service`` (mount it at ``/console``)."""
     console = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     console.state.service = service.state
-    console.state.sessions = SessionKeeper(service.state.settings)
+    console.state.sessions = SessionKeeper(service.state.settings, service.state.registry)
     console.include_router(signin.router)
     console.include_router(pages.router)
     console.include_router(actions.router)
@@ -64,7 +64,7 @@ def create_console(service: FastAPI) -> FastAPI:
 async def _on_sign_in_needed(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SignInNeeded)
     service = Service(request.app.state.service)
-    if exc.next_path.endswith("/live"):
+    if request.url.path.endswith("/live"):
         # The live part of a page polls: the page itself goes to the sign-in form on its next load.
         return HTMLResponse("sign in again", status_code=401)
     return signin.sign_in_page(
@@ -91,7 +91,8 @@ async def _error_page(request: Request, status: int, message: str) -> Response:
 async def _visitor_if_any(request: Request) -> Visitor | None:
     try:
         return await get_visitor(request)
-    except (SignInNeeded, ConsoleRefusal):
+    except (SignInNeeded, ConsoleRefusal, PromptCanaryError):
+        # PromptCanaryError: the session store unavailable, say; the error page shows no one.
         return None
 
 

@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 _HERE = Path(__file__).parent
+_KEPT_BY_SELECTOR = frozenset({"prompt", "q", "against"})
 TEMPLATES = Jinja2Templates(directory=str(_HERE / "templates"))
 
 
@@ -170,6 +171,8 @@ def render(
         "environment": environment,
         "environments": readable_environments(service, visitor),
         "link": link,
+        # What the environment selector keeps of the page's query (a cursor is an environment's own).
+        "kept": [(k, v) for k, v in request.query_params.multi_items() if k in _KEPT_BY_SELECTOR],
         **values,
     }
     response: HTMLResponse = TEMPLATES.TemplateResponse(request, template, context, status_code=status_code)

@@ -2,8 +2,10 @@
 form post must come from the console's own origin.
 
 The token is an HMAC of the session's id under the session key: a page of another site can neither
-read it (the cookie is ``HttpOnly`` and ``SameSite=Strict``, the page is not readable cross-origin)
-nor derive it. A post is refused unless it carries the token of its session *and* its ``Origin``
+read it (the cookie is ``HttpOnly``, the page is not readable cross-origin) nor derive it. The
+signed-in session's cookie is ``SameSite=Lax`` (a browser sends it on a link followed from another
+site, where a ``GET`` changes nothing): the token and the origin check are what refuse a post.
+A post is refused unless it carries the token of its session *and* its ``Origin``
 header (or, lacking one, its ``Referer``) names the origin the request was sent to.
 """
 

@@ -14,12 +14,12 @@ from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.registry.bounds import MAX_VERSION
 from otel_prompt_canary.registry.models import (
     Action,
-    AuditRecord,
     PromptSummary,
     PromptVersion,
     Route,
     validate_prompt_name,
 )
+from otel_prompt_canary.registry.reviews import SqlReviews
 from otel_prompt_canary.registry.sql import SqlRegistry
 from otel_prompt_canary.service.api.evals import with_evaluations
 from otel_prompt_canary.service.console import reads
@@ -29,7 +29,7 @@ from otel_prompt_canary.service.console.context import (
     readable_environments,
     render,
 )
-from otel_prompt_canary.service.console.rollout_view import rollout_view
+from otel_prompt_canary.service.console.rollout_view import rollout_in, rollout_view
 from otel_prompt_canary.service.console.visitors import VisitorDep
 from otel_prompt_canary.service.environments import previous_environment
 from otel_prompt_canary.service.principals import Role
@@ -41,6 +41,8 @@ router = APIRouter()
 #: Rows per page of the console's lists: a screenful.
 PAGE_SIZE = 50
 _VERSIONS_PER_PAGE = 20
+#: The reviews a prompt's page shows (the audit trail has them all).
+_RECENT_REVIEWS = 10
 
 NameQuery = Annotated[str | None, Query(max_length=128)]
 
@@ -140,6 +142,9 @@ def prompt_page(
     recent = registry.history(name, limit=500, environment=environment)
     rollouts = [r for r in reversed(recent) if r.action is Action.START]
     reviews = reads.review_summaries(registry, name, [v.version for v in versions])
+    recent_reviews = (
+        SqlReviews(registry).trail(name, limit=_RECENT_REVIEWS) if isinstance(registry, SqlRegistry) else None
+    )
     return render(
         request,
         "prompt.html",
@@ -152,6 +157,7 @@ def prompt_page(
         labels=labels,
         rollouts=rollouts,
         reviews=reviews,
+        recent_reviews=recent_reviews,
         next_url=_url(f"/console/prompts/{name}", environment=environment, before=versions[-1].version)
         if more
         else None,
@@ -308,11 +314,14 @@ def confirm_page(
     service: ServiceDep,
     environment: ShownEnvironmentDep,
     action: Annotated[str, Query(max_length=16)],
+    rollout_id: Annotated[str | None, Query(max_length=256)] = None,
 ) -> HTMLResponse:
     """The confirmation of an action on the rollout, with the flag as it is now."""
     if action not in _CONSEQUENCES:
         raise InvalidInputError(f"unknown action {action!r}: use one of {', '.join(_CONSEQUENCES)}")
     validate_prompt_name(name)
+    if rollout_id:
+        rollout_in(service.registry, name, rollout_id, environment)
     route = service.registry.get_route(name, environment=environment)
     return render(
         request,
@@ -335,19 +344,31 @@ def audit_page(
     environment: ShownEnvironmentDep,
     prompt: NameQuery = None,
     before: Annotated[str | None, Query(max_length=20)] = None,
+    before_review: Annotated[str | None, Query(max_length=20)] = None,
 ) -> HTMLResponse:
-    """The audit trail of one prompt, or of every prompt, newest first, a page at a time."""
+    """The audit trail of one prompt, or of every prompt, newest first, a page at a time: the
+    routing flag's changes in the environment shown and the reviews of the versions, by time."""
     name = _name(prompt)
     end = _positive(before, "page")
-    records: list[AuditRecord]
-    if name is not None:
-        records = service.registry.history(name, limit=PAGE_SIZE + 1, before=end, environment=environment)
-    elif isinstance(service.registry, SqlRegistry):
-        records = reads.audit_trail(service.registry, environment, limit=PAGE_SIZE + 1, before=end)
-    else:
-        records = []
-    more = len(records) > PAGE_SIZE
-    shown = list(reversed(records[1:] if more else records))
+    end_review = _positive(before_review, "page")
+    page = reads.trail_page(
+        service.registry,
+        environment,
+        name,
+        limit=PAGE_SIZE,
+        before=end,
+        before_review=end_review,
+    )
+    next_url = None
+    if page.more:
+        next_url = _url(
+            "/console/audit",
+            environment=environment,
+            prompt=name,
+            before=page.next_before,
+            before_review=page.next_before_review,
+        )
+    paged = end is not None or end_review is not None
     return render(
         request,
         "audit.html",
@@ -355,11 +376,9 @@ def audit_page(
         service=service,
         environment=environment,
         prompt=name,
-        records=shown,
-        next_url=_url("/console/audit", environment=environment, prompt=name, before=shown[-1].id)
-        if more
-        else None,
-        first_url=_url("/console/audit", environment=environment, prompt=name) if end is not None else None,
+        entries=page.entries,
+        next_url=next_url,
+        first_url=_url("/console/audit", environment=environment, prompt=name) if paged else None,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from otel_prompt_canary.analysis.policy import Direction, Policy, RuleType
 from otel_prompt_canary.errors import InvalidInputError, NotFoundError
 from otel_prompt_canary.loop.assessment import Assessment, assess, policy_of
+from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.models import Rollout, RolloutState, Route, validate_prompt_name
 from otel_prompt_canary.registry.sql import SqlRegistry
 from otel_prompt_canary.service.console.charts import RuleLimit, signal_chart, weight_chart
@@ -18,7 +19,7 @@ from otel_prompt_canary.service.console.series import signal_series, weight_step
 from otel_prompt_canary.service.console.visitors import Visitor
 from otel_prompt_canary.service.principals import Role
 
-__all__ = ["CHART_POINTS", "actions_for", "rollout_view", "rule_limits"]
+__all__ = ["CHART_POINTS", "actions_for", "rollout_in", "rollout_view", "rule_limits"]
 
 #: Buckets per signal chart: about one per 5 pixels of the chart's width.
 CHART_POINTS = 120
@@ -39,6 +40,16 @@ def actions_for(route: Route, rollout: Rollout) -> list[str]:
     if route.state is RolloutState.PROMOTED:
         return ["revert"]
     return []
+
+
+def rollout_in(registry: Registry, name: str, rollout_id: str | None, environment: str) -> Rollout:
+    """The rollout ``rollout_id`` of ``name`` (its current or last one when None), which must be one
+    of ``environment``: a rollout of another environment is not found (404), as the API answers,
+    and the message does not say it exists elsewhere (the visitor may not read there)."""
+    rollout = registry.get_rollout(name, rollout_id, environment=environment)
+    if rollout.environment != environment:
+        raise NotFoundError(f"prompt {name!r} has no rollout {rollout_id!r} in environment {environment}")
+    return rollout
 
 
 def rule_limits(policy: Policy) -> dict[str, list[RuleLimit]]:
@@ -74,7 +85,7 @@ def rollout_view(
     route = registry.get_route(name, environment=environment)
     rollout: Rollout | None
     try:
-        rollout = registry.get_rollout(name, rollout_id, environment=environment)
+        rollout = rollout_in(registry, name, rollout_id, environment)
     except NotFoundError:
         if rollout_id is not None:
             raise

@@ -1,9 +1,10 @@
 """Signing in and out of the console.
 
-``GET /console/sign-in`` shows the form (and gives the visitor an anonymous session, whose CSRF
-token the form carries); ``POST /console/sign-in`` takes the credential from the form's body (never
-from a URL), and on success replaces the session with a signed-in one and goes where the visitor
-was going; ``POST /console/sign-out`` ends the session.
+``GET /console/sign-in`` shows the form (and gives the visitor the sign-in form's own anonymous
+session, in a cookie of its own, whose CSRF token the form carries: showing the form never touches
+a signed-in session); ``POST /console/sign-in`` takes the credential from the form's body (never
+from a URL), and on success opens a new signed-in session and goes where the visitor was going;
+``POST /console/sign-out`` ends the session for good (:mod:`.session`).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def sign_in_page(
 ) -> HTMLResponse:
     """The sign-in form, with a new anonymous session for its CSRF token."""
     keeper = keeper_of(request)
-    session = keeper.new(None)
+    session = keeper.new_form_session()
     response = render(
         request,
         "sign_in.html",
@@ -67,7 +68,7 @@ def sign_in_page(
         notice=notice,
         open_writes=service.settings.writes_open,
     )
-    keeper.store(request, response, session)
+    keeper.store_form_session(request, response, session)
     return response
 
 
@@ -75,7 +76,7 @@ def sign_in_page(
 async def sign_in_form(request: Request, next: str | None = None) -> Response:
     """The sign-in form (or the console, for a visitor signed in already)."""
     service = await get_service(request)
-    loaded = keeper_of(request).load(request)
+    loaded = await keeper_of(request).load(request)
     if loaded.session is not None and loaded.session.principal is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
     notice = "You are signed out." if request.query_params.get("signed_out") == "1" else None
@@ -91,7 +92,7 @@ async def sign_in(request: Request) -> Response:
     keeper = keeper_of(request)
     form = await read_form(request)
     next_path = _safe_next(form.get("next"))
-    loaded = keeper.load(request)
+    loaded = keeper.load_form_session(request)
     if loaded.session is None:
         why = loaded.problem or "the sign-in form expired (or cookies are off): try again"
         log_refusal(request.method, request.url.path, None, why)
@@ -103,8 +104,8 @@ async def sign_in(request: Request) -> Response:
     token = form.get("token") or ""
     if len(token) > _MAX_TOKEN_CHARS:
         return sign_in_page(request, service, problem="that credential is too long", status_code=422)
-    principal = principal_for_console(service.settings, token)
-    if principal is None:
+    found = principal_for_console(service.settings, token)
+    if found is None:
         log_refusal(request.method, request.url.path, None, "sign-in with an unknown credential")
         return sign_in_page(
             request,
@@ -113,6 +114,7 @@ async def sign_in(request: Request) -> Response:
             next_path=next_path,
             status_code=401,
         )
+    principal, digest = found
     if not may_use_console(principal):
         refusal = refuse(
             request,
@@ -124,13 +126,14 @@ async def sign_in(request: Request) -> Response:
         return sign_in_page(request, service, problem=refusal.message, next_path=next_path, status_code=403)
     log.info("principal %s signed in to the console", principal.name)
     response = RedirectResponse(next_path, status_code=303)
-    keeper.store(request, response, keeper.new(principal))
+    await keeper.sign_in(request, response, principal, digest)
     return response
 
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
-    """End the session (a form with the session's CSRF token, as every other)."""
+    """End the session for good (a form with the session's CSRF token, as every other): its cookie,
+    even a copy saved before, no longer signs anyone in."""
     visitor = await get_visitor(request)
     form = await read_form(request)
     problem = csrf_problem(request, keeper_of(request).key, visitor.session, form.get(FIELD))
@@ -138,5 +141,5 @@ async def sign_out(request: Request) -> Response:
         raise refuse(request, visitor.principal, 403, problem)
     log.info("principal %s signed out of the console", visitor.principal.name)
     response = RedirectResponse("/console/sign-in?signed_out=1", status_code=303)
-    keeper_of(request).clear(request, response)
+    await keeper_of(request).sign_out(request, response, visitor.session)
     return response

@@ -22,8 +22,9 @@ from otel_prompt_canary.service.principals import (
     ANONYMOUS,
     Principal,
     Role,
-    principal_for_token,
+    principal_for_digest,
     require_role,
+    token_digest,
 )
 from otel_prompt_canary.service.settings import ServiceSettings
 
@@ -75,14 +76,17 @@ def keeper_of(request: Request) -> SessionKeeper:
     return keeper
 
 
-def principal_for_console(settings: ServiceSettings, token: str) -> Principal | None:
-    """The principal a credential presented at sign-in speaks for, or None for no credential of
-    this service. With open writes (``--insecure-dev`` without a token) an empty credential signs
-    in as :data:`~otel_prompt_canary.service.principals.ANONYMOUS`."""
+def principal_for_console(settings: ServiceSettings, token: str) -> tuple[Principal, bytes | None] | None:
+    """The principal a credential presented at sign-in speaks for and the SHA-256 of its token
+    (what the session is bound to), or None for no credential of this service. With open writes
+    (``--insecure-dev`` without a token) an empty credential signs in as
+    :data:`~otel_prompt_canary.service.principals.ANONYMOUS`, bound to no credential."""
     token = token.strip()
     if not token:
-        return ANONYMOUS if settings.writes_open else None
-    return principal_for_token(settings, token)
+        return (ANONYMOUS, None) if settings.writes_open else None
+    digest = token_digest(token)
+    principal = principal_for_digest(settings, digest)
+    return None if principal is None else (principal, digest)
 
 
 def may_use_console(principal: Principal) -> bool:
@@ -99,14 +103,25 @@ def refuse(request: Request, principal: Principal | None, status: int, why: str)
 async def get_visitor(request: Request) -> Visitor:
     """The signed-in visitor of a console request (the sign-in page when there is none)."""
     keeper = keeper_of(request)
-    loaded = keeper.load(request)
+    loaded = await keeper.load(request)
     session = loaded.session
-    next_path = request.url.path if request.method == "GET" else "/console/"
+    next_path = _here(request) if request.method == "GET" else "/console/"
     if session is None or session.principal is None:
         if loaded.problem is not None:
             log_refusal(request.method, request.url.path, None, loaded.problem)
         raise SignInNeeded(loaded.problem, next_path)
-    principal = session.principal
+    # The credential is looked up again on every request: one removed from the credentials file,
+    # or whose principal changed, ends the session now rather than when it expires.
+    principal = keeper.principal_now(session)
+    if principal != session.principal:
+        signed_in = session.principal.name
+        if principal is None:
+            why = "your credential is no longer valid (removed or replaced): sign in again"
+        else:
+            why = "your credential's principal, roles or environments changed: sign in again"
+        log_refusal(request.method, request.url.path, signed_in, f"session of {signed_in!r} ended: {why}")
+        raise SignInNeeded(why, next_path)
+    assert principal is not None  # equal to the session's, which is someone
     if not may_use_console(principal):
         raise refuse(
             request,
@@ -119,6 +134,12 @@ async def get_visitor(request: Request) -> Visitor:
 
 
 VisitorDep = Annotated[Visitor, Depends(get_visitor)]
+
+
+def _here(request: Request) -> str:
+    """The page asked for, with its query (its environment, say): where to go after signing in."""
+    query = request.url.query
+    return f"{request.url.path}?{query}" if query else request.url.path
 
 
 def check_form(request: Request, visitor: Visitor | None, session: Session, presented: str | None) -> None:

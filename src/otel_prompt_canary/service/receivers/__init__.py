@@ -7,6 +7,11 @@ one transition per alert at most, ever, however often it is delivered. An alert 
 prompt is refused with 404 and decides nothing, so a request is understood whole or changes nothing.
 The answer lists every decision; docs/alerts.md has the details.
 
+Each alert carries its sender's principal (the request guard's): the audit record of what it
+applies names it, and a sender whose ``alert`` role is limited to some environments acts only
+there: an alert about another environment (its rollout's, else its ``environment`` label, else
+the default one) is logged as ``ignored``, with why, and changes nothing.
+
 Each receiver is served at ``POST /v1/alerts/<name>``; adding a sender is adding a receiver to
 :data:`RECEIVERS`.
 """
@@ -26,6 +31,7 @@ from otel_prompt_canary.loop.store import LoopStore
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.service.deps import LoopStoreDep, RegistryDep, RouteWatchDep, SettingsDep
 from otel_prompt_canary.service.environments import check_served
+from otel_prompt_canary.service.principals import Principal, get_principal
 from otel_prompt_canary.service.receivers.alertmanager import AlertmanagerReceiver
 from otel_prompt_canary.service.receivers.collector import CollectorReceiver
 from otel_prompt_canary.service.receivers.grafana import GrafanaReceiver
@@ -33,7 +39,7 @@ from otel_prompt_canary.service.schemas import ErrorResponse
 from otel_prompt_canary.service.settings import ServiceSettings
 from otel_prompt_canary.service.watch import RouteWatches
 
-__all__ = ["RECEIVERS", "AlertsAnswer", "Receiver", "receive", "router"]
+__all__ = ["RECEIVERS", "AlertsAnswer", "Receiver", "receive", "router", "sent_by"]
 
 
 class Receiver(Protocol):
@@ -88,6 +94,14 @@ def _decide_all(
     return [store.receive_alert(notice) for notice in notices]
 
 
+def sent_by(notice: AlertNotice, principal: Principal) -> AlertNotice:
+    """``notice`` as sent by ``principal``: named in the audit record of what it applies, and
+    limited to the environments ``principal`` may act in."""
+    return notice.model_copy(
+        update={"principal": principal.name, "principal_environments": principal.environments}
+    )
+
+
 async def receive(
     receiver: Receiver,
     request: Request,
@@ -96,9 +110,11 @@ async def receive(
     store: LoopStore,
     watch: RouteWatches,
 ) -> AlertsAnswer:
-    """Read one request of ``receiver``'s sender and decide each alert it carries."""
+    """Read one request of ``receiver``'s sender and decide each alert it carries, as sent by the
+    request's principal."""
+    principal = await get_principal(request)
     body = await request.body()
-    notices = receiver.notices(request.headers, body, settings)
+    notices = [sent_by(n, principal) for n in receiver.notices(request.headers, body, settings)]
     records = await run_in_threadpool(_decide_all, store, registry, notices, settings)
     applied = sum(r.outcome is AlertOutcome.APPLIED for r in records)
     if applied:

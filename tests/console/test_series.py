@@ -117,3 +117,25 @@ def test_a_signal_chart_escapes_what_it_shows(registry: SqlRegistry) -> None:
     svg = signal_chart(series, [RuleLimit(rule_id="r<1>", threshold=0.9)])
     assert "<b>" not in svg and "&lt;b&gt;" in svg
     assert "r&lt;1&gt;" in svg
+
+
+def test_a_signal_chart_of_one_bucket_shows_both_cohorts_and_the_limit(registry: SqlRegistry) -> None:
+    """A young rollout has one bucket: no line or band can show it, its dots and whiskers do."""
+    rollout_id = rollout_of(registry)
+    attribute = "prompt_canary.check.json_valid"
+    SqlLoopStore(registry).record_report(
+        Report(
+            rollout_id=rollout_id,
+            window_seconds=60,
+            stable={attribute: {1_700_000_040: ProportionStats(n=200, successes=198)}},
+            canary={attribute: {1_700_000_040: ProportionStats(n=20, successes=17)}},
+        ),
+        source="t",
+    )
+    [series] = signal_series(registry, rollout_id)
+    svg = signal_chart(series, [RuleLimit(rule_id="json.relative", offset=-0.01)])
+    assert svg.count('class="dot stable"') == 1 and svg.count('class="dot canary"') == 1
+    assert svg.count('class="whisker stable"') == 1 and svg.count('class="whisker canary"') == 1
+    assert "canary " in svg and "0.85 (95%" in svg and "n=20)" in svg
+    limit = svg.split('<path class="limit" d="')[1].split('"')[0]
+    assert limit.startswith("M") and "H" in limit  # drawn across the bucket

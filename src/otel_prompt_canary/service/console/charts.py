@@ -122,6 +122,41 @@ def _band(frame: _Frame, points: Sequence[Point], half: float) -> str:
     return "M" + "L".join(upper + lower) + "Z"
 
 
+#: Up to this many buckets per cohort, each also gets a dot (its values on hover) and a whisker
+#: (its 95% interval): a line or a band needs two buckets to show, and a young rollout has one.
+_MARKED_POINTS = 60
+
+
+def _marks(frame: _Frame, points: Sequence[Point], half: float, cohort: str) -> list[str]:
+    if len(points) > _MARKED_POINTS:
+        return []
+    parts: list[str] = []
+    for p in points:
+        x = frame.x(p.start + half)
+        label = escape(
+            f"{cohort} {_time(p.start)}: {_number(p.estimate)} "
+            f"(95% {_number(p.low)} to {_number(p.high)}, n={p.n})"
+        )
+        parts.append(
+            f'<line class="whisker {cohort}" x1="{x:.1f}" y1="{frame.y(p.low):.1f}" '
+            f'x2="{x:.1f}" y2="{frame.y(p.high):.1f}"/>'
+        )
+        parts.append(
+            f'<circle class="dot {cohort}" cx="{x:.1f}" cy="{frame.y(p.estimate):.1f}" r="3">'
+            f"<title>{label}</title></circle>"
+        )
+    return parts
+
+
+def _per_bucket(frame: _Frame, points: Sequence[Point], offset: float, bucket: int) -> str:
+    """The limit a relative rule puts on each bucket: stable's estimate plus ``offset``, drawn
+    across the bucket (so that a single bucket shows it too)."""
+    return "".join(
+        f"M{frame.x(p.start):.1f},{frame.y(p.estimate + offset):.1f}H{frame.x(p.start + bucket):.1f}"
+        for p in points
+    )
+
+
 def signal_chart(series: SignalSeries, limits: Sequence[RuleLimit] = ()) -> Markup:
     """One signal over time: stable and canary with their 95% bands, and each rule's limit."""
     title = f"{series.attribute}: canary vs stable over time"
@@ -154,11 +189,13 @@ def signal_chart(series: SignalSeries, limits: Sequence[RuleLimit] = ()) -> Mark
                 f"<title>{label}: {escape(_number(limit.threshold))}</title></line>"
             )
         elif limit.offset is not None and series.stable:
-            shifted = [Point(p.start, p.n, p.estimate + limit.offset, p.low, p.high) for p in series.stable]
+            drawn = _per_bucket(frame, series.stable, limit.offset, series.bucket_seconds)
             body.append(
-                f'<path class="limit" d="{_line(frame, shifted, half)}"><title>{label}: stable '
-                f"{escape(f'{limit.offset:+g}')}</title></path>"
+                f'<path class="limit" d="{drawn}">'
+                f"<title>{label}: stable {escape(f'{limit.offset:+g}')}</title></path>"
             )
     body.append(f'<path class="line stable" d="{_line(frame, series.stable, half)}"/>')
     body.append(f'<path class="line canary" d="{_line(frame, series.canary, half)}"/>')
+    body += _marks(frame, series.stable, half, "stable")
+    body += _marks(frame, series.canary, half, "canary")
     return _svg(title, body)

@@ -414,25 +414,31 @@ def start_rollout(
         raise InvalidInputError(
             f"unknown environment {environment!r}: the environments are {', '.join(environments)}"
         )
+
+    def ask_control_plane(candidate: int | None, *, promoted_from: str | None) -> Route:
+        """The start, asked of the control plane behind ``registry`` (it checks what it holds)."""
+        return cast(_ControlPlane, registry).start_rollout(
+            name,
+            candidate,
+            ramp=resolved.ramp,
+            actor=actor,
+            reason=reason,
+            policy=resolved.document,
+            expected_revision=expected_revision,
+            skip_gate=skip_gate,
+            environment=environment,
+            from_environment=promoted_from,
+        )
+
     promotion: EnvironmentPromotion | None = None
     if from_environment is not None:
         validate_environment_name(from_environment)
         if environments is not None:
             check_promotion_order(environments, environment, from_environment)
         if not isinstance(registry, SqlRegistry):
-            # A control plane reads both flags and checks its order behind its API.
-            return cast(_ControlPlane, registry).start_rollout(
-                name,
-                version,  # None: the control plane takes the version stable there
-                ramp=resolved.ramp,
-                actor=actor,
-                reason=reason,
-                policy=resolved.document,
-                expected_revision=expected_revision,
-                skip_gate=skip_gate,
-                environment=environment,
-                from_environment=from_environment,
-            )
+            # A control plane reads both flags and checks its order behind its API (version None:
+            # it takes the version stable there).
+            return ask_control_plane(version, promoted_from=from_environment)
         promotion = promotion_candidate(
             registry, name, environment=environment, from_environment=from_environment, version=version
         )
@@ -464,18 +470,7 @@ def start_rollout(
         reason += checked.note
     elif skip_gate and evals is None:
         # The control plane holds the runs and checks the gate: ask it to skip.
-        return cast(_ControlPlane, registry).start_rollout(
-            name,
-            version,
-            ramp=resolved.ramp,
-            actor=actor,
-            reason=reason,
-            policy=resolved.document,
-            expected_revision=expected_revision,
-            skip_gate=True,
-            environment=environment,
-            from_environment=None,
-        )
+        return ask_control_plane(version, promoted_from=None)
     evidence: dict[str, JsonValue] = {}
     if checked is not None:
         evidence["gate"] = checked.evidence

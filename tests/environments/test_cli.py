@@ -4,22 +4,31 @@ on the rollout commands, and a promotion from staging to production with ``--fro
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from otel_prompt_canary.registry import PromptSpec, SqlRegistry
 from otel_prompt_canary.service import ServiceSettings
 from tests.cli.cli_helpers import Cli
-from tests.support.auth import TOKEN
+from tests.support.auth import TOKEN, Credential, write_credentials
 from tests.support.loopback import running_server
+
+#: An operator of staging only (a credential of the control plane's credentials file).
+STAGING_OPERATOR = Credential("ci-staging", ["operate"], environments=["staging"])
 
 
 @pytest.fixture
-def cli(registry: SqlRegistry) -> Iterator[Cli]:
+def cli(registry: SqlRegistry, tmp_path: Path) -> Iterator[Cli]:
     """The CLI against a control plane serving staging and production."""
     for text in ("Hello {{ name }}.", "Hi {{ name }}!"):
         registry.push(PromptSpec(name="greeter", template=text))
-    settings = ServiceSettings(token=TOKEN, environments="staging,production", controller=False)
+    settings = ServiceSettings(
+        token=TOKEN,
+        environments="staging,production",
+        controller=False,
+        credentials_file=write_credentials(tmp_path, [STAGING_OPERATOR]),
+    )
     with running_server(registry, settings) as url:
         yield Cli(url, token=TOKEN)
 
@@ -62,6 +71,22 @@ def test_an_unknown_environment_is_refused_with_nothing_changed(cli: Cli) -> Non
     assert invalid.exit_code == 2 and "invalid environment name 'Prod'" in invalid.stderr
     assert cli.json("rollout", "history", "greeter") == []
     assert cli.json("rollout", "history", "greeter", "--environment", "staging") == []
+
+
+def test_a_credential_of_staging_acts_in_staging_only(cli: Cli) -> None:
+    operator = Cli(cli.registry, token=STAGING_OPERATOR.token)
+    message = operator.fails(
+        1, "rollout", "start", "greeter", "2", "--reason", "x", "--environment", "production"
+    )
+    assert (
+        "principal 'ci-staging' may not POST /v1/prompts/greeter/rollouts in environment 'production': "
+        "that needs the role 'operate' (it has operate in staging)"
+    ) in message
+    assert cli.json("rollout", "history", "greeter") == []  # nothing changed in production
+    started = operator.json("rollout", "start", "greeter", "2", "--reason", "try", "--environment", "staging")
+    assert (started["environment"], started["state"]) == ("staging", "ramping")
+    [record] = cli.json("rollout", "history", "greeter", "--environment", "staging")
+    assert record["principal"] == "ci-staging"
 
 
 def test_promoting_into_the_first_environment_is_refused(cli: Cli) -> None:

@@ -19,6 +19,7 @@ from otel_prompt_canary.registry import SqlRegistry
 from otel_prompt_canary.service import ServiceSettings
 from otel_prompt_canary.service.access import Access, access_of, check_access, environment_bound
 from otel_prompt_canary.service.app import create_app
+from tests.service.loop_factories import report_envelope
 from tests.service.service_factories import error_of, text_spec
 from tests.support.auth import AUTH, TOKEN, Credential, write_credentials
 from tests.support.loopback import running_server
@@ -109,6 +110,41 @@ def test_what_belongs_to_no_environment_is_read_anywhere(client: httpx.Client) -
     assert client.get("/v1/routes?environment=staging", headers=APP.auth).status_code == 200
     assert client.get("/v1/prompts/greeter/versions/1", headers=APP.auth).status_code == 200
     assert client.get("/v1/routes", headers=APP.auth).status_code == 403
+
+
+def test_an_application_of_staging_reports_for_staging_rollouts_only(client: httpx.Client) -> None:
+    start = {"version": 2, "reason": "canary"}
+    rollouts = {
+        env: client.post(f"/v1/prompts/greeter/rollouts?environment={env}", json=start, headers=AUTH).json()[
+            "rollout_id"
+        ]
+        for env in ("staging", "production")
+    }
+    stats = {"prompt_canary.check.json_valid": {"60": {"kind": "proportion", "n": 10, "successes": 9}}}
+
+    def report(rollout_id: str, **named: str) -> httpx.Response:
+        envelope = report_envelope(rollout_id, canary=stats, origin="application") | named
+        return client.post("/v1/reports", json=envelope, headers=APP.auth)
+
+    # The rollout's environment counts, whatever the report names.
+    for refused in (report(rollouts["production"]), report(rollouts["production"], environment="staging")):
+        assert refused.status_code == 403, refused.text
+        assert error_of(refused) == (
+            "PermissionDeniedError",
+            "principal 'staging-app' may not report statistics in environment 'production': that needs "
+            "the role 'report' (it has report in staging)",
+        )
+
+    def origin(environment: str) -> str | None:
+        """The origin whose reports the rollout counts: None until one is counted."""
+        verdict = client.get(f"/v1/prompts/greeter/rollout/verdict?environment={environment}", headers=AUTH)
+        owner = verdict.json()["report_origin"]
+        return None if owner is None else str(owner["origin"])
+
+    assert origin("production") is None  # nothing counted
+    counted = report(rollouts["staging"], environment="staging")
+    assert (counted.status_code, counted.json()["outcome"]) == (200, "merged"), counted.text
+    assert origin("staging") == "application"
 
 
 def test_an_unknown_environment_is_refused_to_whoever_may_not_use_it(client: httpx.Client) -> None:

@@ -9,10 +9,14 @@ later, in any process, counts in the right rollout and cohort::
 - ``payload``: base64url (no padding) of: format ``1`` (1 byte), issue time (Unix seconds, 4 bytes),
   cohort (1 byte: 0 stable, 1 canary), version (4 bytes), then the prompt name and the rollout id,
   each as 1 byte of length and UTF-8;
-- ``tag``: base64url of the first 16 bytes of ``HMAC-SHA256(k, "pcfk1" + payload)``, where ``k`` is
-  ``HMAC-SHA256(credential, "otel-prompt-canary feedback key v1")`` and ``credential`` is the
-  **reporting credential** (``OTEL_PROMPT_CANARY_TOKEN``) that the application and the control plane
-  both hold.
+- ``tag``: base64url of the first 16 bytes of ``HMAC-SHA256(k, "pcfk2" + payload)``, where ``k`` is
+  ``HMAC-SHA256(SHA-256(credential), "otel-prompt-canary feedback key v2")`` and ``credential`` is
+  the application's **reporting credential** (``OTEL_PROMPT_CANARY_TOKEN``). The control plane needs
+  only the credential's SHA-256, which is what a credentials file holds (docs/access.md).
+
+Keys of format ``1`` (made by earlier releases: ``k = HMAC-SHA256(credential, "otel-prompt-canary
+feedback key v1")``, tag over ``"pcfk1" + payload``) still read where the credential itself is known
+(the control plane's single tokens), until they expire.
 
 A key is URL-safe and opaque to the end user: signed, not encrypted (anyone can decode the prompt name
 and rollout id; no one without the credential can make or alter a key). It is valid for a lifetime
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import math
 import re
@@ -65,11 +70,13 @@ DEFAULT_KEY_LIFETIME_SECONDS: Final = 7 * 86_400
 #: A key issued this far in the future of the reader's clock still reads (clocks disagree a little).
 CLOCK_SKEW_SECONDS: Final = 300
 
-_FORMAT: Final = 1
+#: The format of the keys minted; the formats read (see the module docstring).
+_FORMAT: Final = 2
+_FORMATS: Final = (1, 2)
 _HEADER: Final = struct.Struct(">BIBI")  # format, issued at, cohort, version
 _TAG_BYTES: Final = 16
 _MAX_KEY_LENGTH: Final = 1024
-_LABEL: Final = b"otel-prompt-canary feedback key v1"
+_LABELS: Final = {1: b"otel-prompt-canary feedback key v1", 2: b"otel-prompt-canary feedback key v2"}
 _COHORTS: Final = ("stable", "canary")
 _SIGNAL_NAME: Final = re.compile(SIGNAL_NAME_PATTERN)
 
@@ -138,8 +145,14 @@ def is_feedback_key(text: object) -> bool:
     return isinstance(text, str) and text.startswith(KEY_PREFIX) and text.count(".") == 2
 
 
-def _derive(credential: str | None) -> bytes:
-    return hmac.digest((credential or "").encode(), _LABEL, "sha256")
+def _derive(secret: bytes, fmt: int) -> bytes:
+    return hmac.digest(secret, _LABELS[fmt], "sha256")
+
+
+def _keys_of(credential: str | None) -> dict[int, bytes]:
+    """The signing key of each format under ``credential`` (None: the empty credential)."""
+    raw = (credential or "").encode()
+    return {1: _derive(raw, 1), 2: _derive(hashlib.sha256(raw).digest(), 2)}
 
 
 def _b64(data: bytes) -> str:
@@ -152,31 +165,40 @@ def _unb64(text: str) -> bytes:
 
 
 class FeedbackKeys:
-    """Mints feedback keys under the first of ``credentials`` and reads keys made under any of them.
+    """Mints feedback keys under the first of ``credentials`` and reads keys made under any of them,
+    or under any credential whose SHA-256 is one of ``digests`` (a control plane's credentials file
+    keeps only those: it reads the keys of their holders, and mints none under them).
 
     A credential of None or ``""`` is the empty credential (keys anyone can make). ``lifetime_seconds``
     is how long a key stays valid after it was issued.
     """
 
-    __slots__ = ("_keys", "authenticated", "lifetime_seconds")
+    __slots__ = ("_keys", "_mint_key", "authenticated", "lifetime_seconds")
 
     def __init__(
         self,
         credentials: Iterable[str | None],
         *,
+        digests: Iterable[bytes] = (),
         lifetime_seconds: float = DEFAULT_KEY_LIFETIME_SECONDS,
     ) -> None:
         given = list(credentials) or [None]
         if not lifetime_seconds > 0:
             raise InvalidInputError(f"a feedback key lifetime must be positive, got {lifetime_seconds!r}")
-        self._keys = tuple(dict.fromkeys(_derive(c) for c in given))
+        derived = [_keys_of(c) for c in given]
+        self._mint_key = derived[0][_FORMAT]
+        #: The keys each format's tags verify under: format 1 needs the credential itself.
+        self._keys: dict[int, tuple[bytes, ...]] = {
+            1: tuple(dict.fromkeys(keys[1] for keys in derived)),
+            2: tuple(dict.fromkeys([*(keys[2] for keys in derived), *(_derive(d, 2) for d in digests)])),
+        }
         #: True when keys are minted under a real credential (not the empty one).
         self.authenticated = bool(given[0])
         self.lifetime_seconds = lifetime_seconds
 
     def __repr__(self) -> str:
         return (
-            f"FeedbackKeys(credentials={len(self._keys)}, authenticated={self.authenticated}, "
+            f"FeedbackKeys(credentials={len(self._keys[2])}, authenticated={self.authenticated}, "
             f"lifetime_seconds={self.lifetime_seconds:g})"
         )
 
@@ -199,7 +221,7 @@ class FeedbackKeys:
                 names[1],
             )
         )
-        return f"{KEY_PREFIX}{_b64(payload)}.{_b64(self._tag(self._keys[0], payload))}"
+        return f"{KEY_PREFIX}{_b64(payload)}.{_b64(_tag(self._mint_key, _FORMAT, payload))}"
 
     def read(self, key: object, *, now: float | None = None) -> FeedbackKey:
         """What ``key`` names; :class:`~otel_prompt_canary.errors.FeedbackKeyError` when it is
@@ -216,7 +238,9 @@ class FeedbackKeys:
         # Only the canonical spelling verifies: the unused low bits of a last character would
         # otherwise let an altered key decode to the bytes of the original.
         canonical = _b64(payload) == payload_text and _b64(tag) == tag_text
-        if not canonical or not any(hmac.compare_digest(tag, self._tag(k, payload)) for k in self._keys):
+        fmt = payload[0] if payload else 0
+        keys = self._keys.get(fmt, ())
+        if not canonical or not any(hmac.compare_digest(tag, _tag(k, fmt, payload)) for k in keys):
             raise FeedbackKeyError(
                 "the feedback key's signature does not verify: it was altered, forged, or made under "
                 "another reporting credential",
@@ -237,11 +261,11 @@ class FeedbackKeys:
             )
         return found
 
-    @staticmethod
-    def _tag(key: bytes, payload: bytes) -> bytes:
-        # hmac.digest: the one-shot C implementation, a few times faster than hmac.new (a key is
-        # minted on every call made under a Selection while a rollout runs).
-        return hmac.digest(key, b"pcfk1" + payload, "sha256")[:_TAG_BYTES]
+
+def _tag(key: bytes, fmt: int, payload: bytes) -> bytes:
+    # hmac.digest: the one-shot C implementation, a few times faster than hmac.new (a key is
+    # minted on every call made under a Selection while a rollout runs).
+    return hmac.digest(key, b"pcfk%d" % fmt + payload, "sha256")[:_TAG_BYTES]
 
 
 def _decode(payload: bytes) -> FeedbackKey:
@@ -254,7 +278,7 @@ def _decode(payload: bytes) -> FeedbackKey:
             length = payload[offset]
             texts.append(payload[offset + 1 : offset + 1 + length].decode())
             offset += 1 + length
-        if fmt != _FORMAT or offset != len(payload) or cohort >= len(_COHORTS) or not all(texts):
+        if fmt not in _FORMATS or offset != len(payload) or cohort >= len(_COHORTS) or not all(texts):
             raise ValueError("unknown layout")
     except (struct.error, IndexError, ValueError) as exc:
         raise FeedbackKeyError(f"malformed feedback key ({exc})") from None

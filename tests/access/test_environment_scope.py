@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from otel_prompt_canary.errors import AuthenticationError, PermissionDeniedError
+from otel_prompt_canary.feedback import FeedbackKeys
 from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry import SqlRegistry
 from otel_prompt_canary.service import ServiceSettings
@@ -145,6 +146,31 @@ def test_an_application_of_staging_reports_for_staging_rollouts_only(client: htt
     counted = report(rollouts["staging"], environment="staging")
     assert (counted.status_code, counted.json()["outcome"]) == (200, "merged"), counted.text
     assert origin("staging") == "application"
+
+
+def test_an_application_of_staging_gives_feedback_on_staging_calls_only(client: httpx.Client) -> None:
+    """Its keys are minted under its own token, which the control plane knows only by its SHA-256."""
+    start = {"version": 2, "reason": "canary"}
+    rollouts = {
+        env: client.post(f"/v1/prompts/greeter/rollouts?environment={env}", json=start, headers=AUTH).json()[
+            "rollout_id"
+        ]
+        for env in ("staging", "production")
+    }
+    keys = FeedbackKeys([APP.token])  # what the application's router mints with
+
+    def feedback(environment: str) -> httpx.Response:
+        key = keys.mint("greeter", 2, "canary", rollouts[environment])
+        return client.post("/v1/feedback", json={"key": key, "score": 0.5}, headers=APP.auth)
+
+    refused = feedback("production")
+    assert refused.status_code == 403, refused.text
+    assert error_of(refused)[1] == (
+        "principal 'staging-app' may not post feedback in environment 'production': that needs the "
+        "role 'report' (it has report in staging)"
+    )
+    counted = feedback("staging")
+    assert (counted.status_code, counted.json()["outcome"]) == (200, "merged"), counted.text
 
 
 def test_an_unknown_environment_is_refused_to_whoever_may_not_use_it(client: httpx.Client) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 import time
 from collections.abc import Callable
@@ -67,6 +70,44 @@ def test_keys_verify_under_the_credentials_that_made_them(
         with pytest.raises(FeedbackKeyError, match="signature does not verify"):
             FeedbackKeys(read_by).read(key)
     assert FeedbackKeys(minted_by).authenticated is bool(minted_by[0])
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_a_key_is_signed_as_the_module_documents() -> None:
+    """The tag, recomputed from the documented formula: another implementation can mint keys."""
+    key = KEYS.mint("p", 3, "canary", "r1", now=1_800_000_000)
+    _, payload_text, tag_text = key.split(".")
+    payload = base64.urlsafe_b64decode(payload_text + "=" * (-len(payload_text) % 4))
+    assert payload[0] == 2  # the format
+    k = hmac.digest(
+        hashlib.sha256(REPORT_TOKEN.encode()).digest(), b"otel-prompt-canary feedback key v2", "sha256"
+    )
+    assert tag_text == _b64(hmac.digest(k, b"pcfk2" + payload, "sha256")[:16])
+
+
+def test_keys_of_the_earlier_format_still_read_where_the_credential_is_known() -> None:
+    key = KEYS.mint("p", 3, "canary", "r1")
+    payload = bytes([1]) + base64.urlsafe_b64decode(key.split(".")[1] + "==")[1:]
+    k1 = hmac.digest(REPORT_TOKEN.encode(), b"otel-prompt-canary feedback key v1", "sha256")
+    earlier = f"pcfk.{_b64(payload)}.{_b64(hmac.digest(k1, b'pcfk1' + payload, 'sha256')[:16])}"
+    assert KEYS.read(earlier) == KEYS.read(key)
+    # A reader knowing only the credential's SHA-256 (a credentials file) cannot check format 1.
+    only_digest = FeedbackKeys([None], digests=[hashlib.sha256(REPORT_TOKEN.encode()).digest()])
+    with pytest.raises(FeedbackKeyError, match="signature does not verify"):
+        only_digest.read(earlier)
+
+
+def test_a_reader_of_digests_reads_the_keys_of_their_credentials() -> None:
+    """A control plane keeps only the SHA-256 of a credentials file's tokens: it reads their keys."""
+    reader = FeedbackKeys(
+        ["write-token-0123456789"], digests=[hashlib.sha256(REPORT_TOKEN.encode()).digest()]
+    )
+    assert reader.read(KEYS.mint("p", 1, "stable", "r1")).rollout_id == "r1"
+    with pytest.raises(FeedbackKeyError, match="signature does not verify"):
+        reader.read(FeedbackKeys(["another-credential-0123"]).mint("p", 1, "stable", "r1"))
 
 
 def test_a_key_lives_for_its_lifetime() -> None:

@@ -469,12 +469,18 @@ class ServiceSettings(BaseSettings):
         return self.read_token is None and self.credentials_file is None
 
     def feedback_keys(self) -> FeedbackKeys:
-        """What reads the feedback keys applications made: under the reporting credential or the
-        write token, and under the empty credential (keys anyone can make) only while writes are open."""
+        """What reads the feedback keys applications made: under the reporting credential, the
+        write token, or a credential of the credentials file that may report, and under the empty
+        credential (keys anyone can make) only while writes are open."""
         credentials = [s.get_secret_value() for s in (self.report_token, self.token) if s is not None]
         if self.writes_open:
             credentials.append("")
-        return FeedbackKeys(credentials, lifetime_seconds=self.feedback_key_lifetime_seconds)
+        from otel_prompt_canary.service.principals import Role  # principals reads these settings
+
+        reporters = [c.digest for c in self._credentials if c.principal.may(Role.REPORT)]
+        return FeedbackKeys(
+            credentials, digests=reporters, lifetime_seconds=self.feedback_key_lifetime_seconds
+        )
 
 
 def _check_strength(name: str, secret: str) -> None:

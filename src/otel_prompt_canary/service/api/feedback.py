@@ -16,10 +16,13 @@ from starlette.concurrency import run_in_threadpool
 from otel_prompt_canary.feedback import feedback_signal
 from otel_prompt_canary.loop.feedback import feedback_id, record_feedback
 from otel_prompt_canary.loop.reports import ReportReceipt
+from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.service import signatures
 from otel_prompt_canary.service.bodies import parse_json, validate_payload
 from otel_prompt_canary.service.deps import LoopStoreDep, RegistryDep, SettingsDep
 from otel_prompt_canary.service.payloads import FeedbackBody
+from otel_prompt_canary.service.principals import PrincipalDep
+from otel_prompt_canary.service.report_scope import require_reporter
 from otel_prompt_canary.service.schemas import ErrorResponse
 
 __all__ = ["router"]
@@ -52,9 +55,16 @@ router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
     },
 )
 async def post_feedback(
-    request: Request, settings: SettingsDep, registry: RegistryDep, store: LoopStoreDep
+    request: Request,
+    settings: SettingsDep,
+    registry: RegistryDep,
+    store: LoopStoreDep,
+    principal: PrincipalDep,
 ) -> ReportReceipt:
-    """Add the feedback to its rollout's statistics; a repeated feedback id adds nothing (``duplicate``)."""
+    """Add the feedback to its rollout's statistics; a repeated feedback id adds nothing (``duplicate``).
+
+    A credential limited to some environments posts feedback only on calls of their rollouts (403).
+    """
     body = await request.body()
     message = signatures.authenticate(request.headers, body, settings, reporting=True)
     feedback = validate_payload(FeedbackBody, parse_json(body), "feedback")
@@ -62,6 +72,17 @@ async def post_feedback(
     key = settings.feedback_keys().read(feedback.key)
     identifier = feedback.id or feedback_id(feedback.key, signal.name)
     signatures.check_message_id(message, identifier)
+    await run_in_threadpool(
+        lambda: require_reporter(
+            request,
+            principal,
+            registry,
+            key.prompt,
+            key.rollout_id,
+            DEFAULT_ENVIRONMENT,  # a key names a rollout: its environment counts
+            doing="post feedback",
+        )
+    )
     receipt: ReportReceipt = await run_in_threadpool(
         record_feedback, registry, store, key, signal, feedback_id=identifier
     )

@@ -20,26 +20,23 @@ rollout's stable cohort.
 
 from __future__ import annotations
 
-from contextlib import suppress
-
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from otel_prompt_canary.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from otel_prompt_canary.errors import InvalidInputError
 from otel_prompt_canary.loop.live import live_version
 from otel_prompt_canary.loop.reports import ReportOutcome, ReportReceipt, check_kinds
 from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
-from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.bounds import check_storable
 from otel_prompt_canary.registry.models import validate_prompt_name
 from otel_prompt_canary.service import signatures
-from otel_prompt_canary.service.access import log_refusal
 from otel_prompt_canary.service.bodies import parse_json, validate_payload
 from otel_prompt_canary.service.deps import LoopStoreDep, RegistryDep, SettingsDep
 from otel_prompt_canary.service.drift_reports import record_live_report, record_rollout_models
 from otel_prompt_canary.service.environments import check_served
 from otel_prompt_canary.service.payloads import ReportEnvelope
-from otel_prompt_canary.service.principals import Principal, PrincipalDep, Role, require_role
+from otel_prompt_canary.service.principals import PrincipalDep
+from otel_prompt_canary.service.report_scope import require_reporter
 from otel_prompt_canary.service.schemas import ErrorResponse
 
 __all__ = ["router"]
@@ -88,7 +85,9 @@ async def post_report(
     check_kinds(report)
     environment = check_served(settings, envelope.environment or DEFAULT_ENVIRONMENT)
     await run_in_threadpool(
-        _check_scope, request, principal, registry, prompt, envelope.rollout_id, environment
+        lambda: require_reporter(
+            request, principal, registry, prompt, envelope.rollout_id, environment, doing="report statistics"
+        )
     )
     drift = getattr(request.app.state, "drift_monitor", None)
     if live_version(envelope.rollout_id) is not None:  # calls of no rollout: for drift monitoring
@@ -116,25 +115,3 @@ async def post_report(
     if controller is not None:
         controller.wake()
     return receipt
-
-
-def _check_scope(
-    request: Request,
-    principal: Principal,
-    registry: Registry,
-    prompt: str,
-    rollout_id: str,
-    named: str,
-) -> None:
-    """Refuse (403, logged) a principal that may not report in the environment of the report's
-    calls: its rollout's (ids are unique across environments), else the one the report names."""
-    environment = named
-    if live_version(rollout_id) is None:
-        # An unknown rollout keeps the named environment: its report is then acknowledged as ignored.
-        with suppress(NotFoundError):
-            environment = registry.get_rollout(prompt, rollout_id).environment
-    try:
-        require_role(principal, Role.REPORT, environment, doing="report statistics")
-    except PermissionDeniedError as exc:
-        log_refusal(request.method, request.url.path, principal.name, str(exc))
-        raise

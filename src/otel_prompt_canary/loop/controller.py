@@ -39,6 +39,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from pydantic import JsonValue
+
 from otel_prompt_canary.analysis.policy import Promotion, RuleAction
 from otel_prompt_canary.analysis.stats import Report
 from otel_prompt_canary.analysis.verdict import RuleStatus, RuleVerdict
@@ -48,7 +50,7 @@ from otel_prompt_canary.loop.assessment import CONTROLLER, Assessment, assess
 from otel_prompt_canary.loop.observations import Observations
 from otel_prompt_canary.loop.reports import ReportOrigin
 from otel_prompt_canary.loop.store import LoopStore, SqlLoopStore
-from otel_prompt_canary.loop.ticking import Ticking
+from otel_prompt_canary.loop.ticking import Ticking, TicksInBackground
 from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.models import Action, RolloutState, Route, validate_environment_name
@@ -77,7 +79,7 @@ def _effective(rule: RuleVerdict, acknowledged: frozenset[str]) -> RuleAction:
     return rule.action
 
 
-class RolloutController:
+class RolloutController(TicksInBackground):
     """Judges and moves every active rollout of a registry; see the module docstring.
 
     ``store`` holds the rollouts' reports and the alert log; for an
@@ -274,6 +276,20 @@ class RolloutController:
             f"{_ready_reason(assessment)}; the policy's promotion is manual, so a person {move} "
             f"(prompt-canary rollout promote {route.prompt} --reason ...)"
         )
+        alert: JsonValue = {"promotion": Promotion.MANUAL.value, "step": route.step, "ready": True}
+        self._record(route, key, reason, alert)
+
+    def _record_alert(self, assessment: Assessment, rule: RuleVerdict) -> None:
+        route = assessment.route
+        key = f"controller:{route.rollout_id}:{rule.rule_id}"
+        if key in self._recorded:
+            return
+        note = " (its pause was acknowledged by a resume)" if rule.rule_id in assessment.acknowledged else ""
+        alert: JsonValue = {"rule": rule.model_dump(mode="json"), "step": route.step}
+        self._record(route, key, f"rule {rule.rule_id!r} is {rule.summary}{note}", alert)
+
+    def _record(self, route: Route, key: str, reason: str, alert: JsonValue) -> None:
+        """Log ``key`` once, as an alert of the controller's that changes nothing."""
         self._store.receive_alert(
             AlertNotice(
                 source="controller",
@@ -283,60 +299,19 @@ class RolloutController:
                 rollout_id=route.rollout_id,
                 actor=CONTROLLER,
                 reason=reason[:2000],
-                alert={"promotion": Promotion.MANUAL.value, "step": route.step, "ready": True},
+                alert=alert,
             )
         )
         self._recorded.add(key)
 
-    def _record_alert(self, assessment: Assessment, rule: RuleVerdict) -> None:
-        route = assessment.route
-        key = f"controller:{route.rollout_id}:{rule.rule_id}"
-        if key in self._recorded:
-            return
-        note = " (its pause was acknowledged by a resume)" if rule.rule_id in assessment.acknowledged else ""
-        self._store.receive_alert(
-            AlertNotice(
-                source="controller",
-                key=key,
-                prompt=route.prompt,
-                action=AlertAction.ALERT,
-                rollout_id=route.rollout_id,
-                actor=CONTROLLER,
-                reason=f"rule {rule.rule_id!r} is {rule.summary}{note}"[:2000],
-                alert={"rule": rule.model_dump(mode="json"), "step": route.step},
-            )
-        )
-        self._recorded.add(key)
+    # -- running in the background (TicksInBackground) --------------------------------------
 
-    # -- running in the background ----------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        """True while the background thread runs."""
-        return self._ticking.running
-
-    def start(self) -> RolloutController:
-        """Tick every ``interval_seconds`` on a daemon thread until :meth:`stop`."""
-        self._ticking.start()
-        return self
-
-    def wake(self) -> None:
-        """Tick now instead of at the end of the current interval."""
-        self._ticking.wake()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the background thread and store pending observations."""
-        self._ticking.stop(timeout)
+    def _stopped(self) -> None:
+        """Store the observations still pending once the thread has ended."""
         try:
             self.flush()
         except Exception:
             log.exception("could not store the last observations")
-
-    def __enter__(self) -> RolloutController:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _ready_reason(assessment: Assessment) -> str:

@@ -70,7 +70,7 @@ from otel_prompt_canary.loop.drift_signals import (
     window_floor,
 )
 from otel_prompt_canary.loop.live import LiveStatistics, ResponseModels
-from otel_prompt_canary.loop.ticking import Ticking
+from otel_prompt_canary.loop.ticking import Ticking, TicksInBackground
 from otel_prompt_canary.names import signal_kind
 from otel_prompt_canary.registry import schema as t
 from otel_prompt_canary.registry.bounds import check_storable
@@ -89,7 +89,7 @@ ALERT_SOURCE: Final = "drift"
 MONITOR: Final = "drift-monitor"
 
 
-class DriftMonitor:
+class DriftMonitor(TicksInBackground):
     """Judges the live stable version of every prompt of ``registry``; see the module docstring.
 
     Start the background thread with :meth:`start` (or use the monitor as a context manager), or call
@@ -731,32 +731,6 @@ class DriftMonitor:
             ),
             contended=f"could not mark drift alert {alert_id} notified",
         )
-
-    # -- running in the background ----------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        """True while the background thread runs."""
-        return self._ticking.running
-
-    def start(self) -> DriftMonitor:
-        """Tick every ``interval_seconds`` on a daemon thread until :meth:`stop`."""
-        self._ticking.start()
-        return self
-
-    def wake(self) -> None:
-        """Tick now instead of at the end of the current interval."""
-        self._ticking.wake()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the background thread."""
-        self._ticking.stop(timeout)
-
-    def __enter__(self) -> DriftMonitor:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -476,26 +476,16 @@ def start_rollout(
         evidence["gate"] = checked.evidence
     if promotion is not None:
         evidence["promotion"] = promotion.evidence
+    extra: dict[str, Any] = {}
     if isinstance(registry, SqlRegistry):
-        return registry.start_rollout(
-            name,
-            version,
-            ramp=resolved.ramp,
-            actor=actor,
-            reason=reason,
-            policy=resolved.document,
-            expected_revision=expected_revision,
-            evidence=evidence or None,
-            environment=environment,
-            principal=principal,
-            checks=tuple(checks),
-        )
-    # A registry written before environments is asked as it knows, for the default environment.
-    where: dict[str, Any] = {}
-    if environment != DEFAULT_ENVIRONMENT:
-        where["environment"] = environment
-    if principal is not None:
-        where["principal"] = principal
+        extra = {"evidence": evidence or None, "environment": environment, "principal": principal}
+        extra["checks"] = tuple(checks)
+    else:
+        # A registry written before environments is asked as it knows, for the default environment.
+        if environment != DEFAULT_ENVIRONMENT:
+            extra["environment"] = environment
+        if principal is not None:
+            extra["principal"] = principal
     return registry.start_rollout(
         name,
         version,
@@ -504,5 +494,5 @@ def start_rollout(
         reason=reason,
         policy=resolved.document,
         expected_revision=expected_revision,
-        **where,
+        **extra,
     )

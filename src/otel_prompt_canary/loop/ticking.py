@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Self
 
-__all__ = ["Ticking"]
+__all__ = ["Ticking", "TicksInBackground"]
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +65,40 @@ class Ticking:
                 self._tick()
             except Exception:  # the store is down, say: try again at the next tick
                 log.exception("%s: tick failed", self.name)
+
+
+class TicksInBackground:
+    """What a class ticking on a :class:`Ticking` (its ``_ticking``) offers its callers: ``running``,
+    ``start()``, ``wake()``, ``stop()`` and use as a context manager. A subclass that has something
+    to finish once the thread ended (store what is pending, close a client) overrides
+    :meth:`_stopped`."""
+
+    _ticking: Ticking
+
+    @property
+    def running(self) -> bool:
+        """True while the background thread runs."""
+        return self._ticking.running
+
+    def start(self) -> Self:
+        """Tick every ``interval_seconds`` on a daemon thread until :meth:`stop`."""
+        self._ticking.start()
+        return self
+
+    def wake(self) -> None:
+        """Tick now instead of at the end of the current interval."""
+        self._ticking.wake()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the background thread, waiting up to ``timeout`` seconds for the tick in progress."""
+        self._ticking.stop(timeout)
+        self._stopped()
+
+    def _stopped(self) -> None:
+        """Called by :meth:`stop` once the thread has ended."""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -31,7 +31,7 @@ import httpx
 
 from otel_prompt_canary.loop.drift import DriftMonitor
 from otel_prompt_canary.loop.drift_models import DriftAlert
-from otel_prompt_canary.loop.ticking import Ticking
+from otel_prompt_canary.loop.ticking import Ticking, TicksInBackground
 from otel_prompt_canary.service.settings import ServiceSettings, webhook_key
 from otel_prompt_canary.service.signatures import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
@@ -89,7 +89,7 @@ def webhook_body(alert: DriftAlert, *, resolved: bool) -> tuple[str, bytes]:
     return message_id, json.dumps(body, separators=(",", ":")).encode()
 
 
-class DriftNotifier:
+class DriftNotifier(TicksInBackground):
     """Delivers the drift alerts of ``monitor`` to the receivers ``settings`` configures."""
 
     def __init__(
@@ -192,19 +192,9 @@ class DriftNotifier:
             )
         return False
 
-    # -- running in the background ----------------------------------------------------------
+    # -- running in the background (TicksInBackground) --------------------------------------
 
-    def start(self) -> DriftNotifier:
-        """Tick every ``interval_seconds`` on a daemon thread until :meth:`stop`."""
-        self._ticking.start()
-        return self
-
-    def wake(self) -> None:
-        """Deliver now instead of at the end of the current interval."""
-        self._ticking.wake()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the background thread (and close the HTTP client it made)."""
-        self._ticking.stop(timeout)
+    def _stopped(self) -> None:
+        """Close the HTTP client it made, once the thread has ended."""
         if self._owns_client:
             self._client.close()

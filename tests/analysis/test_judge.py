@@ -101,7 +101,7 @@ def test_breach_verdict_carries_its_evidence() -> None:
     assert (rule.canary.n, rule.stable.n if rule.stable else None) == (1000, 2000)
     assert rule.canary.estimate == pytest.approx(0.916)
     assert rule.stable is not None and rule.stable.estimate == pytest.approx(0.99)
-    assert rule.canary.variance == pytest.approx((917 / 1002) * (85 / 1002))
+    assert rule.canary.variance == pytest.approx((1833 / 2002) * (169 / 2002))
     assert rule.estimate == pytest.approx(0.916 - 0.99)
     assert rule.limit == -0.01
     assert rule.bound is not None and rule.radius is not None and rule.statistic is not None

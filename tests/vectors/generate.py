@@ -232,7 +232,7 @@ rules:
   - {id: format-pause, signal: json_valid, type: relative, margin: 0.05, action: pause}
   - {id: format-rollback, signal: json_valid, type: relative, margin: 0.1, action: rollback}
 """,
-            seed=16,
+            seed=22,
             stable={CHECK + "json_valid": bernoulli(0.99), CHECK + "refusal": bernoulli(0.98)},
             canary={CHECK + "json_valid": bernoulli(0.80), CHECK + "refusal": bernoulli(0.92)},
             requests_per_tick=60,

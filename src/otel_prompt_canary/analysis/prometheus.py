@@ -20,7 +20,7 @@ What the metrics allow, and so what the rules compute:
   5 minutes) in which the canary version had samples, through a subquery over the horizon: stable
   traffic from before the rollout is left out.
 - **Proportions** (checks) are counts of ``pass`` outcomes, with the judge's regularised variance
-  ``q (1 - q)``, ``q = (s + 1) / (n + 2)``. A ratio rule compares their failures per call (or, for a
+  ``q (1 - q)``, ``q = (s + 0.5) / (n + 1)``. A ratio rule compares their failures per call (or, for a
   check harmful when it increases, its passes per call).
 - **Means** (scores) come from the score histogram's ``_sum`` and ``_count``, which hold no sum of
   squares: the per-sample variance is bounded instead, by the Bhatia-Davis inequality
@@ -227,7 +227,8 @@ def _variance(signal: Signal, total: str, samples: str, score_range: tuple[float
     """Per-sample variance: the judge's ``q (1 - q)`` for a check; for a score, the Bhatia-Davis bound
     on its sample variance."""
     if signal.kind is SignalKind.PROPORTION:
-        q = f"(({total} + 1) / ({samples} + 2))"
+        # (s + 0.5) / (n + 1): both operands exact, so the same rounded quotient as the judge's.
+        q = f"(({total} + 0.5) / ({samples} + 1))"
         return f"{q}\n* (1 - {q})"
     lo, hi = (_number(v) for v in score_range)
     # The mean, only where it lies in the range: outside it, the bound would be wrong.

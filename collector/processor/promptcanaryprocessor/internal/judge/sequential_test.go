@@ -24,10 +24,10 @@ func TestTheMixtureMatchesThePythonEngine(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	assert.InDelta(t, 0.030000000000000027, test.Estimate, 1e-15)
-	assert.InDelta(t, 0.000133914702847381, test.Variance, 1e-18)
-	assert.InDelta(t, 0.0001801391866017249, test.TargetVariance, 1e-18)
-	assert.InDelta(t, 0.029408558966024765, test.Radius, 1e-15)
-	assert.InDelta(t, 3.1361697614710544, test.Statistic, 1e-12)
+	assert.InDelta(t, 0.0001312917943507954, test.Variance, 1e-18)
+	assert.InDelta(t, 0.0001771774714536478, test.TargetVariance, 1e-18)
+	assert.InDelta(t, 0.029125030251520256, test.Radius, 1e-15)
+	assert.InDelta(t, 3.206111441363275, test.Statistic, 1e-12)
 	assert.True(t, test.Breach)
 }
 

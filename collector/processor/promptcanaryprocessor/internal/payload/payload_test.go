@@ -96,7 +96,7 @@ func TestAlertJSON(t *testing.T) {
 		"rollout_id": "ro-1",
 		"action": "rollback",
 		"rule": "format_valid.relative",
-		"reason": "proven: canary format_valid is below stable by more than 0.01 (difference -0.052, upper bound -0.02433, limit -0.01)",
+		"reason": "proven: canary format_valid is below stable by more than 0.01 (difference -0.052, upper bound -0.0245, limit -0.01)",
 		"evidence": {
 			"signal": "prompt_canary.check.format_valid",
 			"kind": "proportion",
@@ -104,16 +104,16 @@ func TestAlertJSON(t *testing.T) {
 			"harmful": "decrease",
 			"critical": true,
 			"cohorts": {
-				"canary": {"version": "4", "n": 500, "successes": 469, "estimate": 0.938, "variance": 0.059681592355676945},
-				"stable": {"version": "3", "n": 9500, "successes": 9405, "estimate": 0.99, "variance": 0.010001062821147294}
+				"canary": {"version": "4", "n": 500, "successes": 469, "estimate": 0.938, "variance": 0.05892107999569723},
+				"stable": {"version": "3", "n": 9500, "successes": 9405, "estimate": 0.99, "variance": 0.009950539388377637}
 			},
 			"estimate": -0.052000000000000046,
 			"limit": -0.01,
 			"margin": 0.01,
-			"variance": 0.00012041592816621151,
-			"radius": 0.02767426634115632,
-			"bound": -0.024325733658843725,
-			"statistic": 6.647194996261935,
+			"variance": 0.00011888958519017105,
+			"radius": 0.02749942564440845,
+			"bound": -0.024500574355591595,
+			"statistic": 6.721798704871768,
 			"statistic_threshold": 2.995732273553991,
 			"alpha": 0.05,
 			"breached": ["format_valid.relative"],

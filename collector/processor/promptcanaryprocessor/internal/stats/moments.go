@@ -14,12 +14,12 @@ type Moments struct {
 }
 
 // ProportionMoments returns the moments of a proportion of successes out of n (n at least 1):
-// the estimate successes/n and the regularised variance q(1-q) with q = (successes+1)/(n+2),
-// one pseudo-success and one pseudo-failure keeping the variance away from 0 while every sample
-// agrees. Counts stay far below 2^53, so each division is the correctly rounded one, as in
-// Python.
+// the estimate successes/n and the regularised variance q(1-q) with q = (2*successes+1)/(2n+2),
+// half a pseudo-success and half a pseudo-failure (Jeffreys' prior) keeping the variance away
+// from 0 while every sample agrees. Counts stay far below 2^52, so each operand is exact and each
+// division is the correctly rounded one, as in Python.
 func ProportionMoments(n, successes int64) Moments {
-	q := float64(successes+1) / float64(n+2)
+	q := float64(2*successes+1) / float64(2*n+2)
 	return Moments{N: n, Estimate: float64(successes) / float64(n), Variance: q * (1.0 - q)}
 }
 

@@ -102,7 +102,7 @@ def test_the_baseline_edge_lies_on_the_safe_side_by_the_estimate_uncertainty() -
     assert isinstance(baseline, Baseline)
     assert baseline.estimate == 0.99
     # One-sided at alpha / 2: z = 2.576, with the regularised variance q (1 - q).
-    q = 9901 / 10_002
+    q = 19_801 / 20_002  # (s + 1/2) / (n + 1)
     assert baseline.margin == pytest.approx(2.5758 * math.sqrt(q * (1 - q) / 10_000), rel=1e-4)
     assert baseline.edge(Direction.DECREASE) == pytest.approx(0.99 - baseline.margin)
     # A check is watched for a drop, at every shift of the grid, in standard deviations.

@@ -201,7 +201,8 @@ def wait_for(driver: WebDriver, condition: Callable[[], object], *, what: str, t
     """Wait until ``condition()`` holds; a failure names ``what`` and shows the page's URL and text.
 
     While a page loads, an element it looks for may be missing or gone (the page it was found on
-    was replaced): the condition does not hold yet.
+    was replaced, which Chromium may also report as a node that "does not belong to the document"):
+    the condition does not hold yet.
     """
 
     def holds() -> object:
@@ -209,6 +210,10 @@ def wait_for(driver: WebDriver, condition: Callable[[], object], *, what: str, t
             return condition()
         except (NoSuchElementException, StaleElementReferenceException):
             return False
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return False
+            raise
 
     def diagnostics() -> str:
         return f"page {driver.current_url}:\n{page_text(driver)[:3000]}"

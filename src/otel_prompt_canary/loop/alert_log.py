@@ -33,7 +33,7 @@ from otel_prompt_canary.loop.alerts import (
 from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry import schema as t
 from otel_prompt_canary.registry.bounds import check_storable
-from otel_prompt_canary.registry.database import Raced, aware, inserted_id, utc_now
+from otel_prompt_canary.registry.database import Raced, aware, inserted_id, newest_first, utc_now
 from otel_prompt_canary.registry.models import canonical_json, validate_prompt_name
 from otel_prompt_canary.registry.sql import SqlRegistry
 
@@ -145,9 +145,7 @@ class AlertLog:
         ``prompt`` and ``rollout_id`` narrow it; an unknown ``prompt`` raises
         :class:`~otel_prompt_canary.errors.NotFoundError`.
         """
-        query = select(t.alert_log).order_by(t.alert_log.c.id.desc())
-        if before is not None:
-            query = query.where(t.alert_log.c.id < before)
+        query = newest_first(select(t.alert_log), t.alert_log.c.id, before=before, limit=limit)
         with self.registry.database.read() as conn:
             if prompt is not None:
                 validate_prompt_name(prompt)
@@ -156,8 +154,6 @@ class AlertLog:
             if rollout_id is not None:
                 check_storable(rollout_id, "rollout_id")
                 query = query.where(t.alert_log.c.rollout_id == rollout_id)
-            if limit is not None:
-                query = query.limit(limit)
             rows = list(conn.execute(query).mappings())
         return [_record(row) for row in reversed(rows)]
 

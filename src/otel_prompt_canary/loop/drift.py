@@ -74,7 +74,7 @@ from otel_prompt_canary.loop.ticking import Ticking, TicksInBackground
 from otel_prompt_canary.names import signal_kind
 from otel_prompt_canary.registry import schema as t
 from otel_prompt_canary.registry.bounds import check_storable
-from otel_prompt_canary.registry.database import aware, inserted_id, utc_now
+from otel_prompt_canary.registry.database import aware, inserted_id, newest_first, utc_now
 from otel_prompt_canary.registry.models import Action, Route, validate_prompt_name
 from otel_prompt_canary.registry.sql import SqlRegistry
 
@@ -677,20 +677,16 @@ class DriftMonitor(TicksInBackground):
         """Drift alerts, oldest first: the newest ``limit`` (every one when None; with ``before``,
         those of a smaller id)."""
         a = t.drift_alerts.c
-        query = select(t.drift_alerts).order_by(a.id.desc())
-        if limit is not None:
-            if limit < 1:
-                raise InvalidInputError(f"limit must be at least 1, got {limit}")
-            query = query.limit(limit)
+        if limit is not None and limit < 1:
+            raise InvalidInputError(f"limit must be at least 1, got {limit}")
+        query = newest_first(select(t.drift_alerts), a.id, before=before, limit=limit)
         if prompt is not None:
             query = query.where(a.prompt == validate_prompt_name(prompt))
         if open_only:
             query = query.where(a.acknowledged_at.is_(None))
-        if before is not None:
-            query = query.where(a.id < before)
         with self._db.read() as conn:
-            newest_first = [alert_of(row) for row in conn.execute(query).mappings()]
-        return newest_first[::-1]
+            newest = [alert_of(row) for row in conn.execute(query).mappings()]
+        return newest[::-1]
 
     def get_alert(self, alert_id: int) -> DriftAlert:
         """One alert (:class:`~otel_prompt_canary.errors.NotFoundError` if unknown)."""

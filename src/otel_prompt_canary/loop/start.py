@@ -75,7 +75,7 @@ from otel_prompt_canary.evals.store import EvalStore, SqlEvalStore
 from otel_prompt_canary.loop.store import LoopStore, SqlLoopStore
 from otel_prompt_canary.names import DEFAULT_ENVIRONMENT
 from otel_prompt_canary.registry.base import Registry
-from otel_prompt_canary.registry.models import Route, parse_ramp, validate_environment_name
+from otel_prompt_canary.registry.models import Action, Route, parse_ramp, validate_environment_name
 from otel_prompt_canary.registry.reviews import SqlReviews, check_approvals
 from otel_prompt_canary.registry.sql import RevertCheck, SqlRegistry, StartCheck
 
@@ -86,6 +86,7 @@ __all__ = [
     "check_gate",
     "check_promotion_order",
     "check_signals_produced",
+    "move_rollout",
     "policy_document",
     "promotion_candidate",
     "resolve_rollout_policy",
@@ -340,6 +341,43 @@ def reviewed_reverts(registry: SqlRegistry, required_approvals: int) -> RevertCh
             )
 
     return check
+
+
+def move_rollout(
+    registry: Registry,
+    name: str,
+    action: Action,
+    *,
+    required_approvals: int,
+    actor: str,
+    reason: str,
+    evidence: JsonValue = None,
+    expected_revision: int | None = None,
+    rollout_id: str | None = None,
+    to_version: int | None = None,
+    environment: str = DEFAULT_ENVIRONMENT,
+    principal: str | None = None,
+) -> Route:
+    """Apply ``action`` to the rollout of ``name``, as :meth:`Registry.transition
+    <otel_prompt_canary.registry.base.Registry.transition>` does, with the review's hold on
+    reverts (:func:`reviewed_reverts`) where the registry stores reviews: what the API and the
+    console both do when a person moves a rollout."""
+    reviewed: dict[str, Any] = {}
+    if isinstance(registry, SqlRegistry):
+        reviewed["revert_check"] = reviewed_reverts(registry, required_approvals)
+    return registry.transition(
+        name,
+        action,
+        actor=actor,
+        reason=reason,
+        evidence=evidence,
+        expected_revision=expected_revision,
+        rollout_id=rollout_id,
+        to_version=to_version,
+        environment=environment,
+        principal=principal,
+        **reviewed,
+    )
 
 
 class _ControlPlane(Protocol):

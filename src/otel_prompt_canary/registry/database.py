@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Engine, create_engine, event
+from sqlalchemy import ColumnElement, Connection, CursorResult, Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
@@ -29,7 +29,16 @@ from otel_prompt_canary.errors import ConflictError, RegistryUnavailableError
 from otel_prompt_canary.registry import schema
 from otel_prompt_canary.registry.base import store_url
 
-__all__ = ["WRITE_ATTEMPTS", "Database", "Raced", "aware", "inserted_id", "open_database", "utc_now"]
+__all__ = [
+    "WRITE_ATTEMPTS",
+    "Database",
+    "Raced",
+    "aware",
+    "inserted_id",
+    "newest_first",
+    "open_database",
+    "utc_now",
+]
 
 #: How many times a write that keeps losing races is attempted before it is refused (HTTP 409).
 WRITE_ATTEMPTS = 100
@@ -54,6 +63,23 @@ def aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
+
+
+def newest_first(
+    query: Select[_Row], key: ColumnElement[int], *, before: int | None = None, limit: int | None = None
+) -> Select[_Row]:
+    """``query`` ordered by ``key``, newest (largest) first: a page of a keyset pagination, only
+    keys below ``before`` and at most ``limit`` rows when given. Callers reverse the rows they read
+    to answer oldest first."""
+    query = query.order_by(key.desc())
+    if before is not None:
+        query = query.where(key < before)
+    if limit is not None:
+        query = query.limit(limit)
+    return query
 
 
 def inserted_id(result: CursorResult[Any]) -> int:

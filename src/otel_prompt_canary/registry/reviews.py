@@ -36,7 +36,7 @@ from sqlalchemy import Connection, RowMapping, func, select
 from otel_prompt_canary.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from otel_prompt_canary.registry import schema as t
 from otel_prompt_canary.registry.bounds import MAX_VERSION, check_integer, check_storable
-from otel_prompt_canary.registry.database import aware, inserted_id, utc_now
+from otel_prompt_canary.registry.database import aware, inserted_id, newest_first, utc_now
 from otel_prompt_canary.registry.models import validate_prompt_name
 from otel_prompt_canary.registry.sql import SqlRegistry
 
@@ -162,15 +162,12 @@ class SqlReviews:
         """The reviews of ``version`` of ``prompt``, oldest first (the newest ``limit`` ones whose
         id is below ``before``, when given); 404 for an unknown version."""
         _check_key(prompt, version)
-        query = (
-            select(t.reviews)
-            .where(t.reviews.c.prompt == prompt, t.reviews.c.version == version)
-            .order_by(t.reviews.c.id.desc())
+        query = newest_first(
+            select(t.reviews).where(t.reviews.c.prompt == prompt, t.reviews.c.version == version),
+            t.reviews.c.id,
+            before=before,
+            limit=limit,
         )
-        if before is not None:
-            query = query.where(t.reviews.c.id < before)
-        if limit is not None:
-            query = query.limit(limit)
         with self.database.read() as conn:
             _author(conn, prompt, version)
             rows = list(conn.execute(query).mappings())
@@ -183,13 +180,14 @@ class SqlReviews:
         the newest ``limit`` ones whose id is below ``before``, when given. The audit trail shows
         them among the routing flag's records (one query, by the reviews table's key)."""
         r = t.reviews.c
-        query = select(t.reviews).order_by(r.id.desc())
+        query = select(t.reviews)
         if prompt is not None:
             query = query.where(r.prompt == validate_prompt_name(prompt))
         if before is not None:
-            query = query.where(r.id < check_integer(before, "before", low=1, high=2**63 - 1))
+            check_integer(before, "before", low=1, high=2**63 - 1)
         if limit is not None:
-            query = query.limit(check_integer(limit, "limit", low=1, high=10_000))
+            check_integer(limit, "limit", low=1, high=10_000)
+        query = newest_first(query, r.id, before=before, limit=limit)
         with self.database.read() as conn:
             rows = list(conn.execute(query).mappings())
         return [_review(row) for row in rows]

@@ -36,7 +36,14 @@ from otel_prompt_canary.registry import rows
 from otel_prompt_canary.registry import schema as t
 from otel_prompt_canary.registry.base import DEFAULT_MAX_TEMPLATE_BYTES
 from otel_prompt_canary.registry.bounds import MAX_VERSION, check_integer, check_spec_size, check_storable
-from otel_prompt_canary.registry.database import Database, Raced, inserted_id, open_database, utc_now
+from otel_prompt_canary.registry.database import (
+    Database,
+    Raced,
+    inserted_id,
+    newest_first,
+    open_database,
+    utc_now,
+)
 from otel_prompt_canary.registry.diff import PromptDiff, diff_versions
 from otel_prompt_canary.registry.models import (
     Action,
@@ -180,13 +187,12 @@ class SqlRegistry:
         """Every version of ``name``, oldest first (the newest ``limit`` ones numbered below
         ``before``, when given)."""
         validate_prompt_name(name)
-        query = (
-            select(t.versions.c.body).where(t.versions.c.name == name).order_by(t.versions.c.version.desc())
+        query = newest_first(
+            select(t.versions.c.body).where(t.versions.c.name == name),
+            t.versions.c.version,
+            before=before,
+            limit=limit,
         )
-        if before is not None:
-            query = query.where(t.versions.c.version < before)
-        if limit is not None:
-            query = query.limit(limit)
         with self.database.read() as conn:
             result = [PromptVersion.model_validate(b) for b in conn.execute(query).scalars()]
             if not result and not self.prompt_exists(conn, name):
@@ -512,17 +518,14 @@ class SqlRegistry:
         validate_environment_name(environment)
         with self.database.read() as conn:
             self.route_in(conn, name, environment)
-            query = (
-                select(t.audit)
-                .where(t.audit.c.prompt == name, t.audit.c.environment == environment)
-                .order_by(t.audit.c.id.desc())
+            query = newest_first(
+                select(t.audit).where(t.audit.c.prompt == name, t.audit.c.environment == environment),
+                t.audit.c.id,
+                before=before,
+                limit=limit,
             )
-            if before is not None:
-                query = query.where(t.audit.c.id < before)
-            if limit is not None:
-                query = query.limit(limit)
-            newest_first = list(conn.execute(query).mappings())
-        return [rows.audit_record(row) for row in reversed(newest_first)]
+            newest = list(conn.execute(query).mappings())
+        return [rows.audit_record(row) for row in reversed(newest)]
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from otel_prompt_canary.loop.store import LoopStore
 from otel_prompt_canary.names import ACTOR_HEADER
 from otel_prompt_canary.registry.base import Registry
 from otel_prompt_canary.registry.models import PROMPT_NAME_PATTERN, validate_prompt_name
+from otel_prompt_canary.registry.reviews import SqlReviews
+from otel_prompt_canary.registry.sql import SqlRegistry
 from otel_prompt_canary.service.principals import Principal, PrincipalDep, get_principal
 from otel_prompt_canary.service.settings import ServiceSettings
 from otel_prompt_canary.service.watch import RouteWatches
@@ -42,6 +44,7 @@ __all__ = [
     "get_route_watch",
     "get_settings",
     "require_writer",
+    "reviews_of",
 ]
 
 _ACTOR_PATTERN = re.compile(r"^[\w.@:+/ -]{1,128}$")
@@ -71,9 +74,18 @@ async def get_route_watch(request: Request) -> RouteWatches:
 
 
 class NotSupportedError(PromptCanaryError):
-    """The registry behind this service cannot store alerts or reports."""
+    """The registry behind this service cannot store alerts, reports or reviews."""
 
     http_status = 501
+
+
+def reviews_of(registry: Registry) -> SqlReviews:
+    """The reviews ``registry`` stores (:class:`NotSupportedError`, 501, when it cannot store them)."""
+    if not isinstance(registry, SqlRegistry):
+        raise NotSupportedError(
+            f"this control plane's registry ({type(registry).__name__}) does not store reviews"
+        )
+    return SqlReviews(registry)
 
 
 async def get_loop_store(request: Request) -> LoopStore:

@@ -24,9 +24,8 @@ from otel_prompt_canary.registry.reviews import (
     ReviewVerdict,
     SqlReviews,
 )
-from otel_prompt_canary.registry.sql import SqlRegistry
 from otel_prompt_canary.service.access import log_refusal
-from otel_prompt_canary.service.deps import NotSupportedError, PrincipalDep, PromptNameDep, SettingsDep
+from otel_prompt_canary.service.deps import PrincipalDep, PromptNameDep, SettingsDep, reviews_of
 from otel_prompt_canary.service.pages import PAGE_RESPONSE, PageDep, link_next
 from otel_prompt_canary.service.schemas import ErrorResponse
 
@@ -59,12 +58,7 @@ class ReviewRequest(BaseModel):
 
 async def get_reviews(request: Request) -> SqlReviews:
     """The reviews of the registry the application serves (501 when it cannot store them)."""
-    registry = request.app.state.registry
-    if not isinstance(registry, SqlRegistry):
-        raise NotSupportedError(
-            f"this control plane's registry ({type(registry).__name__}) does not store reviews"
-        )
-    return SqlReviews(registry)
+    return reviews_of(request.app.state.registry)
 
 
 ReviewsDep = Annotated[SqlReviews, Depends(get_reviews)]

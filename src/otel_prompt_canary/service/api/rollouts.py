@@ -7,7 +7,7 @@ beside the actor the ``X-Prompt-Canary-Actor`` header names (else ``api``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -15,9 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from otel_prompt_canary import cursors
 from otel_prompt_canary.errors import NotFoundError
 from otel_prompt_canary.loop.assessment import assess
-from otel_prompt_canary.loop.start import reviewed_reverts, start_rollout
+from otel_prompt_canary.loop.start import move_rollout, start_rollout
 from otel_prompt_canary.registry.models import AuditRecord, Route
-from otel_prompt_canary.registry.sql import SqlRegistry
 from otel_prompt_canary.service.deps import (
     ActorDep,
     LoopStoreDep,
@@ -193,14 +192,12 @@ async def transition(
     plane requires approvals, a ``to_version`` that has never been stable in the environment must
     be approved (409 otherwise).
     """
-    # Only a registry that stores reviews can tell whether a revert's target is approved.
-    reviewed: dict[str, Any] = {}
-    if isinstance(registry, SqlRegistry):
-        reviewed["revert_check"] = reviewed_reverts(registry, settings.required_approvals)
     route = await run_in_threadpool(
-        lambda: registry.transition(
+        lambda: move_rollout(
+            registry,
             name,
             action.to_action(),
+            required_approvals=settings.required_approvals,
             actor=actor,
             reason=body.reason,
             evidence=body.evidence,
@@ -209,7 +206,6 @@ async def transition(
             to_version=body.to_version,
             environment=environment,
             principal=principal.name,
-            **reviewed,
         )
     )
     await watch.notify()

@@ -10,24 +10,26 @@ and nothing changes.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from otel_prompt_canary.errors import InvalidInputError
-from otel_prompt_canary.loop.start import reviewed_reverts, start_rollout
+from otel_prompt_canary.loop.start import move_rollout, start_rollout
 from otel_prompt_canary.registry.bounds import MAX_VERSION
 from otel_prompt_canary.registry.models import Action, validate_prompt_name
-from otel_prompt_canary.registry.reviews import ReviewVerdict, SqlReviews
-from otel_prompt_canary.registry.sql import SqlRegistry
+from otel_prompt_canary.registry.reviews import ReviewVerdict
 from otel_prompt_canary.service.console.context import EnvironmentDep, ServiceDep
 from otel_prompt_canary.service.console.csrf import FIELD
 from otel_prompt_canary.service.console.forms import optional_int, read_form, required_text
 from otel_prompt_canary.service.console.rollout_view import rollout_in
-from otel_prompt_canary.service.console.visitors import VisitorDep, check_form, require_visitor_role
-from otel_prompt_canary.service.deps import NotSupportedError
+from otel_prompt_canary.service.console.visitors import (
+    Visitor,
+    VisitorDep,
+    check_form,
+    require_visitor_role,
+)
+from otel_prompt_canary.service.deps import reviews_of
 from otel_prompt_canary.service.environments import check_served
 from otel_prompt_canary.service.principals import Role
 
@@ -46,12 +48,24 @@ _ACTIONS = {
 }
 
 
+async def _checked_form(
+    request: Request, visitor: Visitor, name: str, role: Role, environment: str | None, *, doing: str
+) -> dict[str, str]:
+    """The posted form, once its CSRF token, the visitor's ``role`` (in ``environment``; None: in
+    any) and the prompt's ``name`` are checked, in that order."""
+    form = await read_form(request)
+    check_form(request, visitor, visitor.session, form.get(FIELD))
+    require_visitor_role(request, visitor, role, environment, doing=doing)
+    validate_prompt_name(name)
+    return form
+
+
 def _back(path: str, environment: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?environment={environment}", status_code=303)
 
 
 @router.post("/prompts/{name}/rollout/{action}")
-async def move_rollout(
+async def move(
     request: Request,
     name: str,
     action: str,
@@ -60,10 +74,9 @@ async def move_rollout(
     environment: EnvironmentDep,
 ) -> RedirectResponse:
     """Advance, promote, pause, resume, roll back or revert the rollout, at the revision the person saw."""
-    form = await read_form(request)
-    check_form(request, visitor, visitor.session, form.get(FIELD))
-    require_visitor_role(request, visitor, Role.OPERATE, environment, doing="start or move rollouts")
-    validate_prompt_name(name)
+    form = await _checked_form(
+        request, visitor, name, Role.OPERATE, environment, doing="start or move rollouts"
+    )
     transition = _ACTIONS.get(action)
     if transition is None:
         raise InvalidInputError(f"unknown action {action[:20]!r}: use one of {', '.join(_ACTIONS)}")
@@ -75,15 +88,12 @@ async def move_rollout(
         # A rollout of another environment is not found here (404), whatever the visitor may do there.
         await run_in_threadpool(rollout_in, service.registry, name, rollout_id, environment)
     principal = visitor.principal.name
-    registry = service.registry
-    # The same hold as the API's: a revert goes around no review (only a store of reviews can tell).
-    reviewed: dict[str, Any] = {}
-    if isinstance(registry, SqlRegistry):
-        reviewed["revert_check"] = reviewed_reverts(registry, service.settings.required_approvals)
     await run_in_threadpool(
-        lambda: registry.transition(
+        lambda: move_rollout(
+            service.registry,
             name,
             transition,
+            required_approvals=service.settings.required_approvals,
             actor=principal,
             reason=reason,
             expected_revision=expected,
@@ -91,7 +101,6 @@ async def move_rollout(
             to_version=to_version,
             environment=environment,
             principal=principal,
-            **reviewed,
         )
     )
     await service.watch.notify()
@@ -108,10 +117,9 @@ async def start(
 ) -> RedirectResponse:
     """Start the rollout of a version (the default policy, the ramp given or the default one),
     with the approvals and gate the API asks for."""
-    form = await read_form(request)
-    check_form(request, visitor, visitor.session, form.get(FIELD))
-    require_visitor_role(request, visitor, Role.OPERATE, environment, doing="start or move rollouts")
-    validate_prompt_name(name)
+    form = await _checked_form(
+        request, visitor, name, Role.OPERATE, environment, doing="start or move rollouts"
+    )
     version = optional_int(form, "version", "the version", high=MAX_VERSION)
     if version is None:
         raise InvalidInputError("the version to roll out is required")
@@ -154,22 +162,14 @@ async def review(
     environment: EnvironmentDep,
 ) -> RedirectResponse:
     """Approve the version or request changes (with a comment), as the signed-in principal."""
-    form = await read_form(request)
-    check_form(request, visitor, visitor.session, form.get(FIELD))
-    require_visitor_role(request, visitor, Role.REVIEW, None, doing="review versions")
-    validate_prompt_name(name)
-    registry = service.registry
-    if not isinstance(registry, SqlRegistry):
-        raise NotSupportedError(
-            f"this control plane's registry ({type(registry).__name__}) does not store reviews"
-        )
+    form = await _checked_form(request, visitor, name, Role.REVIEW, None, doing="review versions")
+    reviews = reviews_of(service.registry)
     try:
         verdict = ReviewVerdict(form.get("verdict", ""))
     except ValueError:
         raise InvalidInputError("the verdict must be 'approve' or 'request_changes'") from None
     comment = form.get("comment", "")
     principal = visitor.principal.name
-    reviews = SqlReviews(registry)
     await run_in_threadpool(
         lambda: reviews.record_review(name, version, verdict, principal=principal, comment=comment)
     )

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from otel_prompt_canary.registry import rows
 from otel_prompt_canary.registry import schema as t
 from otel_prompt_canary.registry.base import Registry
+from otel_prompt_canary.registry.database import newest_first
 from otel_prompt_canary.registry.models import AuditRecord
 from otel_prompt_canary.registry.reviews import Review, ReviewStatus, ReviewVerdict, SqlReviews
 from otel_prompt_canary.registry.sql import SqlRegistry
@@ -44,12 +45,12 @@ def audit_trail(
     """The audit records of every prompt in ``environment``, oldest first: the newest ``limit``
     ones whose id is below ``before``, when given (one query, by the audit table's key)."""
     a = t.audit.c
-    query = select(t.audit).where(a.environment == environment).order_by(a.id.desc()).limit(limit)
-    if before is not None:
-        query = query.where(a.id < before)
+    query = newest_first(
+        select(t.audit).where(a.environment == environment), a.id, before=before, limit=limit
+    )
     with registry.database.read() as conn:
-        newest_first = list(conn.execute(query).mappings())
-    return [rows.audit_record(row) for row in reversed(newest_first)]
+        newest = list(conn.execute(query).mappings())
+    return [rows.audit_record(row) for row in reversed(newest)]
 
 
 @dataclass(frozen=True, slots=True)
